@@ -1,0 +1,93 @@
+//! Wiring: a `Registration` that collectors are added to, and the `App` that owns the registry,
+//! the samplers and the context. `App::sample_all` drives rounds in tests and `hostwatt once`.
+
+use std::time::Instant;
+
+use prometheus::Registry;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::collectors::{self, Collector, Context};
+use crate::config::Config;
+use crate::metrics::selfmon::{self, SelfMetrics};
+use crate::metrics::{Family, Render, SnapshotCollector};
+use crate::scheduler::{self, Driver, Sampler};
+
+/// Collects the enabled collectors into one registry.
+pub struct Registration {
+    registry: Registry,
+    selfm: SelfMetrics,
+    samplers: Vec<Box<dyn Sampler>>,
+    families: Vec<&'static Family>,
+}
+
+impl Registration {
+    /// Registers `collector`'s families and queues it for sampling.
+    pub fn add<C: Collector>(&mut self, collector: C) -> prometheus::Result<()> {
+        let (tx, rx) = watch::channel(None);
+        self.registry
+            .register(Box::new(SnapshotCollector::<C::Snapshot>::new(rx)))?;
+        self.families.extend(<C::Snapshot as Render>::FAMILIES);
+        self.samplers
+            .push(Box::new(Driver::new(collector, tx, self.selfm.clone())));
+        Ok(())
+    }
+}
+
+/// A configured hostwatt: registry, samplers and the context they read through.
+pub struct App {
+    /// What `/metrics` renders.
+    pub registry: Registry,
+    /// Root and runner.
+    pub cx: Context,
+    samplers: Vec<Box<dyn Sampler>>,
+    families: Vec<&'static Family>,
+}
+
+impl App {
+    /// Builds the enabled collectors of `cfg`. Fails only on a descriptor clash, which is a bug.
+    pub fn new(cfg: &Config, cx: Context) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let selfm = SelfMetrics::register(&registry)?;
+        let cx = Context {
+            root: cx.root,
+            runner: cx.runner.with_counter(selfm.command_runs.clone()),
+        };
+        let mut reg = Registration {
+            registry,
+            selfm,
+            samplers: Vec::new(),
+            families: selfmon::FAMILIES.to_vec(),
+        };
+        collectors::register_enabled(cfg, &mut reg)?;
+        Ok(Self {
+            registry: reg.registry,
+            cx,
+            samplers: reg.samplers,
+            families: reg.families,
+        })
+    }
+
+    /// Every family this app can export (self-metrics first).
+    pub fn families(&self) -> &[&'static Family] {
+        &self.families
+    }
+
+    /// Names of the enabled collectors.
+    pub fn collector_names(&self) -> Vec<&'static str> {
+        self.samplers.iter().map(|s| s.name()).collect()
+    }
+
+    /// One round of every collector, in order, at `at`.
+    pub async fn sample_all(&mut self, at: Instant) {
+        for s in &mut self.samplers {
+            s.round(&self.cx, at).await;
+        }
+    }
+
+    /// Starts every collector's background loop.
+    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> (Registry, Vec<JoinHandle<()>>) {
+        let handles = scheduler::spawn(self.samplers, self.cx, shutdown);
+        (self.registry, handles)
+    }
+}

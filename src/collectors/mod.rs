@@ -1,0 +1,159 @@
+//! The `Collector` trait, the `Context` every sample gets, `CollectError`, and
+//! `register_enabled`: the single list of collectors.
+//!
+//! A collector samples in the background on its own interval and returns an immutable
+//! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
+//! here plus one line in `register_enabled`.
+
+pub mod rapl;
+pub mod system;
+
+use std::future::Future;
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::app::Registration;
+use crate::config::Config;
+use crate::host::command::{CommandError, Runner};
+use crate::host::root::{ReadError, Root};
+use crate::metrics::Render;
+use crate::parse::ParseError;
+
+/// The two seams every sample reaches the host through. Never global.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Filesystem root for sysfs/procfs reads.
+    pub root: Root,
+    /// Runner for external programs.
+    pub runner: Runner,
+}
+
+/// Why a collector round or one of its items failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The data source does not exist on this host (no RAPL on a VM). Not an error round.
+    #[error("not available: {0}")]
+    Unavailable(String),
+    /// The source exists but is not readable by this user.
+    #[error("permission denied: {path} ({hint})")]
+    PermissionDenied {
+        /// Root-relative path.
+        path: String,
+        /// How to fix it; logged once.
+        hint: &'static str,
+    },
+    /// A read failed (EIO, ENODATA, a file that vanished mid-walk).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The content did not parse.
+    #[error("{path}: {source}")]
+    Parse {
+        /// Root-relative path, or the command that printed the text.
+        path: String,
+        /// The parse error.
+        #[source]
+        source: ParseError,
+    },
+    /// An external program failed to run or timed out.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+impl CollectError {
+    /// Short kind for the `kind` label and the log level.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::PermissionDenied { .. } => "permission",
+            Self::Read(_) => "io",
+            Self::Parse { .. } => "parse",
+            Self::Command(CommandError::Timeout { .. } | CommandError::StillRunning { .. }) => {
+                "timeout"
+            }
+            Self::Command(_) => "command",
+        }
+    }
+
+    /// Maps a read error: EACCES becomes `PermissionDenied` with `hint`, anything else `Read`.
+    pub fn from_read(err: ReadError, hint: &'static str) -> Self {
+        if err.kind() == io::ErrorKind::PermissionDenied {
+            Self::PermissionDenied {
+                path: err.rel_path,
+                hint,
+            }
+        } else {
+            Self::Read(err)
+        }
+    }
+
+    /// A parse error of the file at `path`.
+    pub fn parse(path: impl Into<String>, source: ParseError) -> Self {
+        Self::Parse {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// One item (sensor, zone, disk) that failed while the rest of the round succeeded.
+#[derive(Debug)]
+pub struct Fault {
+    /// Stable identity of the item (`coretemp/temp1`, `package-0`), never a root path.
+    pub item: String,
+    /// What went wrong.
+    pub error: CollectError,
+}
+
+/// What a successful round yields: the snapshot, and the items that failed in it.
+#[derive(Debug)]
+pub struct Sample<S> {
+    /// The new snapshot.
+    pub snapshot: S,
+    /// Items that failed this round; they are reported and logged once, the others rendered.
+    pub faults: Vec<Fault>,
+}
+
+impl<S> Sample<S> {
+    /// A sample with no failed items.
+    pub fn clean(snapshot: S) -> Self {
+        Self {
+            snapshot,
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// A data source sampled in the background.
+pub trait Collector: Send + 'static {
+    /// What a round produces and scrapes render.
+    type Snapshot: Render;
+    /// Name in `collector` labels and logs.
+    const NAME: &'static str;
+    /// How often to sample.
+    fn interval(&self) -> Duration;
+    /// One round. `at` is the round's monotonic time: rates are computed from it, so tests can
+    /// drive rounds without sleeping.
+    fn sample(
+        &mut self,
+        cx: &Context,
+        at: Instant,
+    ) -> impl Future<Output = Result<Sample<Self::Snapshot>, CollectError>> + Send;
+}
+
+/// The single list of collectors: one line each.
+pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Result<()> {
+    let c = &cfg.collectors;
+    if c.rapl.enabled {
+        reg.add(rapl::Rapl::new(c.rapl.clone()))?;
+    }
+    if c.system.enabled {
+        reg.add(system::System::new(c.system.clone()))?;
+    }
+    Ok(())
+}
+
+/// Turns every collector on (for `--list-metrics`).
+pub fn enable_all(c: &mut crate::config::file::Collectors) {
+    c.rapl.enabled = true;
+    c.system.enabled = true;
+}

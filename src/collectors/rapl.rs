@@ -1,0 +1,399 @@
+//! powercap / RAPL: energy and average power of every zone and sub-zone.
+//!
+//! Reads `sys/class/powercap/<control>:<n>[:<m>]/{name,energy_uj,max_energy_range_uj}` through
+//! `Root`, for both `intel-rapl` (MSR) and `intel-rapl-mmio`; AMD Zen uses the same driver.
+//! See Documentation/power/powercap/powercap.rst.
+//!
+//! `energy_uj` counts µJ from 0 to `max_energy_range_uj`, then restarts at 0. We export our own
+//! joules counter from daemon start, corrected per zone for that wrap (`advance`); a counter that
+//! goes down by more than a plausible wrap (a driver reload) skips the interval instead of adding
+//! a bogus delta. `energy_uj` is root-only since Linux 5.10 (CVE-2020-8694): EACCES is
+//! `PermissionDenied` with its fix logged once and `hostwatt_rapl_zone_readable 0`, where
+//! node_exporter silently exports nothing.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{CollectError, Collector, Context, Fault, Sample};
+use crate::config::Interval;
+use crate::host::root::Root;
+use crate::metrics::{Families, Family, Render};
+use crate::parse::{ParseError, parse_u64};
+
+const BASE: &str = "sys/class/powercap";
+
+/// Above this, a "wrapped" delta is really a counter reset (a driver reload): no single RAPL zone
+/// draws 5 kW.
+const MAX_PLAUSIBLE_WATTS: f64 = 5000.0;
+
+const HINT: &str = "energy_uj is root-only since Linux 5.10 (CVE-2020-8694): run hostwatt as root, \
+                    or chgrp/chmod g+r sys/class/powercap/*/energy_uj to hostwatt's group at boot";
+
+/// `[collectors.rapl]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Collect RAPL at all.
+    pub enabled: bool,
+    /// Sampling interval; must stay well under range / (2 × peak watts), about 7 minutes.
+    pub interval: Interval,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Interval::secs(15),
+        }
+    }
+}
+
+const ENERGY: Family = Family::counter(
+    "hostwatt_rapl_energy_joules_total",
+    "Energy used by a RAPL zone since hostwatt started, corrected for counter wraparound",
+    &["zone", "id"],
+);
+const POWER: Family = Family::gauge(
+    "hostwatt_rapl_power_watts",
+    "Average power of a RAPL zone over the last sampling interval",
+    &["zone", "id"],
+);
+const SKIPPED: Family = Family::counter(
+    "hostwatt_rapl_skipped_intervals_total",
+    "Sampling intervals left out of the energy counter because the hardware counter reset (driver reload) or was out of range",
+    &["zone", "id"],
+);
+const READABLE: Family = Family::gauge(
+    "hostwatt_rapl_zone_readable",
+    "1 if the zone's energy_uj could be read; 0 e.g. when it is root-only (Linux >= 5.10) and hostwatt is not root",
+    &["zone", "id"],
+);
+
+/// One zone as read from sysfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// Directory name, e.g. `intel-rapl:0:0`.
+    pub id: String,
+    /// Zone name, e.g. `package-0`, `core`, `dram`, `psys`.
+    pub name: String,
+    /// `energy_uj`.
+    pub energy_uj: u64,
+    /// `max_energy_range_uj`, when readable.
+    pub max_uj: Option<u64>,
+}
+
+/// Whether a powercap entry name is a zone (`intel-rapl:0`, `intel-rapl-mmio:0:1`), not a
+/// control type (`intel-rapl`).
+pub fn parse_zone_id(name: &str) -> Result<Option<()>, ParseError> {
+    let Some((control, rest)) = name.split_once(':') else {
+        return Ok(None);
+    };
+    let valid = !control.is_empty()
+        && rest
+            .split(':')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+    if valid {
+        Ok(Some(()))
+    } else {
+        Err(ParseError::at(
+            "powercap zone id",
+            1,
+            format!("malformed zone {name:?}"),
+        ))
+    }
+}
+
+/// µJ used between two readings of a counter that counts 0..=max, then restarts at 0.
+/// `None` when this can't be known (max unreadable, or a reading above max): the caller skips
+/// the interval rather than export a negative value or a false counter reset.
+pub fn advance(prev_uj: u64, now_uj: u64, max_uj: Option<u64>) -> Option<u64> {
+    if now_uj >= prev_uj {
+        return Some(now_uj - prev_uj);
+    }
+    let max = max_uj.filter(|&max| prev_uj <= max && now_uj <= max)?;
+    Some(max - prev_uj + now_uj + 1) // at most one wrap per interval: the interval is chosen so
+}
+
+/// One walk of the powercap tree.
+#[derive(Debug, Default)]
+struct Walk {
+    zones: Vec<Reading>,
+    faults: Vec<Fault>,
+    /// (name, id) of zones whose energy_uj could not be read.
+    unreadable: Vec<(String, String)>,
+}
+
+/// Reads every zone; unreadable zones become faults, the rest readings.
+fn read_zones(root: &Root) -> Result<Walk, CollectError> {
+    let entries = root.list(BASE).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            CollectError::Unavailable(format!("{BASE} does not exist (no powercap driver)"))
+        }
+        _ => CollectError::from_read(e, HINT),
+    })?;
+    let mut walk = Walk::default();
+    for id in entries {
+        match parse_zone_id(&id) {
+            Ok(Some(())) => {}
+            Ok(None) => continue,
+            Err(e) => {
+                walk.faults.push(Fault {
+                    item: id.clone(),
+                    error: CollectError::parse(format!("{BASE}/{id}"), e),
+                });
+                continue;
+            }
+        }
+        let dir = format!("{BASE}/{id}");
+        let name = root
+            .read_trimmed(format!("{dir}/name"))
+            .unwrap_or_else(|_| id.clone());
+        let energy = root
+            .read_trimmed(format!("{dir}/energy_uj"))
+            .map_err(|e| CollectError::from_read(e, HINT));
+        let energy = energy.and_then(|t| {
+            parse_u64("energy_uj", &t)
+                .map_err(|e| CollectError::parse(format!("{dir}/energy_uj"), e))
+        });
+        match energy {
+            Ok(energy_uj) => {
+                let max_uj = root.read_u64(format!("{dir}/max_energy_range_uj")).ok();
+                walk.zones.push(Reading {
+                    id,
+                    name,
+                    energy_uj,
+                    max_uj,
+                });
+            }
+            Err(error) => {
+                walk.unreadable.push((name, id.clone()));
+                walk.faults.push(Fault { item: id, error });
+            }
+        }
+    }
+    Ok(walk)
+}
+
+#[derive(Debug, Clone)]
+struct Acc {
+    name: String,
+    last_uj: u64,
+    at: Instant,
+    joules_total: f64,
+    watts: Option<f64>,
+    skipped: u64,
+}
+
+/// The RAPL collector: per-zone accumulators across rounds.
+#[derive(Debug)]
+pub struct Rapl {
+    cfg: Config,
+    zones: BTreeMap<String, Acc>,
+}
+
+impl Rapl {
+    /// A collector with `cfg`.
+    pub fn new(cfg: Config) -> Self {
+        Self {
+            cfg,
+            zones: BTreeMap::new(),
+        }
+    }
+
+    fn fold(&mut self, readings: &[Reading], at: Instant) {
+        // a vanished zone drops out, and its series with it
+        self.zones
+            .retain(|id, _| readings.iter().any(|z| &z.id == id));
+        for z in readings {
+            let Some(acc) = self.zones.get_mut(&z.id) else {
+                let first = Acc {
+                    name: z.name.clone(),
+                    last_uj: z.energy_uj,
+                    at,
+                    joules_total: 0.0,
+                    watts: None,
+                    skipped: 0,
+                };
+                self.zones.insert(z.id.clone(), first);
+                continue;
+            };
+            let dt = at.saturating_duration_since(acc.at).as_secs_f64();
+            let delta = advance(acc.last_uj, z.energy_uj, z.max_uj)
+                .filter(|&d| dt > 0.0 && (d as f64 / 1e6) / dt <= MAX_PLAUSIBLE_WATTS);
+            match delta {
+                Some(d_uj) => {
+                    let joules = d_uj as f64 / 1e6;
+                    acc.joules_total += joules;
+                    acc.watts = Some(joules / dt);
+                }
+                None => {
+                    acc.skipped += 1;
+                    acc.watts = None;
+                }
+            }
+            acc.last_uj = z.energy_uj;
+            acc.at = at;
+        }
+    }
+}
+
+/// What a RAPL round publishes.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Readable zones.
+    pub zones: Vec<Zone>,
+    /// Zones whose energy_uj could not be read, as (name, id).
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// One zone's exported values.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    /// Sysfs zone id.
+    pub id: String,
+    /// Zone name.
+    pub name: String,
+    /// Joules since hostwatt started.
+    pub joules_total: f64,
+    /// Watts over the last interval; unknown on the first round and after a skip.
+    pub watts: Option<f64>,
+    /// Intervals skipped.
+    pub skipped: u64,
+}
+
+impl Render for Snapshot {
+    const FAMILIES: &'static [&'static Family] = &[&ENERGY, &POWER, &SKIPPED, &READABLE];
+    fn render(&self, out: &mut Families) {
+        for z in &self.zones {
+            let labels = [z.name.as_str(), z.id.as_str()];
+            out.push(&ENERGY, &labels, z.joules_total);
+            if let Some(w) = z.watts {
+                out.push(&POWER, &labels, w);
+            }
+            out.push(&SKIPPED, &labels, z.skipped as f64);
+            out.push(&READABLE, &labels, 1.0);
+        }
+        for (name, id) in &self.unreadable {
+            out.push(&READABLE, &[name, id], 0.0);
+        }
+    }
+}
+
+impl Collector for Rapl {
+    type Snapshot = Snapshot;
+    const NAME: &'static str = "rapl";
+
+    fn interval(&self) -> Duration {
+        self.cfg.interval.0
+    }
+
+    async fn sample(
+        &mut self,
+        cx: &Context,
+        at: Instant,
+    ) -> Result<Sample<Snapshot>, CollectError> {
+        let Walk {
+            zones: readings,
+            mut faults,
+            unreadable,
+        } = read_zones(&cx.root)?;
+        if readings.is_empty()
+            && !faults.is_empty()
+            && faults.iter().all(|f| f.error.kind() == "permission")
+        {
+            // no zone readable at all: the round failed, and says why once
+            return Err(faults.swap_remove(0).error);
+        }
+        self.fold(&readings, at);
+        let zones = self
+            .zones
+            .iter()
+            .map(|(id, a)| Zone {
+                id: id.clone(),
+                name: a.name.clone(),
+                joules_total: a.joules_total,
+                watts: a.watts,
+                skipped: a.skipped,
+            })
+            .collect();
+        Ok(Sample {
+            snapshot: Snapshot { zones, unreadable },
+            faults,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn counter_wraps_at_max_range() {
+        assert_eq!(advance(100, 250, Some(1000)), Some(150));
+        assert_eq!(advance(900, 99, Some(999)), Some(199)); // 900..=999 is 100, 0..=99 is 99 more
+        assert_eq!(advance(900, 99, None), None);
+        assert_eq!(
+            advance(1200, 5, Some(1000)),
+            None,
+            "reading above max is not a wrap"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn advance_recovers_any_single_wrap(max in 1u64..u64::MAX / 2, prev_frac in 0.0f64..1.0, d_frac in 0.0f64..1.0) {
+            let prev = (max as f64 * prev_frac) as u64;
+            let d = (max as f64 * d_frac) as u64;
+            let now = ((prev as u128 + d as u128) % (max as u128 + 1)) as u64;
+            prop_assert_eq!(advance(prev, now, Some(max)), Some(d));
+        }
+    }
+
+    #[test]
+    fn parses_zone_ids() {
+        assert_eq!(parse_zone_id("intel-rapl"), Ok(None));
+        assert_eq!(parse_zone_id("intel-rapl:0:1"), Ok(Some(())));
+        assert_eq!(parse_zone_id("intel-rapl-mmio:0"), Ok(Some(())));
+        assert_eq!(
+            parse_zone_id("intel-rapl:a").unwrap_err().to_string(),
+            "powercap zone id, line 1: malformed zone \"intel-rapl:a\""
+        );
+    }
+
+    fn reading(uj: u64) -> Reading {
+        Reading {
+            id: "intel-rapl:0".into(),
+            name: "package-0".into(),
+            energy_uj: uj,
+            max_uj: Some(262_143_328_850),
+        }
+    }
+
+    #[test]
+    fn computes_watts_across_a_wrap_and_skips_a_reset() {
+        let mut r = Rapl::new(Config::default());
+        let t0 = Instant::now();
+        r.fold(&[reading(262_143_000_000)], t0);
+        assert_eq!(
+            r.zones["intel-rapl:0"].watts, None,
+            "no rate on the first round"
+        );
+        // wraps: 328_850 + 1 + 149_671_149 µJ = 150 J in 10 s
+        r.fold(&[reading(149_671_149)], t0 + Duration::from_secs(10));
+        let acc = &r.zones["intel-rapl:0"];
+        assert!((acc.watts.unwrap() - 15.0).abs() < 1e-9, "{:?}", acc.watts);
+        assert!((acc.joules_total - 150.0).abs() < 1e-9);
+        // driver reload: back to a small value far from max → a "wrap" of 262 kJ in 10 s is implausible
+        r.fold(&[reading(1_000)], t0 + Duration::from_secs(20));
+        let acc = &r.zones["intel-rapl:0"];
+        assert_eq!((acc.watts, acc.skipped), (None, 1));
+        assert!(
+            (acc.joules_total - 150.0).abs() < 1e-9,
+            "reset adds nothing"
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! The TOML file as serde types, with `deny_unknown_fields` everywhere. No I/O, no defaults
+//! beyond serde's: `config::resolve` turns this into the resolved `Config`.
+//!
+//! Each collector's section is that collector's own `Config` type (in its module), so adding a
+//! collector adds one field here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::collectors::{rapl, system};
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct File {
+    /// `[daemon]`: listening address, filesystem root, state directory.
+    pub daemon: Daemon,
+    /// `[collectors.*]`: one section per collector.
+    pub collectors: Collectors,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Daemon {
+    /// Address of the HTTP endpoint, `ADDR:PORT`.
+    pub listen: String,
+    /// The host's filesystem root (`/`; `/host` in a container).
+    pub root: String,
+    /// Where persistent state (energy counters, alert state) lives.
+    pub state_dir: String,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Self {
+            listen: super::DEFAULT_LISTEN.to_owned(),
+            root: "/".to_owned(),
+            state_dir: "/var/lib/hostwatt".to_owned(),
+        }
+    }
+}
+
+/// `[collectors.*]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Collectors {
+    /// `[collectors.rapl]`.
+    pub rapl: rapl::Config,
+    /// `[collectors.system]`.
+    pub system: system::Config,
+}

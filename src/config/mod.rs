@@ -1,0 +1,330 @@
+//! The resolved `Config` and `resolve`: defaults < file < command line.
+//!
+//! Errors name the file, the line and the key:
+//! `/etc/hostwatt/hostwatt.toml:14: collectors.rapl.interval: invalid duration "5x"`.
+//! With no `--config` and no `/etc/hostwatt/hostwatt.toml`, the embedded example config is used.
+
+pub mod file;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::host::root::Root;
+
+/// The default config path.
+pub const DEFAULT_PATH: &str = "/etc/hostwatt/hostwatt.toml";
+/// Default listen address. Port 9891 collides with no common exporter (node_exporter 9100,
+/// smartctl_exporter 9633, zfs_exporter 9134).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9891";
+/// The example config, embedded: it is also the default config.
+pub const EMBEDDED: &str = include_str!("../../config/hostwatt.example.toml");
+/// The name the embedded config goes by in messages.
+pub const EMBEDDED_NAME: &str = "<embedded default config>";
+
+/// The resolved configuration the rest of the crate sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Where it came from: a path or `EMBEDDED_NAME`.
+    pub source: String,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Filesystem root for sysfs/procfs.
+    #[serde(serialize_with = "ser_root")]
+    pub root: Root,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// Per-collector settings.
+    pub collectors: file::Collectors,
+}
+
+fn ser_root<S: Serializer>(root: &Root, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&root.base().to_string_lossy())
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--root`.
+    pub root: Option<PathBuf>,
+}
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The config path.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value is wrong; `line` is known for anything read from the file.
+    #[error("{path}:{}{key}: {message}", line.map(|l| format!("{l}: ")).unwrap_or_default())]
+    Invalid {
+        /// The config path.
+        path: String,
+        /// 1-based line.
+        line: Option<usize>,
+        /// Dotted key (`collectors.rapl.interval`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads the config text: an explicit path must exist; without one, the default path is used
+/// when present, else the embedded config.
+pub fn load_text(explicit: Option<&Path>) -> Result<(String, String), ConfigError> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    match explicit {
+        Some(p) => Ok((p.display().to_string(), read(p)?)),
+        None if Path::new(DEFAULT_PATH).exists() => {
+            Ok((DEFAULT_PATH.to_owned(), read(Path::new(DEFAULT_PATH))?))
+        }
+        None => Ok((EMBEDDED_NAME.to_owned(), EMBEDDED.to_owned())),
+    }
+}
+
+/// Loads and resolves in one step.
+pub fn load(explicit: Option<&Path>, cli: &Overrides) -> Result<Config, ConfigError> {
+    let (source, text) = load_text(explicit)?;
+    resolve(&source, &text, cli)
+}
+
+/// Parses `text` (from `source`) and applies `cli` on top.
+pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, ConfigError> {
+    let parsed: file::File = toml::from_str(text).map_err(|e| {
+        let (line, key) = match e.span() {
+            Some(span) => locate(text, span.start),
+            None => (None, String::new()),
+        };
+        ConfigError::Invalid {
+            path: source.to_owned(),
+            line,
+            key,
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        path: source.to_owned(),
+        line: find_key_line(text, key),
+        key: key.to_owned(),
+        message,
+    };
+    let listen_text = cli.listen.clone().unwrap_or(parsed.daemon.listen);
+    let listen: SocketAddr = listen_text.parse().map_err(|_| {
+        invalid(
+            "daemon.listen",
+            format!("expected ADDR:PORT, got {listen_text:?}"),
+        )
+    })?;
+    let root = cli
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&parsed.daemon.root));
+    if !root.is_dir() {
+        return Err(invalid(
+            "daemon.root",
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    Ok(Config {
+        source: source.to_owned(),
+        listen,
+        root: Root::new(root),
+        state_dir: PathBuf::from(parsed.daemon.state_dir),
+        collectors: parsed.collectors,
+    })
+}
+
+/// Line number and dotted key at byte `offset` of a TOML text, from the nearest `[table]`
+/// header above and the `key =` on that line.
+fn locate(text: &str, offset: usize) -> (Option<usize>, String) {
+    let offset = offset.min(text.len());
+    let line_no = text[..offset].matches('\n').count() + 1;
+    let mut table = String::new();
+    let mut key = String::new();
+    for (i, line) in text.lines().enumerate().take(line_no) {
+        let t = line.trim();
+        if t.starts_with('[') {
+            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
+            key.clear();
+        } else if i + 1 == line_no {
+            key = t
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .to_owned();
+        }
+    }
+    let full = match (table.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    };
+    (Some(line_no), full)
+}
+
+/// The line of `dotted.key` in the text, when it is written there.
+fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
+    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
+        } else if current == table && t.split('=').next().map(str::trim) == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// A collector interval: a humantime duration string such as `"15s"` or `"30m"`, at least 1s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(pub Duration);
+
+impl Interval {
+    /// `secs` seconds.
+    pub const fn secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let dur = humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))?;
+        if dur < Duration::from_secs(1) {
+            return Err(serde::de::Error::custom(format!(
+                "interval {s:?} is below the 1s minimum"
+            )));
+        }
+        Ok(Self(dur))
+    }
+}
+
+impl Serialize for Interval {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        resolve("/etc/hostwatt/hostwatt.toml", text, &Overrides::default())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn resolves_the_embedded_example() {
+        let cfg = resolve(EMBEDDED_NAME, EMBEDDED, &Overrides::default()).unwrap();
+        assert_eq!(cfg.listen.port(), 9891);
+        assert_eq!(cfg.root, Root::new("/"));
+    }
+
+    #[test]
+    fn example_documents_every_key_of_the_default() {
+        let default = toml::to_string(&file::File::default()).unwrap();
+        for line in default.lines() {
+            let t = line.trim();
+            let key = if t.starts_with('[') {
+                t
+            } else {
+                t.split('=').next().unwrap_or("").trim()
+            };
+            if !key.is_empty() {
+                assert!(EMBEDDED.contains(key), "example config lacks {key}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_unknown_key_with_file_line_and_key() {
+        let e = err("[daemon]\nlisten = \"127.0.0.1:1\"\n\n[collectors.rapl]\nenabeld = true\n");
+        assert!(
+            e.starts_with(
+                "/etc/hostwatt/hostwatt.toml:5: collectors.rapl.enabeld: unknown field `enabeld`"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_interval_with_line() {
+        let e = err("[collectors.rapl]\ninterval = \"5x\"\n");
+        assert!(
+            e.starts_with(
+                "/etc/hostwatt/hostwatt.toml:2: collectors.rapl.interval: invalid duration \"5x\""
+            ),
+            "{e}"
+        );
+        let e = err("[collectors.system]\n\ninterval = \"100ms\"\n");
+        assert!(
+            e.contains(":3: collectors.system.interval: interval \"100ms\" is below the 1s minimum"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_listen_address_with_line() {
+        let e = err("[daemon]\nlisten = \"localhost\"\n");
+        assert_eq!(
+            e,
+            "/etc/hostwatt/hostwatt.toml:2: daemon.listen: expected ADDR:PORT, got \"localhost\""
+        );
+    }
+
+    #[test]
+    fn rejects_syntax_error_with_line() {
+        let e = err("[daemon\nlisten = 1\n");
+        assert!(e.starts_with("/etc/hostwatt/hostwatt.toml:1: "), "{e}");
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cli = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            root: Some(dir.path().into()),
+        };
+        let cfg = resolve("x", "[daemon]\nlisten = \"0.0.0.0:1\"\n", &cli).unwrap();
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(cfg.root.base(), dir.path());
+    }
+
+    #[test]
+    fn explicit_missing_config_is_an_error() {
+        let e = load_text(Some(Path::new("/nonexistent/hostwatt.toml"))).unwrap_err();
+        assert!(
+            e.to_string().starts_with("/nonexistent/hostwatt.toml: "),
+            "{e}"
+        );
+    }
+}

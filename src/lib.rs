@@ -1,0 +1,18 @@
+//! hostwatt: an on-host power and health monitoring daemon.
+//!
+//! - `host`: the edges (`Root` for sysfs/procfs, `Runner` for external programs, sysinfo).
+//! - `collectors`: one file per data source, each `read_*` → pure `parse_*` → `Snapshot`.
+//! - `metrics`: `Family` declarations and rendering of snapshots on scrape; self-metrics.
+//! - `scheduler`, `app`: background sampling loops and wiring; `server`: `/metrics`, `/healthz`.
+//! - `config`: the TOML file and its resolution; `cli`: the command line.
+
+pub mod app;
+pub mod cli;
+pub mod collectors;
+pub mod config;
+pub mod host;
+pub mod metrics;
+pub mod parse;
+pub mod scheduler;
+pub mod server;
+pub mod shutdown;

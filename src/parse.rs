@@ -1,0 +1,54 @@
+//! `ParseError`, the error of every pure `parse_*` function. It carries no path: the caller,
+//! who knows where the text came from, adds it.
+
+/// Text that did not have the expected shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}, line {line}: {reason}")]
+pub struct ParseError {
+    /// What was being parsed (`"zpool list"`, `"hwmon value"`).
+    pub what: &'static str,
+    /// 1-based line number in the parsed text (1 for single-value files).
+    pub line: usize,
+    /// What was wrong.
+    pub reason: String,
+}
+
+impl ParseError {
+    /// An error at `line` of `what`.
+    pub fn at(what: &'static str, line: usize, reason: impl Into<String>) -> Self {
+        Self {
+            what,
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Parses a trimmed decimal integer that may be negative (hwmon temperatures are).
+pub fn parse_i64(what: &'static str, text: &str) -> Result<i64, ParseError> {
+    let t = text.trim();
+    t.parse::<i64>()
+        .map_err(|_| ParseError::at(what, 1, format!("not an integer: {t:?}")))
+}
+
+/// Parses a trimmed unsigned decimal integer.
+pub fn parse_u64(what: &'static str, text: &str) -> Result<u64, ParseError> {
+    let t = text.trim();
+    t.parse::<u64>()
+        .map_err(|_| ParseError::at(what, 1, format!("not an unsigned integer: {t:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_garbage_with_line_and_reason() {
+        assert_eq!(
+            parse_u64("energy_uj", "12x").unwrap_err().to_string(),
+            "energy_uj, line 1: not an unsigned integer: \"12x\""
+        );
+        assert_eq!(parse_i64("temp", " -5000\n"), Ok(-5000));
+        assert!(parse_u64("x", "").is_err());
+    }
+}
