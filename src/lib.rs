@@ -16,3 +16,5 @@ pub mod parse;
 pub mod scheduler;
 pub mod server;
 pub mod shutdown;
+#[cfg(test)]
+pub mod testutil;

@@ -374,6 +374,46 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_captured_powercap_trees() {
+        for tree in ["sysfs/node_exporter", "sysfs/kepler"] {
+            let walk = read_zones(&crate::testutil::shared_root(tree)).unwrap();
+            let pkg = walk
+                .zones
+                .iter()
+                .find(|z| z.id == "intel-rapl:0")
+                .expect("package zone");
+            assert_eq!(
+                (pkg.name.as_str(), pkg.energy_uj, pkg.max_uj),
+                ("package-0", 240_422_366_267, Some(262_143_328_850))
+            );
+            let core = walk
+                .zones
+                .iter()
+                .find(|z| z.id == "intel-rapl:0:0")
+                .expect("core zone");
+            assert_eq!(
+                (core.name.as_str(), core.energy_uj),
+                ("core", 118_821_284_256)
+            );
+        }
+        let kepler = read_zones(&crate::testutil::shared_root("sysfs/kepler")).unwrap();
+        assert!(kepler.zones.iter().any(|z| z.id == "intel-rapl-mmio:0"));
+        let malformed: Vec<_> = kepler
+            .faults
+            .iter()
+            .map(|f| (f.item.as_str(), f.error.kind()))
+            .collect();
+        assert_eq!(malformed, [("intel-rapl:a", "parse")]);
+    }
+
+    #[test]
+    fn missing_powercap_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_zones(&Root::new(dir.path())).unwrap_err();
+        assert_eq!(err.kind(), "unavailable");
+    }
+
+    #[test]
     fn computes_watts_across_a_wrap_and_skips_a_reset() {
         let mut r = Rapl::new(Config::default());
         let t0 = Instant::now();

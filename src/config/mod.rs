@@ -287,7 +287,9 @@ mod tests {
         );
         let e = err("[collectors.system]\n\ninterval = \"100ms\"\n");
         assert!(
-            e.contains(":3: collectors.system.interval: interval \"100ms\" is below the 1s minimum"),
+            e.contains(
+                ":3: collectors.system.interval: interval \"100ms\" is below the 1s minimum"
+            ),
             "{e}"
         );
     }
