@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod collectors;
 pub mod config;
+pub mod estimate;
 pub mod host;
 pub mod metrics;
 pub mod parse;

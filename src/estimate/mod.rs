@@ -1,0 +1,4 @@
+//! Wall-power estimation: the PSU efficiency curve (`psu`) and, on top of it, the DC component
+//! breakdown and the AC (wall) estimate.
+
+pub mod psu;
