@@ -1,6 +1,9 @@
 //! Wiring: a `Registration` that collectors are added to, and the `App` that owns the registry,
 //! the samplers and the context. `App::sample_all` drives rounds in tests and `hostwatt once`.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus::Registry;
@@ -19,18 +22,34 @@ pub struct Registration {
     selfm: SelfMetrics,
     samplers: Vec<Box<dyn Sampler>>,
     families: Vec<&'static Family>,
+    /// Snapshot receivers by snapshot type, for collectors that derive from others (wall power).
+    published: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
 }
+
+/// The receiving end of a collector's snapshots.
+pub type Latest<S> = watch::Receiver<Option<Arc<S>>>;
 
 impl Registration {
     /// Registers `collector`'s families and queues it for sampling.
     pub fn add<C: Collector>(&mut self, collector: C) -> prometheus::Result<()> {
         let (tx, rx) = watch::channel(None);
         self.registry
-            .register(Box::new(SnapshotCollector::<C::Snapshot>::new(rx)))?;
+            .register(Box::new(SnapshotCollector::<C::Snapshot>::new(rx.clone())))?;
         self.families.extend(<C::Snapshot as Render>::FAMILIES);
+        self.published
+            .insert(TypeId::of::<C::Snapshot>(), Box::new(rx));
         self.samplers
             .push(Box::new(Driver::new(collector, tx, self.selfm.clone())));
         Ok(())
+    }
+
+    /// The latest snapshots of an already added collector, if it is enabled. A derived
+    /// collector is added after the ones it reads.
+    pub fn subscribe<S: Render>(&self) -> Option<Latest<S>> {
+        self.published
+            .get(&TypeId::of::<S>())
+            .and_then(|b| b.downcast_ref::<Latest<S>>())
+            .cloned()
     }
 }
 
@@ -58,6 +77,7 @@ impl App {
             selfm,
             samplers: Vec::new(),
             families: selfmon::FAMILIES.to_vec(),
+            published: HashMap::new(),
         };
         collectors::register_enabled(cfg, &mut reg)?;
         Ok(Self {
