@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod parse;
 pub mod scheduler;
 pub mod server;
+pub mod state;
 pub mod shutdown;
 #[cfg(test)]
 pub mod testutil;

@@ -4,3 +4,4 @@
 pub mod calibrate;
 pub mod disks;
 pub mod psu;
+pub mod energy;
