@@ -16,7 +16,7 @@ pub mod metrics;
 pub mod parse;
 pub mod scheduler;
 pub mod server;
-pub mod state;
 pub mod shutdown;
+pub mod state;
 #[cfg(test)]
 pub mod testutil;

@@ -59,14 +59,27 @@ pub fn load<T: DeserializeOwned>(dir: &Path, name: &str) -> Loaded<T> {
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Missing,
-        Err(e) => return Loaded::SetAside { reason: e.to_string(), moved_to: None },
+        Err(e) => {
+            return Loaded::SetAside {
+                reason: e.to_string(),
+                moved_to: None,
+            };
+        }
     };
     let reason = match serde_json::from_slice::<Envelope<T>>(&bytes) {
-        Ok(env) if env.format == format!("hostwatt-{name}") && env.version == VERSION => return Loaded::Ok(env.data),
-        Ok(env) => format!("foreign state file: format {:?} version {}", env.format, env.version),
+        Ok(env) if env.format == format!("hostwatt-{name}") && env.version == VERSION => {
+            return Loaded::Ok(env.data);
+        }
+        Ok(env) => format!(
+            "foreign state file: format {:?} version {}",
+            env.format, env.version
+        ),
         Err(e) => format!("corrupt state file: {e}"),
     };
-    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let aside = dir.join(format!("{name}.json.bad-{unix}"));
     let moved_to = std::fs::rename(&path, &aside).ok().map(|_| aside);
     Loaded::SetAside { reason, moved_to }
@@ -75,17 +88,28 @@ pub fn load<T: DeserializeOwned>(dir: &Path, name: &str) -> Loaded<T> {
 /// Saves `data` to `<dir>/<name>.json` atomically, creating `dir` if needed.
 pub fn save<T: Serialize>(dir: &Path, name: &str, data: &T) -> Result<(), SaveError> {
     let path = file(dir, name);
-    let err = |source| SaveError { path: path.display().to_string(), source };
+    let err = |source| SaveError {
+        path: path.display().to_string(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(err)?;
-    let env = Envelope { format: format!("hostwatt-{name}"), version: VERSION, data };
+    let env = Envelope {
+        format: format!("hostwatt-{name}"),
+        version: VERSION,
+        data,
+    };
     let bytes = serde_json::to_vec_pretty(&env).map_err(|e| err(std::io::Error::other(e)))?;
     let tmp = dir.join(format!(".{name}.json.tmp"));
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(err)?;
+    f.write_all(&bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(err)?;
     drop(f);
     std::fs::rename(&tmp, &path).map_err(err)?;
     // the rename itself is durable only once the directory is synced
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(err)?;
     Ok(())
 }
 
@@ -104,8 +128,14 @@ mod tests {
         assert!(matches!(load::<S>(dir.path(), "energy"), Loaded::Missing));
         save(dir.path(), "energy", &S { joules: 1.5 }).unwrap();
         save(dir.path(), "energy", &S { joules: 2.5 }).unwrap();
-        assert!(matches!(load::<S>(dir.path(), "energy"), Loaded::Ok(S { joules: 2.5 })));
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(matches!(
+            load::<S>(dir.path(), "energy"),
+            Loaded::Ok(S { joules: 2.5 })
+        ));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["energy.json"], "no temp file left behind");
     }
 
@@ -117,7 +147,10 @@ mod tests {
         let text = std::fs::read(&path).unwrap();
         std::fs::write(&path, &text[..text.len() / 2]).unwrap();
         match load::<S>(dir.path(), "energy") {
-            Loaded::SetAside { reason, moved_to: Some(p) } => {
+            Loaded::SetAside {
+                reason,
+                moved_to: Some(p),
+            } => {
                 assert!(reason.starts_with("corrupt state file"), "{reason}");
                 assert!(p.exists() && !path.exists());
             }
@@ -129,8 +162,17 @@ mod tests {
     #[test]
     fn sets_aside_a_foreign_version() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("energy.json"), r#"{"format":"hostwatt-energy","version":99,"data":{"joules":1}}"#).unwrap();
-        let Loaded::SetAside { reason, .. } = load::<S>(dir.path(), "energy") else { panic!("not set aside") };
-        assert_eq!(reason, "foreign state file: format \"hostwatt-energy\" version 99");
+        std::fs::write(
+            dir.path().join("energy.json"),
+            r#"{"format":"hostwatt-energy","version":99,"data":{"joules":1}}"#,
+        )
+        .unwrap();
+        let Loaded::SetAside { reason, .. } = load::<S>(dir.path(), "energy") else {
+            panic!("not set aside")
+        };
+        assert_eq!(
+            reason,
+            "foreign state file: format \"hostwatt-energy\" version 99"
+        );
     }
 }

@@ -83,17 +83,40 @@ pub struct Idle {
 impl Idle {
     /// A detector with the given thresholds and a 10-minute smoothing constant.
     pub fn new(window: Duration, cpu_busy_below: f64, disk_iops_below: f64) -> Self {
-        Self { window, cpu_busy_below, disk_iops_below, tau: Duration::from_secs(600), quiet_since: None, last: None, idle_watts: None }
+        Self {
+            window,
+            cpu_busy_below,
+            disk_iops_below,
+            tau: Duration::from_secs(600),
+            quiet_since: None,
+            last: None,
+            idle_watts: None,
+        }
     }
 
     /// Feeds one sample; returns whether the host is idle now. Unknown CPU load never counts
     /// as idle; unknown disk I/O (no block devices) does not block it.
-    pub fn update(&mut self, at: Instant, cpu_busy: Option<f64>, disk_iops: Option<f64>, wall_watts: Option<f64>) -> bool {
-        let quiet = cpu_busy.is_some_and(|b| b < self.cpu_busy_below) && disk_iops.is_none_or(|i| i < self.disk_iops_below);
-        self.quiet_since = if quiet { self.quiet_since.or(Some(at)) } else { None };
-        let idle = self.quiet_since.is_some_and(|s| at.saturating_duration_since(s) >= self.window);
+    pub fn update(
+        &mut self,
+        at: Instant,
+        cpu_busy: Option<f64>,
+        disk_iops: Option<f64>,
+        wall_watts: Option<f64>,
+    ) -> bool {
+        let quiet = cpu_busy.is_some_and(|b| b < self.cpu_busy_below)
+            && disk_iops.is_none_or(|i| i < self.disk_iops_below);
+        self.quiet_since = if quiet {
+            self.quiet_since.or(Some(at))
+        } else {
+            None
+        };
+        let idle = self
+            .quiet_since
+            .is_some_and(|s| at.saturating_duration_since(s) >= self.window);
         if let (true, Some(w)) = (idle, wall_watts) {
-            let dt = self.last.map_or(Duration::ZERO, |l| at.saturating_duration_since(l));
+            let dt = self
+                .last
+                .map_or(Duration::ZERO, |l| at.saturating_duration_since(l));
             let alpha = 1.0 - (-dt.as_secs_f64() / self.tau.as_secs_f64()).exp();
             self.idle_watts = Some(match self.idle_watts {
                 Some(prev) if !dt.is_zero() => prev + alpha * (w - prev),
@@ -117,13 +140,40 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Accumulator::default();
         a.add(20.0, t0, "2026-11-23", "2026-11", GAP);
-        a.add(40.0, t0 + Duration::from_secs(30), "2026-11-23", "2026-11", GAP);
+        a.add(
+            40.0,
+            t0 + Duration::from_secs(30),
+            "2026-11-23",
+            "2026-11",
+            GAP,
+        );
         assert_eq!(a.joules_total, 900.0); // (20+40)/2 W × 30 s
-        a.add(40.0, t0 + Duration::from_secs(60), "2026-11-24", "2026-11", GAP);
-        assert_eq!((a.joules_total, a.joules_day, a.joules_month), (2100.0, 1200.0, 2100.0));
-        a.add(40.0, t0 + Duration::from_secs(60 + 3600), "2026-11-24", "2026-11", GAP);
+        a.add(
+            40.0,
+            t0 + Duration::from_secs(60),
+            "2026-11-24",
+            "2026-11",
+            GAP,
+        );
+        assert_eq!(
+            (a.joules_total, a.joules_day, a.joules_month),
+            (2100.0, 1200.0, 2100.0)
+        );
+        a.add(
+            40.0,
+            t0 + Duration::from_secs(60 + 3600),
+            "2026-11-24",
+            "2026-11",
+            GAP,
+        );
         assert_eq!(a.joules_total, 2100.0, "an hour-long gap is not bridged");
-        a.add(40.0, t0 + Duration::from_secs(90 + 3600), "2026-12-01", "2026-12", GAP);
+        a.add(
+            40.0,
+            t0 + Duration::from_secs(90 + 3600),
+            "2026-12-01",
+            "2026-12",
+            GAP,
+        );
         assert_eq!((a.joules_day, a.joules_month), (1200.0, 1200.0));
         assert!((kwh(3.6e6) - 1.0).abs() < 1e-12);
     }
@@ -139,9 +189,22 @@ mod tests {
         assert_eq!(idle.idle_watts, Some(30.0));
         assert!(idle.update(s(15), Some(0.02), None, Some(40.0)));
         let w = idle.idle_watts.unwrap();
-        assert!((w - (30.0 + (1.0 - (-1.0f64).exp()) * 10.0)).abs() < 1e-9, "{w}");
-        assert!(!idle.update(s(16), Some(0.50), Some(1.0), Some(80.0)), "busy CPU ends idle");
-        assert_eq!(idle.idle_watts, Some(w), "busy power does not move the idle power");
-        assert!(!idle.update(s(17), None, Some(0.0), Some(30.0)), "unknown CPU load is not idle");
+        assert!(
+            (w - (30.0 + (1.0 - (-1.0f64).exp()) * 10.0)).abs() < 1e-9,
+            "{w}"
+        );
+        assert!(
+            !idle.update(s(16), Some(0.50), Some(1.0), Some(80.0)),
+            "busy CPU ends idle"
+        );
+        assert_eq!(
+            idle.idle_watts,
+            Some(w),
+            "busy power does not move the idle power"
+        );
+        assert!(
+            !idle.update(s(17), None, Some(0.0), Some(30.0)),
+            "unknown CPU load is not idle"
+        );
     }
 }

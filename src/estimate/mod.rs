@@ -3,5 +3,6 @@
 
 pub mod calibrate;
 pub mod disks;
-pub mod psu;
 pub mod energy;
+pub mod psu;
+pub mod wall;
