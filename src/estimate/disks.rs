@@ -11,6 +11,7 @@
 //! - SATA SSD: Samsung 860/870 EVO, Crucial MX500 datasheets list ~2–3 W active, 0.03–0.3 W idle
 //!   (the low end only with DIPM/ALPM enabled), ~0.005 W DEVSLP.
 //! - NVMe: consumer M.2 drives list 3–6 W active; idle ~1 W at PS0, tens of mW with APST.
+//!
 //! They are order-of-magnitude defaults: the estimate is labelled `modelled`, and calibration
 //! against a meter absorbs the error.
 
