@@ -28,6 +28,9 @@ pub struct Cli {
     /// Listen address of the HTTP endpoint, ADDR:PORT
     #[arg(long, global = true, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
+    /// Directory for persistent state (energy counters, calibration, alert state)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Log level or tracing filter (error, warn, info, debug, trace)
     #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
@@ -58,6 +61,7 @@ impl Cli {
         Overrides {
             listen: self.listen.clone(),
             root: self.root.clone(),
+            state_dir: self.state_dir.clone(),
         }
     }
 

@@ -30,6 +30,8 @@ pub trait Sampler: Send {
         cx: &'a Context,
         at: Instant,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+    /// The daemon is stopping: save what must survive a restart.
+    fn finish(&mut self);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +134,10 @@ impl<C: Collector> Sampler for Driver<C> {
         C::NAME
     }
 
+    fn finish(&mut self) {
+        self.collector.finish();
+    }
+
     fn interval(&self) -> Duration {
         self.collector.interval()
     }
@@ -215,6 +221,7 @@ pub fn spawn(
                         _ = shutdown.changed() => break,
                     }
                 }
+                s.finish();
                 tracing::debug!(collector = s.name(), "collector stopped");
             })
         })

@@ -7,6 +7,7 @@
 
 pub mod rapl;
 pub mod system;
+pub mod wall;
 
 use std::future::Future;
 use std::io;
@@ -138,6 +139,9 @@ pub trait Collector: Send + 'static {
         cx: &Context,
         at: Instant,
     ) -> impl Future<Output = Result<Sample<Self::Snapshot>, CollectError>> + Send;
+
+    /// Called once when the daemon stops, to save what must survive a restart.
+    fn finish(&mut self) {}
 }
 
 /// The single list of collectors: one line each.
@@ -149,6 +153,10 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    // derived from the collectors above: keep it last
+    if c.wall.enabled {
+        reg.add(wall::Wall::new(c.wall.clone(), cfg.state_dir.clone(), reg))?;
+    }
     Ok(())
 }
 
@@ -156,4 +164,5 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
 pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.wall.enabled = true;
 }

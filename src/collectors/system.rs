@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Sample};
 use crate::config::Interval;
-use crate::host::sysinfo::{Error as SysinfoError, Host, Reading};
+pub use crate::host::sysinfo::Reading;
+use crate::host::sysinfo::{Error as SysinfoError, Host};
 use crate::metrics::{Families, Family, Render};
 
 /// `[collectors.system]`.

@@ -52,6 +52,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--root`.
     pub root: Option<PathBuf>,
+    /// `--state-dir`.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A configuration that could not be loaded.
@@ -141,11 +143,17 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             format!("{} is not a directory", root.display()),
         ));
     }
+    if let Err((key, message)) = parsed.collectors.wall.chain() {
+        return Err(invalid(&format!("collectors.wall.{key}"), message));
+    }
     Ok(Config {
         source: source.to_owned(),
         listen,
         root: Root::new(root),
-        state_dir: PathBuf::from(parsed.daemon.state_dir),
+        state_dir: cli
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(parsed.daemon.state_dir)),
         collectors: parsed.collectors,
     })
 }
@@ -315,6 +323,7 @@ mod tests {
         let cli = Overrides {
             listen: Some("127.0.0.1:0".into()),
             root: Some(dir.path().into()),
+            state_dir: None,
         };
         let cfg = resolve("x", "[daemon]\nlisten = \"0.0.0.0:1\"\n", &cli).unwrap();
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:0");
