@@ -11,6 +11,7 @@ pub mod cli;
 pub mod collectors;
 pub mod config;
 pub mod estimate;
+pub mod fixture;
 pub mod host;
 pub mod metrics;
 pub mod parse;
