@@ -1,6 +1,11 @@
 //! One golden `/metrics` per case folder (`tests/cases/<case>/`), in process: no port, no sleep,
 //! the two rounds driven by `at`. `UPDATE_GOLDEN=1 cargo test --test integration golden` rewrites
 //! the `expected.prom` files; review the diff line by line before committing.
+//!
+//! Adding a case: create `tests/cases/<case>/` with `README.md` (what it covers, where the data
+//! came from), `config.toml` (`[collectors.system] enabled = false`), and any of `case.toml`
+//! (`tree = "sysfs/..."` under ../shared/fixtures), `root/`, `rounds/1/`, `commands.toml`; add
+//! the case to `golden!` below (`-` becomes `_`), then run with `UPDATE_GOLDEN=1`.
 
 use crate::support::{self, Case, WALL_CLOCK};
 
@@ -90,6 +95,12 @@ fn every_case_folder_has_a_golden_test() {
         missing.is_empty(),
         "case folders without a golden! entry in tests/integration/golden.rs: {missing:?}"
     );
+    for case in support::case_names() {
+        for file in ["README.md", "config.toml"] {
+            let path = support::cases_dir().join(&case).join(file);
+            assert!(path.is_file(), "{} is missing", path.display());
+        }
+    }
 }
 
 #[test]
