@@ -1,0 +1,118 @@
+//! The real binary's commands: `once` on this machine, `check-config` on the example and on the
+//! config corpus in `tests/configs/{valid,invalid}/`.
+
+use std::path::Path;
+
+use crate::support;
+
+#[test]
+fn once_on_this_machine_is_clean_exposition() {
+    let out = support::hostwatt()
+        .arg("once")
+        .output()
+        .expect("run hostwatt once");
+    let (stdout, stderr) = support::texts(&out);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    support::lint(&stdout, None);
+    // RAPL is there exactly when the host has powercap (not on this VM, nor on most CI runners)
+    let has_powercap = Path::new("/sys/class/powercap").is_dir();
+    assert_eq!(
+        support::value(&stdout, "hostwatt_collector_available{collector=\"rapl\"}"),
+        Some(if has_powercap { 1.0 } else { 0.0 }),
+        "{stdout}"
+    );
+    assert_eq!(
+        support::value(&stdout, "hostwatt_collector_success{collector=\"rapl\"}"),
+        Some(1.0),
+        "an absent source is not a failure"
+    );
+    if let Some(promtool) = support::require_tool("promtool", "checking `hostwatt once`") {
+        let (ok, printed) = support::promtool_check(&promtool, &stdout);
+        assert!(ok && printed.is_empty(), "promtool: {printed}\n{stdout}");
+    }
+}
+
+fn check_config(path: &str) -> (Option<i32>, String, String) {
+    let out = support::hostwatt()
+        .args(["check-config", "--config", path])
+        .output()
+        .expect("run hostwatt check-config");
+    let (stdout, stderr) = support::texts(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn the_example_config_checks() {
+    let path = "config/hostwatt.example.toml";
+    let (code, stdout, stderr) = check_config(path);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("# config OK: {path}\n")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("listen = \"0.0.0.0:9891\""), "{stdout}");
+}
+
+#[test]
+fn a_missing_explicit_config_is_an_error() {
+    let path = "tests/configs/does-not-exist.toml";
+    let (code, _, stderr) = check_config(path);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains(&format!("{path}: No such file")),
+        "{stderr}"
+    );
+}
+
+/// `tests/configs/<kind>/*.toml`, as paths relative to the crate, sorted.
+fn corpus(kind: &str) -> Vec<String> {
+    let dir = support::manifest_dir().join("tests/configs").join(kind);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .map(|n| format!("tests/configs/{kind}/{n}"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no configs in {}", dir.display());
+    files
+}
+
+#[test]
+fn every_valid_config_checks() {
+    for path in corpus("valid") {
+        let (code, stdout, stderr) = check_config(&path);
+        assert_eq!(code, Some(0), "{path}: {stderr}");
+        assert!(
+            stdout.starts_with(&format!("# config OK: {path}\n")),
+            "{path}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn every_invalid_config_fails_naming_file_line_and_key() {
+    for path in corpus("invalid") {
+        let text = std::fs::read_to_string(support::manifest_dir().join(&path)).expect("read");
+        let want = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# error: "))
+            .unwrap_or_else(|| panic!("{path}: first line must be `# error: :LINE: KEY: message`"));
+        let line_and_key = want
+            .strip_prefix(':')
+            .and_then(|w| w.split_once(": "))
+            .is_some_and(|(line, key)| line.parse::<usize>().is_ok() && !key.is_empty());
+        assert!(
+            line_and_key,
+            "{path}: expected `# error: :LINE: KEY: ...`, got {want:?}"
+        );
+        let (code, stdout, stderr) = check_config(&path);
+        assert_eq!(code, Some(2), "{path} was accepted:\n{stdout}");
+        assert!(
+            stderr.contains(&format!("{path}{want}")),
+            "{path}: stderr lacks {:?}:\n{stderr}",
+            format!("{path}{want}")
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! hostwatt's end-to-end tests, one integration binary: golden `/metrics` per case folder,
+//! promtool on every golden, the HTTP server on loopback, the real binary (CLI, daemon
+//! signals, EACCES on RAPL), the config corpus and the README metrics table.
+//!
+//! Tests here run programs (the hostwatt binary, promtool, setpriv) directly: the Runner seam is
+//! for the daemon's own code.
+#![allow(clippy::disallowed_methods)]
+
+mod cli;
+mod daemon;
+mod golden;
+mod permission;
+mod promtool;
+mod readme;
+mod server;
+mod support;
