@@ -10,9 +10,10 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-/// Copies `src` into `dst` (created), keeping real symlinks and restoring flattened ones: a
-/// regular file of one line `../…` whose target exists inside the copied tree becomes a symlink.
-/// Returns how many link files were restored.
+/// Copies `src` into `dst` (created; an existing tree is overlaid), keeping real symlinks and
+/// restoring flattened ones: a regular file of one line `../…` whose target exists inside the
+/// copied tree becomes a symlink. Copies are made writable (0644). Returns how many link files
+/// were restored.
 pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<usize> {
     let mut links = Vec::new();
     copy_dir(src, dst, &mut links)?;
@@ -37,6 +38,16 @@ fn copy_dir(src: &Path, dst: &Path, links: &mut Vec<(PathBuf, PathBuf)>) -> io::
         let entry = entry?;
         let (from, to) = (entry.path(), dst.join(entry.file_name()));
         let meta = fs::symlink_metadata(&from)?;
+        // an overlay replaces what is there, unless both are directories (then they merge)
+        if let Ok(existing) = fs::symlink_metadata(&to)
+            && !(existing.is_dir() && meta.is_dir())
+        {
+            if existing.is_dir() {
+                fs::remove_dir_all(&to)?
+            } else {
+                fs::remove_file(&to)?
+            }
+        }
         if meta.file_type().is_symlink() {
             std::os::unix::fs::symlink(fs::read_link(&from)?, &to)?;
         } else if meta.is_dir() {

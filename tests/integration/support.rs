@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -130,9 +129,11 @@ impl Case {
     pub fn config(&self, root: &Path) -> Config {
         let path = self.dir.join("config.toml");
         let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // state (energy counters) lives inside the case's root, never in /var/lib/hostwatt
         let overrides = Overrides {
             root: Some(root.to_path_buf()),
             listen: None,
+            state_dir: Some(root.join("var/lib/hostwatt")),
         };
         let cfg = config::resolve(&path.display().to_string(), &text, &overrides)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -171,33 +172,11 @@ impl Case {
     }
 }
 
-/// Copies `src` into `dst` recursively, overwriting files. Symlinks are recreated as symlinks
-/// (the same target text), never followed. Copies are made writable (0644/0755) so later rounds
-/// can overwrite them even when not root; the fixtures on disk may be read-only.
+/// Copies `src` onto `dst` with `hostwatt::fixture::copy_tree`: real symlinks stay symlinks,
+/// flattened ones (as in ../shared/fixtures) are restored, existing files are overwritten.
 pub fn copy_tree(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).unwrap_or_else(|e| panic!("{}: {e}", dst.display()));
-    let entries = fs::read_dir(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-    for entry in entries {
-        let entry = entry.expect("dir entry");
-        let from = entry.path();
-        let to = dst.join(entry.file_name());
-        let kind = entry.file_type().expect("file type");
-        if kind.is_dir() {
-            copy_tree(&from, &to);
-            continue;
-        }
-        if to.symlink_metadata().is_ok() && !to.is_dir() {
-            fs::remove_file(&to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
-        }
-        if kind.is_symlink() {
-            let target = fs::read_link(&from).expect("read_link");
-            symlink(&target, &to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
-        } else {
-            fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
-            fs::set_permissions(&to, fs::Permissions::from_mode(0o644)).expect("chmod");
-        }
-    }
-    fs::set_permissions(dst, fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    hostwatt::fixture::copy_tree(src, dst)
+        .unwrap_or_else(|e| panic!("{} -> {}: {e}", src.display(), dst.display()));
 }
 
 /// The metric name of a sample line (`name{...} v` or `name v`).
