@@ -14,7 +14,8 @@
 //!   `name` file and the resolved `device` link: `coretemp.0` (device `coretemp.0` is `name` plus an
 //!   instance number), `nvme0`, `amdgpu-0000:03:00.0`, `nct6779-nct6775.656`. A chip without `name`
 //!   is its device (`card0`), else its directory (`hwmon4`). Chips that would still share a label
-//!   (two `ina226` without a device) all get their directory appended, so no series is duplicated.
+//!   (two `ina226` without a device) all get their directory appended (`ina226-hwmon3`), so no
+//!   series is duplicated; only those few labels then depend on the boot's numbering.
 //! - Old drivers (applesmc) put `name` and the attributes on the parent device, not in the hwmon
 //!   directory: when the hwmon directory has neither `name` nor a sensor attribute but
 //!   `device/name` exists, the chip is read from `device/`, as libsensors does.
@@ -261,7 +262,7 @@ impl SensorKind {
 
 /// A limit attribute kept for some kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+enum Limit {
     /// `_min`.
     Min,
     /// `_max`.
@@ -683,7 +684,7 @@ fn read_chips(
             }
             None => {
                 let (sensors, faults) = read_sensors(root, c);
-                if faults.is_empty() {
+                if c.update_interval.is_some() && faults.is_empty() {
                     let cached = Cached {
                         at,
                         sensors: sensors.clone(),
@@ -701,7 +702,7 @@ fn read_chips(
             sensors,
         });
     }
-    // chips that vanished or were not fault-free leave the cache
+    // chips that vanished, have no update_interval or had a fault leave the cache
     *cache = fresh;
     Ok(walk)
 }
@@ -1183,8 +1184,17 @@ mod tests {
             runner: crate::host::command::Runner::replay(Vec::new()),
         };
         let mut c = Hwmon::new(Config::default());
-        let sample = c.sample(&cx, Instant::now()).await.unwrap();
+        let t0 = Instant::now();
+        let sample = c.sample(&cx, t0).await.unwrap();
         assert_eq!(sample.faults.len(), 1);
+        // the nct chip updates every second, but a chip read with a fault is not reused:
+        // its fault is reported again rather than hidden behind a cached reading
+        let again = c
+            .sample(&cx, t0 + Duration::from_millis(500))
+            .await
+            .unwrap();
+        assert_eq!(again.faults.len(), 1);
+        assert_eq!(again.snapshot, sample.snapshot);
         let (chip, s) = sample.snapshot.sensors(Curr).next().unwrap();
         assert_eq!(
             (chip.chip.as_str(), s.value),
