@@ -5,6 +5,7 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
 //! here plus one line in `register_enabled`.
 
+pub mod hwmon;
 pub mod rapl;
 pub mod system;
 pub mod wall;
@@ -147,6 +148,9 @@ pub trait Collector: Send + 'static {
 /// The single list of collectors: one line each.
 pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Result<()> {
     let c = &cfg.collectors;
+    if c.hwmon.enabled {
+        reg.add(hwmon::Hwmon::new(c.hwmon.clone()))?;
+    }
     if c.rapl.enabled {
         reg.add(rapl::Rapl::new(c.rapl.clone()))?;
     }
@@ -162,6 +166,7 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
 
 /// Turns every collector on (for `--list-metrics`).
 pub fn enable_all(c: &mut crate::config::file::Collectors) {
+    c.hwmon.enabled = true;
     c.rapl.enabled = true;
     c.system.enabled = true;
     c.wall.enabled = true;

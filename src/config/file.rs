@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::collectors::{rapl, system, wall};
+use crate::collectors::{hwmon, rapl, system, wall};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -44,6 +44,8 @@ impl Default for Daemon {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Collectors {
+    /// `[collectors.hwmon]`.
+    pub hwmon: hwmon::Config,
     /// `[collectors.rapl]`.
     pub rapl: rapl::Config,
     /// `[collectors.system]`.
