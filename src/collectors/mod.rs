@@ -5,6 +5,7 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
 //! here plus one line in `register_enabled`.
 
+pub mod cpuidle;
 pub mod rapl;
 pub mod system;
 
@@ -149,6 +150,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.cpuidle.enabled {
+        reg.add(cpuidle::Cpuidle::new(c.cpuidle.clone()))?;
+    }
     Ok(())
 }
 
@@ -156,4 +160,5 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
 pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.cpuidle.enabled = true;
 }
