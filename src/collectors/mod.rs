@@ -5,6 +5,7 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
 //! here plus one line in `register_enabled`.
 
+pub mod cpufreq;
 pub mod cpuidle;
 pub mod rapl;
 pub mod system;
@@ -153,6 +154,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.cpuidle.enabled {
         reg.add(cpuidle::Cpuidle::new(c.cpuidle.clone()))?;
     }
+    if c.cpufreq.enabled {
+        reg.add(cpufreq::Cpufreq::new(c.cpufreq.clone()))?;
+    }
     Ok(())
 }
 
@@ -161,4 +165,5 @@ pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.rapl.enabled = true;
     c.system.enabled = true;
     c.cpuidle.enabled = true;
+    c.cpufreq.enabled = true;
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::collectors::{cpuidle, rapl, system};
+use crate::collectors::{cpufreq, cpuidle, rapl, system};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -50,4 +50,6 @@ pub struct Collectors {
     pub system: system::Config,
     /// `[collectors.cpuidle]`.
     pub cpuidle: cpuidle::Config,
+    /// `[collectors.cpufreq]`.
+    pub cpufreq: cpufreq::Config,
 }
