@@ -8,7 +8,7 @@
 //!   `below` (entries whose idle was long enough for a deeper state: too shallow) and `rejected`
 //!   (entry requests refused) are counters; `latency` (exit latency, µs) and `residency` (target
 //!   residency, µs) are per-state constants; `disable` is the user's 0/1 switch. `above`/`below`
-//!   appeared in Linux 5.0 and `rejected` in 5.9: a missing file means no series, not 0.
+//!   appeared in Linux 5.0 and `rejected` later: a missing file means no series, not 0.
 //! - `sys/devices/system/cpu/cpuidle/{current_driver,current_governor}` (identity), and the ACPI
 //!   LPIT counters `low_power_idle_{cpu,system}_residency_us` (S0ix / package-deep idle on Intel,
 //!   µs) where present.
