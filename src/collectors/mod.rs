@@ -5,6 +5,8 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
 //! here plus one line in `register_enabled`.
 
+pub mod cpufreq;
+pub mod cpuidle;
 pub mod hwmon;
 pub mod rapl;
 pub mod system;
@@ -157,6 +159,12 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.cpuidle.enabled {
+        reg.add(cpuidle::Cpuidle::new(c.cpuidle.clone()))?;
+    }
+    if c.cpufreq.enabled {
+        reg.add(cpufreq::Cpufreq::new(c.cpufreq.clone()))?;
+    }
     // derived from the collectors above: keep it last
     if c.wall.enabled {
         reg.add(wall::Wall::new(c.wall.clone(), cfg.state_dir.clone(), reg))?;
@@ -169,5 +177,7 @@ pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.hwmon.enabled = true;
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.cpuidle.enabled = true;
+    c.cpufreq.enabled = true;
     c.wall.enabled = true;
 }
