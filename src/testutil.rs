@@ -26,3 +26,17 @@ pub fn shared_text(rel: &str) -> String {
 pub fn shared_root(rel: &str) -> crate::host::root::Root {
     crate::host::root::Root::new(shared_fixture(rel))
 }
+
+/// The series lines (no `# HELP`/`# TYPE`) of one snapshot in text exposition, sorted by family.
+pub fn render_series<S: crate::metrics::Render>(snapshot: &S) -> Vec<String> {
+    let mut out = crate::metrics::Families::new(S::FAMILIES);
+    snapshot.render(&mut out);
+    let mut buf = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&out.into_vec(), &mut buf)
+        .expect("encoding into a String cannot fail");
+    buf.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}

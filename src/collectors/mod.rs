@@ -5,8 +5,11 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
 //! here plus one line in `register_enabled`.
 
+pub mod attrs;
+pub mod edac;
 pub mod rapl;
 pub mod system;
+pub mod thermal;
 
 use std::future::Future;
 use std::io;
@@ -149,6 +152,12 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.edac.enabled {
+        reg.add(edac::Edac::new(c.edac.clone()))?;
+    }
+    if c.thermal.enabled {
+        reg.add(thermal::Thermal::new(c.thermal.clone()))?;
+    }
     Ok(())
 }
 
@@ -156,4 +165,6 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
 pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.edac.enabled = true;
+    c.thermal.enabled = true;
 }

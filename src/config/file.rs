@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::collectors::{rapl, system};
+use crate::collectors::{edac, rapl, system, thermal};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -48,4 +48,8 @@ pub struct Collectors {
     pub rapl: rapl::Config,
     /// `[collectors.system]`.
     pub system: system::Config,
+    /// `[collectors.edac]`.
+    pub edac: edac::Config,
+    /// `[collectors.thermal]`.
+    pub thermal: thermal::Config,
 }
