@@ -40,3 +40,34 @@ pub fn render_series<S: crate::metrics::Render>(snapshot: &S) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// A project-owned golden-case folder, `tests/cases/<name>`.
+pub fn case_dir(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .join(name);
+    assert!(path.is_dir(), "missing case {}", path.display());
+    path
+}
+
+/// Copies the tree at `src` onto `dst`, replacing files and keeping symlinks as symlinks: builds
+/// a case's root for a later round (`root/` then `rounds/N/`) in a temporary directory.
+pub fn overlay(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap_or_else(|e| panic!("{}: {e}", dst.display()));
+    let entries = std::fs::read_dir(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    for entry in entries {
+        let entry = entry.expect("directory entry");
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        let kind = entry.file_type().expect("file type");
+        if kind.is_symlink() {
+            let target = std::fs::read_link(&from).expect("link target");
+            let _ = std::fs::remove_file(&to);
+            std::os::unix::fs::symlink(target, &to)
+                .unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+        } else if kind.is_dir() {
+            overlay(&from, &to);
+        } else {
+            std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+        }
+    }
+}

@@ -61,14 +61,15 @@ impl<'a> Attrs<'a> {
         self.value(rel, item, |t| Ok(t.to_owned()))
     }
 
-    /// Entries of an item's directory; a failure is a fault of `item` and no entries.
-    pub fn list(&mut self, rel: &str, item: &str) -> Vec<String> {
+    /// Entries of an item's directory; a failure is a fault of `item` and `None`. Listing an
+    /// item first means an item that is not a directory is one fault, not one per attribute.
+    pub fn list(&mut self, rel: &str, item: &str) -> Option<Vec<String>> {
         match self.root.list(rel) {
-            Ok(v) => v,
+            Ok(v) => Some(v),
             Err(e) => {
                 let error = CollectError::from_read(e, self.hint);
                 self.fault(item, error);
-                Vec::new()
+                None
             }
         }
     }
@@ -163,7 +164,7 @@ mod tests {
         assert_eq!(attrs.value("missing", "a", parse), None);
         assert!(attrs.faults.is_empty());
         assert_eq!(attrs.value("n", "b", parse), None);
-        assert_eq!(attrs.list("nodir", "c"), Vec::<String>::new());
+        assert_eq!(attrs.list("nodir", "c"), None);
         let faults: Vec<_> = attrs
             .faults
             .iter()

@@ -463,6 +463,13 @@ impl Walk<'_> {
 
     fn controller(&mut self, id: &str) -> Controller {
         let dir = format!("{MC_BASE}/{id}");
+        let Some(entries) = self.attrs.list(&dir, id) else {
+            // still registered, so still counts toward reporting being active
+            return Controller {
+                id: id.to_owned(),
+                ..Controller::default()
+            };
+        };
         let mut mc = Controller {
             id: id.to_owned(),
             name: self.text(&format!("{dir}/mc_name"), id),
@@ -473,7 +480,7 @@ impl Walk<'_> {
             ue_noinfo: self.count(&format!("{dir}/ue_noinfo_count"), id),
             ..Controller::default()
         };
-        for entry in self.attrs.list(&dir, id) {
+        for entry in entries {
             if is_numbered(&entry, "csrow") {
                 let csrow = self.csrow(&dir, &format!("{id}/{entry}"), entry);
                 mc.csrows.push(csrow);
@@ -487,13 +494,18 @@ impl Walk<'_> {
 
     fn csrow(&mut self, mc_dir: &str, item: &str, id: String) -> Csrow {
         let dir = format!("{mc_dir}/{id}");
+        let Some(entries) = self.attrs.list(&dir, item) else {
+            return Csrow {
+                id,
+                ..Csrow::default()
+            };
+        };
         let mut csrow = Csrow {
             ce: self.count(&format!("{dir}/ce_count"), item),
             ue: self.count(&format!("{dir}/ue_count"), item),
             id,
             channels: Vec::new(),
         };
-        let entries = self.attrs.list(&dir, item);
         for (index, files) in group_indexed(entries, parse_channel_attr) {
             let mut ch = Channel {
                 index,
@@ -1043,5 +1055,81 @@ mod tests {
             Some(true)
         );
         assert_eq!(dmi(vec![]).ecc_present(), None);
+    }
+
+    #[test]
+    fn reads_the_edac_ecc_case_across_rounds() {
+        let case = crate::testutil::case_dir("edac-ecc");
+        let dir = tempfile::tempdir().unwrap();
+        crate::testutil::overlay(&case.join("root"), dir.path());
+        let root = Root::new(dir.path());
+        let mut edac = Edac::new(Config::default());
+        let first = edac.round(&root).unwrap();
+        assert!(first.faults.is_empty(), "{:?}", first.faults);
+        let series = render(&first.snapshot);
+        let expect = [
+            "hostwatt_edac_controller_info{controller=\"mc0\",name=\"Intel_client_SoC MC#0\"} 1",
+            "hostwatt_edac_controller_size_bytes{controller=\"mc0\"} 17179869184",
+            "hostwatt_edac_correctable_errors_total{controller=\"mc0\"} 3",
+            "hostwatt_edac_correctable_noinfo_errors_total{controller=\"mc0\"} 0",
+            "hostwatt_edac_dimm_correctable_errors_total{controller=\"mc0\",dimm=\"dimm0\"} 2",
+            "hostwatt_edac_dimm_correctable_errors_total{controller=\"mc0\",dimm=\"dimm1\"} 1",
+            "hostwatt_edac_dimm_info{controller=\"mc0\",dimm=\"dimm0\",label=\"MC#0_Chan#0_DIMM#0\",location=\"channel 0 slot 0\",mem_type=\"Unbuffered-DDR5\",edac_mode=\"SECDED\"} 1",
+            "hostwatt_edac_dimm_info{controller=\"mc0\",dimm=\"dimm1\",label=\"MC#0_Chan#1_DIMM#0\",location=\"channel 1 slot 0\",mem_type=\"Unbuffered-DDR5\",edac_mode=\"SECDED\"} 1",
+            "hostwatt_edac_dimm_size_bytes{controller=\"mc0\",dimm=\"dimm1\"} 8589934592",
+            "hostwatt_edac_dimm_uncorrectable_errors_total{controller=\"mc0\",dimm=\"dimm0\"} 0",
+            "hostwatt_edac_dimm_uncorrectable_errors_total{controller=\"mc0\",dimm=\"dimm1\"} 0",
+            "hostwatt_edac_reporting_active 1",
+            "hostwatt_edac_uncorrectable_errors_total{controller=\"mc0\"} 0",
+            "hostwatt_memory_array_info{array=\"16-0\",use=\"system-memory\"} 1",
+            "hostwatt_memory_dmi_readable 1",
+            "hostwatt_memory_ecc_present 1",
+            "hostwatt_memory_ecc_type{array=\"16-0\",state=\"multi-bit-ecc\"} 1",
+            "hostwatt_memory_ecc_type{array=\"16-0\",state=\"single-bit-ecc\"} 0",
+        ];
+        for l in expect {
+            assert!(series.iter().any(|x| x == l), "missing {l} in {series:#?}");
+        }
+        let ecc_states = series
+            .iter()
+            .filter(|l| l.starts_with("hostwatt_memory_ecc_type"))
+            .count();
+        assert_eq!(ecc_states, Ecc::STATES.len());
+        assert!(
+            !series.iter().any(|l| l.contains("csrow")),
+            "no csrow series on the dimm layout"
+        );
+
+        crate::testutil::overlay(&case.join("rounds/1"), dir.path());
+        let second = edac.round(&root).unwrap();
+        let mc = &second.snapshot.controllers[0];
+        let dimms: Vec<_> = mc.dimms.iter().map(|d| (d.id.as_str(), d.ce)).collect();
+        assert_eq!(
+            (mc.ce, dimms),
+            (Some(5), vec![("dimm0", Some(4)), ("dimm1", Some(1))])
+        );
+        assert_eq!(second.snapshot.dmi, first.snapshot.dmi, "DMI cached");
+    }
+
+    #[test]
+    fn edac_ecc_case_config_enables_only_edac_and_thermal() {
+        let case = crate::testutil::case_dir("edac-ecc");
+        let path = case.join("config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let overrides = crate::config::Overrides {
+            root: Some(case.join("root")),
+            ..Default::default()
+        };
+        let cfg = crate::config::resolve(&path.to_string_lossy(), &text, &overrides).unwrap();
+        let c = &cfg.collectors;
+        assert_eq!(
+            (
+                c.edac.enabled,
+                c.thermal.enabled,
+                c.rapl.enabled,
+                c.system.enabled
+            ),
+            (true, true, false, false)
+        );
     }
 }

@@ -195,8 +195,10 @@ impl Walk<'_> {
         self.attrs.value(rel, item, parse_millicelsius)
     }
 
-    fn zone(&mut self, id: &str) -> Zone {
+    /// `None` when the zone's directory cannot be listed (one fault).
+    fn zone(&mut self, id: &str) -> Option<Zone> {
         let dir = format!("{}/{id}", self.base);
+        let entries = self.attrs.list(&dir, id)?;
         let kind = self
             .text(&format!("{dir}/type"), id)
             .unwrap_or_else(|| id.to_owned());
@@ -208,7 +210,6 @@ impl Walk<'_> {
             trips: Vec::new(),
             kind,
         };
-        let entries = self.attrs.list(&dir, id);
         for (index, files) in group_indexed(entries, parse_trip_attr) {
             let item = format!("{id}/trip_point_{index}");
             let mut trip = Trip {
@@ -225,20 +226,22 @@ impl Walk<'_> {
             }
             zone.trips.push(trip);
         }
-        zone
+        Some(zone)
     }
 
-    fn cooling_device(&mut self, id: &str) -> CoolingDevice {
+    /// `None` when the device's directory cannot be listed (one fault).
+    fn cooling_device(&mut self, id: &str) -> Option<CoolingDevice> {
         let dir = format!("{}/{id}", self.base);
+        self.attrs.list(&dir, id)?;
         let state = |t: &str| parse_u64("cooling state", t);
-        CoolingDevice {
+        Some(CoolingDevice {
             id: id.to_owned(),
             kind: self
                 .text(&format!("{dir}/type"), id)
                 .unwrap_or_else(|| id.to_owned()),
             cur_state: self.attrs.value(&format!("{dir}/cur_state"), id, state),
             max_state: self.attrs.value(&format!("{dir}/max_state"), id, state),
-        }
+        })
     }
 }
 
@@ -262,16 +265,18 @@ fn read_thermal_in(root: &Root, base: &str) -> Result<Sample<Snapshot>, CollectE
         base,
     };
     let mut snapshot = Snapshot::default();
+    let mut items = 0;
     for name in &entries {
         if is_numbered(name, "thermal_zone") {
-            let zone = walk.zone(name);
-            snapshot.zones.push(zone);
+            items += 1;
+            snapshot.zones.extend(walk.zone(name));
         } else if is_numbered(name, "cooling_device") {
-            let dev = walk.cooling_device(name);
-            snapshot.cooling.push(dev);
+            items += 1;
+            snapshot.cooling.extend(walk.cooling_device(name));
         }
     }
-    if snapshot.zones.is_empty() && snapshot.cooling.is_empty() {
+    // items that all failed are faults to see, not an absent source
+    if items == 0 {
         return Err(CollectError::Unavailable(format!(
             "{base} has no thermal zones or cooling devices"
         )));
@@ -516,5 +521,39 @@ mod tests {
         assert_eq!(read_thermal(&root).unwrap_err().kind(), "unavailable");
         std::fs::create_dir_all(dir.path().join(BASE)).unwrap();
         assert_eq!(read_thermal(&root).unwrap_err().kind(), "unavailable");
+        // an entry that is not a directory is present but broken: one fault, not "unavailable"
+        std::fs::write(dir.path().join(BASE).join("thermal_zone5"), "x\n").unwrap();
+        let sample = read_thermal(&root).unwrap();
+        let faults: Vec<_> = sample
+            .faults
+            .iter()
+            .map(|f| (f.item.as_str(), f.error.kind()))
+            .collect();
+        assert_eq!(faults, [("thermal_zone5", "io")]);
+        assert_eq!(sample.snapshot, Snapshot::default());
+    }
+
+    #[test]
+    fn reads_the_edac_ecc_case_tree() {
+        let root = Root::new(crate::testutil::case_dir("edac-ecc").join("root"));
+        let sample = read_thermal(&root).unwrap();
+        assert!(sample.faults.is_empty(), "{:?}", sample.faults);
+        assert_eq!(
+            render(&sample.snapshot),
+            [
+                "hostwatt_thermal_cooling_device_max_state{device=\"cooling_device0\",type=\"Processor\"} 3",
+                "hostwatt_thermal_cooling_device_state{device=\"cooling_device0\",type=\"Processor\"} 0",
+                "hostwatt_thermal_trip_point_hysteresis_celsius{zone=\"thermal_zone0\",type=\"acpitz\",trip=\"0\",trip_type=\"critical\"} 0",
+                "hostwatt_thermal_trip_point_temperature_celsius{zone=\"thermal_zone0\",type=\"acpitz\",trip=\"0\",trip_type=\"critical\"} 105",
+                "hostwatt_thermal_trip_point_temperature_celsius{zone=\"thermal_zone1\",type=\"x86_pkg_temp\",trip=\"0\",trip_type=\"passive\"} 0",
+                "hostwatt_thermal_trip_point_temperature_celsius{zone=\"thermal_zone1\",type=\"x86_pkg_temp\",trip=\"1\",trip_type=\"passive\"} 0",
+                "hostwatt_thermal_zone_enabled{zone=\"thermal_zone0\",type=\"acpitz\"} 1",
+                "hostwatt_thermal_zone_enabled{zone=\"thermal_zone1\",type=\"x86_pkg_temp\"} 1",
+                "hostwatt_thermal_zone_info{zone=\"thermal_zone0\",type=\"acpitz\",policy=\"step_wise\"} 1",
+                "hostwatt_thermal_zone_info{zone=\"thermal_zone1\",type=\"x86_pkg_temp\",policy=\"step_wise\"} 1",
+                "hostwatt_thermal_zone_temperature_celsius{zone=\"thermal_zone0\",type=\"acpitz\"} 27.8",
+                "hostwatt_thermal_zone_temperature_celsius{zone=\"thermal_zone1\",type=\"x86_pkg_temp\"} 47",
+            ]
+        );
     }
 }
