@@ -36,3 +36,33 @@ pub fn shared_tree(rel: &str) -> (tempfile::TempDir, crate::host::root::Root) {
     let root = crate::host::root::Root::new(dir.path());
     (dir, root)
 }
+
+/// The series lines (no `# HELP`/`# TYPE`) of one snapshot in text exposition, sorted by family.
+pub fn render_series<S: crate::metrics::Render>(snapshot: &S) -> Vec<String> {
+    let mut out = crate::metrics::Families::new(S::FAMILIES);
+    snapshot.render(&mut out);
+    let mut buf = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&out.into_vec(), &mut buf)
+        .expect("encoding into a String cannot fail");
+    buf.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A project-owned golden-case folder, `tests/cases/<name>`.
+pub fn case_dir(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .join(name);
+    assert!(path.is_dir(), "missing case {}", path.display());
+    path
+}
+
+/// Copies the tree at `src` onto `dst` (`crate::fixture::copy_tree`): builds a case's root for a
+/// later round (`root/` then `rounds/N/`) in a temporary directory.
+pub fn overlay(src: &std::path::Path, dst: &std::path::Path) {
+    crate::fixture::copy_tree(src, dst)
+        .unwrap_or_else(|e| panic!("{} -> {}: {e}", src.display(), dst.display()));
+}

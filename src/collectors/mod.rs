@@ -5,11 +5,14 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
 //! here plus one line in `register_enabled`.
 
+pub mod attrs;
 pub mod cpufreq;
 pub mod cpuidle;
+pub mod edac;
 pub mod hwmon;
 pub mod rapl;
 pub mod system;
+pub mod thermal;
 pub mod wall;
 
 use std::future::Future;
@@ -159,6 +162,12 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.edac.enabled {
+        reg.add(edac::Edac::new(c.edac.clone()))?;
+    }
+    if c.thermal.enabled {
+        reg.add(thermal::Thermal::new(c.thermal.clone()))?;
+    }
     if c.cpuidle.enabled {
         reg.add(cpuidle::Cpuidle::new(c.cpuidle.clone()))?;
     }
@@ -177,6 +186,8 @@ pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.hwmon.enabled = true;
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.edac.enabled = true;
+    c.thermal.enabled = true;
     c.cpuidle.enabled = true;
     c.cpufreq.enabled = true;
     c.wall.enabled = true;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::hwmon::{self, SensorKind};
 use super::{CollectError, Collector, Context, Fault, Sample, rapl, system};
 use crate::app::{Latest, Registration};
 use crate::config::Interval;
@@ -311,6 +312,12 @@ impl Render for Snapshot {
     }
 }
 
+/// Whether a hwmon power label names a PSU's input power.
+fn is_psu_input_label(label: &str) -> bool {
+    let l = label.to_ascii_lowercase();
+    l == "pin" || l.starts_with("pin ") || l == "power total" || l == "input power"
+}
+
 /// Total completed reads + writes of whole disks, from `sys/block/*/stat` (no disk access).
 pub fn read_disk_ios(root: &Root) -> Option<u64> {
     let names = root.list("sys/block").ok()?;
@@ -361,6 +368,7 @@ pub struct Wall {
     chain: Option<Chain>,
     state_dir: PathBuf,
     rapl: Option<Latest<rapl::Snapshot>>,
+    hwmon: Option<Latest<hwmon::Snapshot>>,
     system: Option<Latest<system::Reading>>,
     persisted: Persisted,
     loaded: bool,
@@ -384,6 +392,7 @@ impl Wall {
             chain,
             state_dir,
             rapl: reg.subscribe(),
+            hwmon: reg.subscribe(),
             system: reg.subscribe(),
             persisted: Persisted::default(),
             loaded: false,
@@ -393,16 +402,49 @@ impl Wall {
         }
     }
 
-    fn inputs(&self) -> Inputs {
+    /// The DC inputs, and whether they are complete: RAPL zones that exist but have no rate
+    /// yet (their first round) would make the CPU look free, so such a round is not integrated.
+    fn inputs(&self) -> (Inputs, bool) {
         let mut inputs = Inputs::default();
+        let mut complete = true;
         if let Some(snap) = self.rapl.as_ref().and_then(|rx| rx.borrow().clone()) {
             inputs.rapl = snap
                 .zones
                 .iter()
                 .filter_map(|z| z.watts.map(|w| (z.name.clone(), w)))
                 .collect();
+            complete &= snap.zones.is_empty() || !inputs.rapl.is_empty();
         }
-        inputs
+        if let Some(snap) = self.hwmon.as_ref().and_then(|rx| rx.borrow().clone()) {
+            for (chip, sensor) in snap.sensors(SensorKind::Power) {
+                if chip
+                    .name
+                    .as_ref()
+                    .is_some_and(|n| self.cfg.hwmon_chips.contains(n))
+                {
+                    inputs
+                        .hwmon
+                        .push((chip.chip.clone(), sensor.id(), sensor.value));
+                }
+            }
+            inputs.fans_spinning = snap
+                .sensors(SensorKind::Fan)
+                .filter(|(_, s)| s.value > 0.0)
+                .count();
+        }
+        (inputs, complete)
+    }
+
+    /// Wall meters found in hwmon: PSUs that report their input power (PMBus `pin`, corsair-psu
+    /// `power total`), named `hwmon:<chip>`.
+    fn hwmon_meters(&self) -> Vec<(String, f64)> {
+        let Some(snap) = self.hwmon.as_ref().and_then(|rx| rx.borrow().clone()) else {
+            return Vec::new();
+        };
+        snap.sensors(SensorKind::Power)
+            .filter(|(_, s)| s.label.as_deref().is_some_and(is_psu_input_label))
+            .map(|(c, s)| (format!("hwmon:{}", c.chip), s.value))
+            .collect()
     }
 
     fn cpu_busy(&self) -> Option<f64> {
@@ -444,9 +486,11 @@ impl Wall {
         state::save(&self.state_dir, "energy", &self.persisted)
     }
 
-    fn round(&mut self, root: &Root, at: Instant, meters: Vec<(String, f64)>) -> Snapshot {
+    fn round(&mut self, root: &Root, at: Instant, mut meters: Vec<(String, f64)>) -> Snapshot {
+        meters.extend(self.hwmon_meters());
+        let (inputs, complete) = self.inputs();
         let components = wall::components(
-            &self.inputs(),
+            &inputs,
             self.cfg.baseline_watts,
             self.cfg.fan_watts,
             &self.cfg.disk_models,
@@ -454,8 +498,8 @@ impl Wall {
         let dc: f64 = components.iter().map(|c| c.watts).sum();
         let estimate = self.chain.as_ref().map(|c| c.estimate(dc));
         let cal = &mut self.persisted.calibration;
-        if let (true, Some(e), Some((_, measured))) =
-            (self.cfg.calibrate, &estimate, meters.first())
+        if let (true, true, Some(e), Some((_, measured))) =
+            (self.cfg.calibrate, complete, &estimate, meters.first())
         {
             cal.update(e.wall_watts, *measured);
         }
@@ -475,10 +519,12 @@ impl Wall {
         );
         let max_gap = self.cfg.interval.0 * 3;
         let mut series: Vec<(String, f64)> = meters.clone();
-        if let Some(e) = &estimate {
+        if let (Some(e), true) = (&estimate, complete) {
             series.push(("estimate".into(), e.wall_watts));
         }
-        if let Some((w, _, _)) = &best {
+        if let Some((w, _, basis)) = &best
+            && (complete || *basis == "measured")
+        {
             series.push(("best".into(), *w));
         }
         for (source, acc) in self.persisted.energy.iter_mut() {

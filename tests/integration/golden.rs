@@ -22,7 +22,15 @@ macro_rules! golden {
     };
 }
 
-golden!(node_exporter, kepler, firecracker_epyc, rapl_wrap);
+golden!(
+    node_exporter,
+    kepler,
+    firecracker_epyc,
+    rapl_wrap,
+    hwmon_faults,
+    cpuidle_deep,
+    edac_ecc
+);
 
 /// Asserts the wall-clock families are there before they are stripped: build info, a duration
 /// for every enabled collector, and a last-success time for every collector whose last round
