@@ -26,3 +26,15 @@ pub fn shared_text(rel: &str) -> String {
 pub fn shared_root(rel: &str) -> crate::host::root::Root {
     crate::host::root::Root::new(shared_fixture(rel))
 }
+
+/// Whether `pid` is gone (or a zombie) within about two seconds. SIGKILL is asynchronous, so a
+/// killed child may linger for a moment.
+pub async fn wait_until_gone(pid: u32) -> bool {
+    for _ in 0..100 {
+        if !crate::host::command::process_alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}

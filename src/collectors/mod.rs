@@ -6,6 +6,7 @@
 //! here plus one line in `register_enabled`.
 
 pub mod rapl;
+pub mod smart;
 pub mod system;
 
 use std::future::Future;
@@ -149,6 +150,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.smart.enabled {
+        reg.add(smart::Smart::new(c.smart.clone()))?;
+    }
     Ok(())
 }
 
@@ -156,4 +160,5 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
 pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.smart.enabled = true;
 }
