@@ -542,10 +542,17 @@ impl Smart {
     }
 
     fn snapshot(&self, at: Instant) -> Snapshot {
+        let mut seen = std::collections::BTreeSet::new();
         let disks = self
             .devices
             .values()
             .map(|d| {
+                // one disk reachable twice (/dev/sda and /dev/bus/0 -d megaraid,N) would give
+                // duplicate series; the second keeps its device name in the label
+                let mut id = identity(d.data.as_deref(), d.basename(), self.cfg.hide_serial);
+                if !seen.insert(id.clone()) {
+                    id = format!("{id}-{}", d.basename());
+                }
                 let data = d.data.as_deref();
                 let advice = data.map(|x| {
                     let solid = x.rotation_rpm == Some(0) || x.protocol == "NVMe";
@@ -557,7 +564,7 @@ impl Smart {
                     )
                 });
                 Disk {
-                    id: identity(data, d.basename(), self.cfg.hide_serial),
+                    id,
                     device: d.scan.name.clone(),
                     dev_type: d.scan.dev_type.clone(),
                     protocol: data

@@ -687,3 +687,33 @@ fn hot_plug_ignores_virtual_block_devices() {
     assert!(is_disk_entry("sda") && is_disk_entry("nvme0n1"));
     assert!(!is_disk_entry("loop3") && !is_disk_entry("zd0") && !is_disk_entry("dm-1"));
 }
+
+#[test]
+fn a_disk_seen_twice_gets_distinct_labels() {
+    let text =
+        crate::testutil::shared_text("smartctl/smartctl_exporter/WDC_WD20EFRX-68EUZN0_17.json");
+    let mut s = Smart::new(Config::default());
+    for name in ["/dev/sda", "/dev/bus/0"] {
+        let scan = ScanDevice {
+            name: name.into(),
+            dev_type: "sat".into(),
+            protocol: "ATA".into(),
+            open_error: None,
+        };
+        let mut d = Device::new(scan, &[]);
+        let out = Output {
+            code: Some(0),
+            stdout: text.clone().into_bytes(),
+            stderr: Vec::new(),
+        };
+        assert!(s.absorb(&mut d, Ok(out), Instant::now()).is_none());
+        s.devices.insert(name.into(), d);
+    }
+    let ids: Vec<String> = s
+        .snapshot(Instant::now())
+        .disks
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, [WD.to_owned(), format!("{WD}-sda")]);
+}
