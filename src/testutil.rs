@@ -28,6 +28,18 @@ pub fn shared_root(rel: &str) -> crate::host::root::Root {
     crate::host::root::Root::new(shared_fixture(rel))
 }
 
+/// Whether `pid` is gone (or a zombie) within about two seconds. SIGKILL is asynchronous, so a
+/// killed child may linger for a moment.
+pub async fn wait_until_gone(pid: u32) -> bool {
+    for _ in 0..100 {
+        if !crate::host::command::process_alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// A copy of a shared fixture tree in a tempdir, with its flattened symlinks restored
 /// (`crate::fixture::copy_tree`). Keep the `TempDir` alive while using the root.
 pub fn shared_tree(rel: &str) -> (tempfile::TempDir, crate::host::root::Root) {

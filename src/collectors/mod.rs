@@ -11,6 +11,7 @@ pub mod cpuidle;
 pub mod edac;
 pub mod hwmon;
 pub mod rapl;
+pub mod smart;
 pub mod system;
 pub mod thermal;
 pub mod wall;
@@ -162,6 +163,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.smart.enabled {
+        reg.add(smart::Smart::new(c.smart.clone()))?;
+    }
     if c.edac.enabled {
         reg.add(edac::Edac::new(c.edac.clone()))?;
     }
@@ -186,6 +190,7 @@ pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.hwmon.enabled = true;
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.smart.enabled = true;
     c.edac.enabled = true;
     c.thermal.enabled = true;
     c.cpuidle.enabled = true;

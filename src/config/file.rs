@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::collectors::{cpufreq, cpuidle, edac, hwmon, rapl, system, thermal, wall};
+use crate::collectors::{cpufreq, cpuidle, edac, hwmon, rapl, smart, system, thermal, wall};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -50,6 +50,8 @@ pub struct Collectors {
     pub rapl: rapl::Config,
     /// `[collectors.system]`.
     pub system: system::Config,
+    /// `[collectors.smart]`.
+    pub smart: smart::Config,
     /// `[collectors.edac]`.
     pub edac: edac::Config,
     /// `[collectors.thermal]`.

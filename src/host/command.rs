@@ -407,16 +407,10 @@ mod tests {
             unreachable!()
         };
         let pid = *stuck.lock().unwrap().get("sleep").expect("pid remembered");
-        // SIGKILL is asynchronous: give the kernel a moment, then the child must be gone or a zombie.
-        let mut gone = false;
-        for _ in 0..100 {
-            if !process_alive(pid) {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(gone, "child {pid} still alive after kill");
+        assert!(
+            crate::testutil::wait_until_gone(pid).await,
+            "child {pid} still alive after kill"
+        );
         // the next run is allowed again once the stuck child is gone
         let out = runner
             .run(&prog, &["0".into()], Duration::from_secs(5))

@@ -29,7 +29,8 @@ golden!(
     rapl_wrap,
     hwmon_faults,
     cpuidle_deep,
-    edac_ecc
+    edac_ecc,
+    smart_mixed
 );
 
 /// Asserts the wall-clock families are there before they are stripped: build info, a duration
