@@ -6,6 +6,7 @@
 //! - `scheduler`, `app`: background sampling loops and wiring; `server`: `/metrics`, `/healthz`.
 //! - `config`: the TOML file and its resolution; `cli`: the command line.
 
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod collectors;

@@ -1,0 +1,96 @@
+//! Alerts: the shared model of an alert and its notifications.
+//!
+//! The engine (rules evaluated over the gathered metric families, states pending → firing →
+//! resolved) and the receivers (`crate::notify`) both speak these types, so neither depends on
+//! the other's internals.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How bad an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Needs attention soon.
+    Warning,
+    /// Needs attention now.
+    Critical,
+}
+
+impl Severity {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// The condition holds, but not yet for the rule's `for` duration.
+    Pending,
+    /// The condition has held for `for`.
+    Firing,
+    /// It fired and the condition has cleared (past the hysteresis).
+    Resolved,
+}
+
+/// One alert instance: a rule plus the labels of the series that triggered it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Rule name, `alertname` in Prometheus terms (`PoolCapacityHigh`).
+    pub name: String,
+    /// Severity of the rule.
+    pub severity: Severity,
+    /// Identifying labels (`pool`, `disk`, `sensor`, ...), without `alertname`/`severity`.
+    pub labels: BTreeMap<String, String>,
+    /// One-line human summary, values filled in ("pool tank is 86 % full").
+    pub summary: String,
+    /// Longer explanation and what to do.
+    pub description: String,
+    /// Current state.
+    pub state: State,
+    /// The value that made it fire (or its last value).
+    pub value: f64,
+    /// Unix seconds when the condition started to hold.
+    pub active_since: f64,
+    /// Unix seconds when it resolved.
+    pub resolved_at: Option<f64>,
+}
+
+impl Alert {
+    /// A stable key: name plus labels, for deduplication and persistence.
+    pub fn fingerprint(&self) -> String {
+        let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{}{{{}}}", self.name, labels.join(","))
+    }
+}
+
+/// What a receiver is told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The alert, as of this notification.
+    pub alert: Alert,
+    /// Why it is sent now.
+    pub reason: Reason,
+}
+
+/// Why a notification is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    /// It started firing.
+    Firing,
+    /// Still firing after the repeat interval.
+    Repeat,
+    /// It resolved.
+    Resolved,
+}
