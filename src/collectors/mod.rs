@@ -7,6 +7,7 @@
 
 pub mod rapl;
 pub mod system;
+pub mod zfs;
 
 use std::future::Future;
 use std::io;
@@ -149,6 +150,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.zfs.enabled {
+        reg.add(zfs::Zfs::new(c.zfs.clone()))?;
+    }
     Ok(())
 }
 
@@ -156,4 +160,5 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
 pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.zfs.enabled = true;
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::collectors::{rapl, system};
+use crate::collectors::{rapl, system, zfs};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -48,4 +48,6 @@ pub struct Collectors {
     pub rapl: rapl::Config,
     /// `[collectors.system]`.
     pub system: system::Config,
+    /// `[collectors.zfs]`.
+    pub zfs: zfs::Config,
 }
