@@ -68,7 +68,20 @@ impl Daemon {
         if self.pid == 0 {
             return;
         }
-        let _ = zpool(&["destroy", "-f", &self.pool]);
+        // a failed destroy would leave the pool in zfs-fuse's cache, re-imported (FAULTED) by the
+        // next daemon: retry, and say so
+        for attempt in 0..5 {
+            let out = zpool(&["destroy", "-f", &self.pool]);
+            if out.status.success() {
+                break;
+            }
+            eprintln!(
+                "zpool destroy {} (attempt {attempt}): {}",
+                self.pool,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let pid = nix::unistd::Pid::from_raw(self.pid as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         for i in 0..200 {
