@@ -743,21 +743,29 @@ impl Zfs {
     }
 
     async fn zpool_round(&mut self, cx: &Context) -> ZpoolRound {
-        if self.zpool.is_none() {
+        let mut format = self.zpool.as_ref().map(|z| z.1);
+        if format.is_none() {
             match self.run(cx, &["version"]).await {
-                Ok(out) if out.code == Some(0) => {
-                    self.zpool = Some(
-                        parse_version(&out.stdout_text())
-                            .unwrap_or_else(|| ("unknown".into(), Format::Legacy)),
-                    );
-                }
-                // zfs-fuse and ZoL ≤ 0.7 have no "version" subcommand
-                Ok(_) => self.zpool = Some(("unknown".into(), Format::Legacy)),
+                Ok(out) => match parse_version(&out.stdout_text()) {
+                    // OpenZFS prints its userland version even when the module is not loaded
+                    Some(v) => {
+                        format = Some(v.1);
+                        self.zpool = Some(v);
+                    }
+                    // zfs-fuse and ZoL <= 0.7 have no "version" subcommand: remembered; any
+                    // other failure is retried next round
+                    None => {
+                        if is_usage_error(&out) {
+                            self.zpool = Some(("unknown".into(), Format::Legacy));
+                        }
+                        format = Some(Format::Legacy);
+                    }
+                },
                 Err(e @ CommandError::Spawn { .. }) => return ZpoolRound::Missing(e),
                 Err(e) => return ZpoolRound::Failed(e.into()),
             }
         }
-        let format = self.zpool.as_ref().map_or(Format::Legacy, |z| z.1);
+        let format = format.unwrap_or(Format::Legacy);
         let [la, sa] = format.args();
         let mut texts = Vec::with_capacity(2);
         for args in [la, sa] {
@@ -780,6 +788,17 @@ impl Zfs {
             Err((cmd, e)) => ZpoolRound::Failed(CollectError::parse(cmd, e)),
         }
     }
+}
+
+/// zpool rejected `version` as an unknown subcommand (`unrecognized command 'version'` and its
+/// usage text), as zfs-fuse and ZoL <= 0.7 do.
+fn is_usage_error(out: &Output) -> bool {
+    let all = format!(
+        "{}{}",
+        out.stdout_text(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.code != Some(0) && (all.contains("unrecognized command") || all.contains("usage:"))
 }
 
 /// ETA of a running JSON scan from the issue rate between two observations.
