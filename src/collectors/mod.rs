@@ -12,9 +12,11 @@ pub mod edac;
 pub mod hwmon;
 pub mod rapl;
 pub mod smart;
+pub mod storage;
 pub mod system;
 pub mod thermal;
 pub mod wall;
+pub mod zfs;
 
 use std::future::Future;
 use std::io;
@@ -163,6 +165,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.zfs.enabled {
+        reg.add(zfs::Zfs::new(c.zfs.clone()))?;
+    }
     if c.smart.enabled {
         reg.add(smart::Smart::new(c.smart.clone()))?;
     }
@@ -178,7 +183,10 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.cpufreq.enabled {
         reg.add(cpufreq::Cpufreq::new(c.cpufreq.clone()))?;
     }
-    // derived from the collectors above: keep it last
+    // derived from the collectors above: keep them last
+    if c.storage.enabled {
+        reg.add(storage::Storage::new(c.storage.clone(), reg))?;
+    }
     if c.wall.enabled {
         reg.add(wall::Wall::new(c.wall.clone(), cfg.state_dir.clone(), reg))?;
     }
@@ -190,10 +198,12 @@ pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.hwmon.enabled = true;
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.zfs.enabled = true;
     c.smart.enabled = true;
     c.edac.enabled = true;
     c.thermal.enabled = true;
     c.cpuidle.enabled = true;
     c.cpufreq.enabled = true;
+    c.storage.enabled = true;
     c.wall.enabled = true;
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::hwmon::{self, SensorKind};
-use super::smart::{self, power::State as SmartState};
+use super::smart::{self, advisories::Class as AdviceClass, power::State as SmartState};
 use super::{CollectError, Collector, Context, Fault, Sample, rapl, system};
 use crate::app::{Latest, Registration};
 use crate::config::Interval;
@@ -318,11 +318,22 @@ impl Render for Snapshot {
 /// small either way. "Unknown" state (no I/O seen yet) counts as idle: it is spinning, as far as
 /// anyone knows.
 fn disk_input(d: &smart::Disk) -> wall::Disk {
+    // Some bridges and emulations omit the rotation rate; a drive the advisory table places
+    // in a hard-disk class is then taken as a 5400 rpm 3.5" drive, not as an SSD.
+    let hdd_class = d.advice.as_ref().is_some_and(|a| {
+        matches!(
+            a.class,
+            AdviceClass::Desktop | AdviceClass::Nas | AdviceClass::Enterprise
+        )
+    });
     let (model, class) = match &d.data {
-        Some(data) => (
-            data.model.clone().unwrap_or_default(),
-            disks::Class::infer(&data.protocol, data.rotation_rpm, None),
-        ),
+        Some(data) => {
+            let rpm = data.rotation_rpm.or(hdd_class.then_some(5400));
+            (
+                data.model.clone().unwrap_or_default(),
+                disks::Class::infer(&data.protocol, rpm, None),
+            )
+        }
         None => (
             String::new(),
             disks::Class::infer(&d.protocol, Some(7200), None),

@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::collectors::{cpufreq, cpuidle, edac, hwmon, rapl, smart, system, thermal, wall};
+use crate::collectors::{
+    cpufreq, cpuidle, edac, hwmon, rapl, smart, storage, system, thermal, wall, zfs,
+};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -50,6 +52,8 @@ pub struct Collectors {
     pub rapl: rapl::Config,
     /// `[collectors.system]`.
     pub system: system::Config,
+    /// `[collectors.zfs]`.
+    pub zfs: zfs::Config,
     /// `[collectors.smart]`.
     pub smart: smart::Config,
     /// `[collectors.edac]`.
@@ -60,6 +64,8 @@ pub struct Collectors {
     pub cpuidle: cpuidle::Config,
     /// `[collectors.cpufreq]`.
     pub cpufreq: cpufreq::Config,
+    /// `[collectors.storage]`.
+    pub storage: storage::Config,
     /// `[collectors.wall]`.
     pub wall: wall::Config,
 }

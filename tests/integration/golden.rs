@@ -30,7 +30,11 @@ golden!(
     hwmon_faults,
     cpuidle_deep,
     edac_ecc,
-    smart_mixed
+    smart_mixed,
+    zfs_degraded,
+    zfs_scrubbing,
+    zfs_resilvering,
+    nas_smr_pool
 );
 
 /// Asserts the wall-clock families are there before they are stripped: build info, a duration

@@ -14,3 +14,4 @@ mod promtool;
 mod readme;
 mod server;
 mod support;
+mod zfs_fuse;

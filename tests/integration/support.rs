@@ -334,7 +334,7 @@ pub fn diff(want: &str, got: &str) -> String {
 }
 
 /// Whether `HOSTWATT_REQUIRE_TOOLS=1` (CI): a missing tool then fails instead of skipping.
-fn tools_required() -> bool {
+pub fn tools_required() -> bool {
     std::env::var("HOSTWATT_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
 }
 

@@ -1,0 +1,159 @@
+//! Storage advisories that need both SMART and ZFS: which disk sits in which pool, and whether an
+//! SMR or desktop-class disk is in a ZFS pool.
+//!
+//! Derived from the two collectors' latest snapshots, no I/O of its own. The join key is the
+//! kernel disk name: ZFS maps each leaf vdev to a whole disk (`sda`, `nvme0n1`), SMART knows the
+//! device node it queried (`/dev/sda`). A DM-SMR disk in a pool is the advisory users most need:
+//! a resilver onto or from one can take days or time out, because its cache fills under the
+//! sustained writes ZFS issues.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::smart::{self, advisories::Class};
+use super::{CollectError, Collector, Context, Sample, zfs};
+use crate::app::{Latest, Registration};
+use crate::config::Interval;
+use crate::metrics::{Families, Family, Render};
+
+/// `[collectors.storage]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Join SMART and ZFS at all (needs both collectors enabled).
+    pub enabled: bool,
+    /// How often to recompute the join; it only reads the other collectors' snapshots.
+    pub interval: Interval,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Interval::secs(60),
+        }
+    }
+}
+
+const IN_POOL: Family = Family::gauge(
+    "hostwatt_storage_disk_pool_info",
+    "A SMART disk that backs a ZFS pool (joined on the kernel disk name); value 1",
+    &["disk", "device", "pool"],
+);
+const SMR_IN_POOL: Family = Family::gauge(
+    "hostwatt_storage_smr_in_pool",
+    "1 for an SMR disk in a ZFS pool: resilvers involving it can take days or time out",
+    &["disk", "pool"],
+);
+const DESKTOP_IN_POOL: Family = Family::gauge(
+    "hostwatt_storage_desktop_in_pool",
+    "1 for a desktop-class disk (rated for about 2,400 power-on hours a year) in an always-on ZFS pool",
+    &["disk", "pool"],
+);
+
+/// One disk in one pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// SMART disk id.
+    pub disk: String,
+    /// Kernel disk name.
+    pub device: String,
+    /// Pool name.
+    pub pool: String,
+    /// SMR, when SMART data says so.
+    pub smr: bool,
+    /// Desktop class, when SMART data says so.
+    pub desktop: bool,
+}
+
+/// The join.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Disks found in pools.
+    pub members: Vec<Member>,
+}
+
+impl Render for Snapshot {
+    const FAMILIES: &'static [&'static Family] = &[&IN_POOL, &SMR_IN_POOL, &DESKTOP_IN_POOL];
+    fn render(&self, out: &mut Families) {
+        for m in &self.members {
+            out.push(&IN_POOL, &[&m.disk, &m.device, &m.pool], 1.0);
+            out.push_bool(&SMR_IN_POOL, &[&m.disk, &m.pool], m.smr);
+            out.push_bool(&DESKTOP_IN_POOL, &[&m.disk, &m.pool], m.desktop);
+        }
+    }
+}
+
+/// Joins SMART disks and ZFS pool members on the kernel disk name.
+pub fn join(disks: &smart::Snapshot, pools: &zfs::Snapshot) -> Vec<Member> {
+    let mut out = Vec::new();
+    for pool in &pools.pools {
+        for (_, kernel) in &pool.disks {
+            let Some(d) = disks
+                .disks
+                .iter()
+                .find(|d| d.device.rsplit('/').next() == Some(kernel.as_str()))
+            else {
+                continue;
+            };
+            let advice = d.advice.as_ref();
+            let m = Member {
+                disk: d.id.clone(),
+                device: kernel.clone(),
+                pool: pool.name().to_owned(),
+                smr: advice.is_some_and(|a| a.smr_source.is_some()),
+                desktop: advice.is_some_and(|a| a.class == Class::Desktop),
+            };
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+/// The storage join collector.
+pub struct Storage {
+    cfg: Config,
+    smart: Option<Latest<smart::Snapshot>>,
+    zfs: Option<Latest<zfs::Snapshot>>,
+}
+
+impl Storage {
+    /// Reads the SMART and ZFS collectors already in `reg`.
+    pub fn new(cfg: Config, reg: &Registration) -> Self {
+        Self {
+            cfg,
+            smart: reg.subscribe(),
+            zfs: reg.subscribe(),
+        }
+    }
+}
+
+impl Collector for Storage {
+    type Snapshot = Snapshot;
+    const NAME: &'static str = "storage";
+
+    fn interval(&self) -> Duration {
+        self.cfg.interval.0
+    }
+
+    async fn sample(
+        &mut self,
+        _cx: &Context,
+        _at: Instant,
+    ) -> Result<Sample<Snapshot>, CollectError> {
+        let (Some(smart), Some(zfs)) = (&self.smart, &self.zfs) else {
+            return Err(CollectError::Unavailable(
+                "needs both the smart and zfs collectors".into(),
+            ));
+        };
+        let (disks, pools) = (smart.borrow().clone(), zfs.borrow().clone());
+        let members = match (disks, pools) {
+            (Some(d), Some(p)) => join(&d, &p),
+            _ => Vec::new(),
+        };
+        Ok(Sample::clean(Snapshot { members }))
+    }
+}

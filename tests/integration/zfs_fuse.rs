@@ -1,0 +1,259 @@
+//! A real ZFS pool under Debian's zfs-fuse, read through the ZFS collector with the real
+//! `Runner::system()`: a raidz on sparse files, filled past 80 %, one device offlined, scrubbed.
+//! zfs-fuse's zpool is old (no `zpool version`, no `-p`), so this runs the legacy human-units
+//! path. Skips with a printed reason when zfs-fuse or /dev/fuse is missing, unless
+//! `HOSTWATT_REQUIRE_TOOLS=1`. The pool is destroyed and the daemon stopped even on failure.
+#![allow(clippy::disallowed_methods)] // the test drives zfs-fuse itself, outside the collector
+#![allow(clippy::unwrap_used)] // helpers of a test module
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hostwatt::collectors::zfs::{Config, Format, ScanFunction, ScanState, Snapshot, Zfs};
+use hostwatt::collectors::{Collector, Context};
+use hostwatt::host::command::{Runner, process_alive};
+use hostwatt::host::root::Root;
+
+const ZFS_FUSE: &str = "/usr/sbin/zfs-fuse";
+const ZPOOL: &str = "/usr/sbin/zpool";
+
+fn skip(reason: &str) -> bool {
+    if crate::support::tools_required() {
+        panic!("HOSTWATT_REQUIRE_TOOLS=1 but {reason}");
+    }
+    eprintln!("skipping zfs-fuse test: {reason}");
+    true
+}
+
+fn zpool(args: &[&str]) -> std::process::Output {
+    Command::new(ZPOOL).args(args).output().expect("zpool runs")
+}
+
+/// The zfs-fuse daemon and the pool on it: destroyed and stopped on drop, whatever happened.
+struct Daemon {
+    pid: u32,
+    pool: String,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, pool: &str) -> Self {
+        let pidfile = dir.join("zfs-fuse.pid");
+        // without --no-daemon it forks, writes the pidfile and the parent exits
+        let out = Command::new(ZFS_FUSE)
+            .args(["--pidfile", pidfile.to_str().unwrap(), "--no-kstat-mount"])
+            .output()
+            .expect("zfs-fuse runs");
+        assert!(out.status.success(), "zfs-fuse failed: {out:?}");
+        let mut pid = None;
+        for _ in 0..100 {
+            pid = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
+            if pid.is_some() && zpool(&["list"]).status.success() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            pid: pid.expect("zfs-fuse wrote its pidfile"),
+            pool: pool.to_owned(),
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn stop(&mut self) {
+        if self.pid == 0 {
+            return;
+        }
+        // a failed destroy would leave the pool in zfs-fuse's cache, re-imported (FAULTED) by the
+        // next daemon: retry, and say so
+        for attempt in 0..5 {
+            let out = zpool(&["destroy", "-f", &self.pool]);
+            if out.status.success() {
+                break;
+            }
+            eprintln!(
+                "zpool destroy {} (attempt {attempt}): {}",
+                self.pool,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        for i in 0..200 {
+            if !process_alive(self.pid) {
+                break;
+            }
+            if i == 150 {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_dir(self.dir.join("mnt"));
+        let gone = !process_alive(self.pid);
+        self.pid = 0;
+        assert!(gone, "zfs-fuse did not exit");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.pid != 0 && !std::thread::panicking() {
+            self.stop();
+        } else if self.pid != 0 {
+            // already failing: clean up without a second panic
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.stop()));
+        }
+    }
+}
+
+async fn sample(zfs: &mut Zfs, cx: &Context) -> Snapshot {
+    let s = zfs.sample(cx, Instant::now()).await.expect("zfs round");
+    assert!(s.faults.is_empty(), "{:?}", s.faults);
+    s.snapshot
+}
+
+fn pool<'a>(s: &'a Snapshot, name: &str) -> &'a hostwatt::collectors::zfs::PoolData {
+    s.pools
+        .iter()
+        .find(|p| p.list.as_ref().is_some_and(|l| l.name == name))
+        .unwrap_or_else(|| panic!("no pool {name} in {s:#?}"))
+}
+
+fn vdev_state(s: &Snapshot, pool_name: &str, vdev: &str) -> String {
+    let st = pool(s, pool_name).status.as_ref().expect("status");
+    st.vdevs
+        .iter()
+        .find(|v| v.name == vdev)
+        .unwrap_or_else(|| panic!("no vdev {vdev}: {st:#?}"))
+        .state
+        .clone()
+}
+
+#[tokio::test]
+async fn real_pool_under_zfs_fuse() {
+    if !Path::new(ZFS_FUSE).exists()
+        && skip("zfs-fuse is not installed (apt-get install zfs-fuse, contrib)")
+    {
+        return;
+    }
+    if !Path::new("/dev/fuse").exists() && skip("/dev/fuse is missing") {
+        return;
+    }
+    if zpool(&["list"]).status.success() && skip("a zfs-fuse daemon is already running") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let name = format!("hwtest{}", std::process::id());
+    let mut daemon = Daemon::start(dir, &name);
+
+    let files: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|f| dir.join(f).display().to_string())
+        .collect();
+    for f in &files {
+        std::fs::File::create(f)
+            .unwrap()
+            .set_len(128 << 20)
+            .unwrap();
+    }
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut args = vec!["create", "-m", mnt.to_str().unwrap(), &name, "raidz"];
+    args.extend(files.iter().map(String::as_str));
+    let out = zpool(&args);
+    assert!(out.status.success(), "zpool create: {out:?}");
+
+    let cx = Context {
+        root: Root::new(dir),
+        runner: Runner::system(),
+    };
+    let mut zfs = Zfs::new(Config {
+        zpool: ZPOOL.into(),
+        ..Config::default()
+    });
+
+    // fresh: size of a raidz1 of three 128 MiB files, ONLINE, legacy format detected
+    let s = sample(&mut zfs, &cx).await;
+    assert_eq!(s.zpool.as_ref().map(|z| z.1), Some(Format::Legacy));
+    let list = pool(&s, &name).list.clone().unwrap();
+    assert_eq!(
+        (list.size, list.health.as_str()),
+        (Some(370 << 20), "ONLINE")
+    );
+    assert!(list.capacity.unwrap() < 0.05, "{list:?}");
+    assert_eq!(vdev_state(&s, &name, &files[1]), "ONLINE");
+    let leaves: Vec<_> = pool(&s, &name)
+        .status
+        .as_ref()
+        .unwrap()
+        .vdevs
+        .iter()
+        .filter(|v| v.leaf)
+        .map(|v| v.kind.as_str())
+        .collect();
+    assert_eq!(leaves, ["file", "file", "file"]);
+
+    // fill through the FUSE mount until ENOSPC; incompressible bytes
+    let mut f = std::fs::File::create(mnt.join("fill")).unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut chunk = vec![0u8; 1 << 20];
+    for _ in 0..400 {
+        for b in chunk.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b.copy_from_slice(&x.to_le_bytes());
+        }
+        if f.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let _ = f.sync_all();
+    drop(f);
+    let s = sample(&mut zfs, &cx).await;
+    let list = pool(&s, &name).list.clone().unwrap();
+    assert!(list.capacity.unwrap() > 0.8, "not over 80 % full: {list:?}");
+    assert!(list.allocated.unwrap() > 290 << 20, "{list:?}");
+
+    // offline one member: pool and raidz DEGRADED, the member OFFLINE
+    let out = zpool(&["offline", &name, &files[1]]);
+    assert!(out.status.success(), "zpool offline: {out:?}");
+    let s = sample(&mut zfs, &cx).await;
+    assert_eq!(pool(&s, &name).list.as_ref().unwrap().health, "DEGRADED");
+    assert_eq!(vdev_state(&s, &name, &files[1]), "OFFLINE");
+    assert_eq!(vdev_state(&s, &name, "raidz1-0"), "DEGRADED");
+    assert_eq!(vdev_state(&s, &name, &files[0]), "ONLINE");
+
+    // scrub: wait until the collector sees it finished
+    let out = zpool(&["scrub", &name]);
+    assert!(out.status.success(), "zpool scrub: {out:?}");
+    let mut finished = None;
+    for _ in 0..300 {
+        let s = sample(&mut zfs, &cx).await;
+        let scan = pool(&s, &name).status.as_ref().unwrap().scan.clone();
+        if let Some(scan) = scan.filter(|sc| sc.state == ScanState::Finished) {
+            finished = Some(scan);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let scan = finished.expect("scrub never finished");
+    assert_eq!((scan.function, scan.errors), (ScanFunction::Scrub, Some(0)));
+    let end = scan.end.expect("end time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now - end).abs() < 24 * 3600,
+        "end {end} vs now {now} (local time read as UTC)"
+    );
+
+    daemon.stop();
+}
