@@ -37,6 +37,11 @@ fn main() {
     println!("|---:|---:|---:|---:|");
     for l in loads {
         let p: f64 = l.parse().expect("a load in watts");
-        println!("| {p:.0} W | {:.1} % | {:.1} W | {:.1} W |", 100.0 * curve.efficiency(p), curve.input_watts(p), curve.loss_watts(p));
+        println!(
+            "| {p:.0} W | {:.1} % | {:.1} W | {:.1} W |",
+            100.0 * curve.efficiency(p),
+            curve.input_watts(p),
+            curve.loss_watts(p)
+        );
     }
 }

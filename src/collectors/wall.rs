@@ -638,9 +638,10 @@ impl Collector for Wall {
             self.load_state(&mut faults);
         }
         let snapshot = self.round(&cx.root, at, Vec::new());
-        let due = self
-            .last_persist
-            .is_none_or(|t| at.saturating_duration_since(t) >= self.cfg.persist_interval.0);
+        // The first save comes one persist interval after start (and on shutdown), so a
+        // `hostwatt once` or a short test run never writes the state directory.
+        let since = *self.last_persist.get_or_insert(at);
+        let due = at.saturating_duration_since(since) >= self.cfg.persist_interval.0;
         if due {
             match self.save_state() {
                 Ok(()) => self.last_persist = Some(at),

@@ -12,6 +12,7 @@ mod golden;
 mod permission;
 mod promtool;
 mod readme;
+mod restart;
 mod server;
 mod support;
 mod zfs_fuse;

@@ -4,16 +4,19 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use hostwatt::app::App;
 use hostwatt::collectors::Context;
 use hostwatt::config::{self, Config, Overrides};
 use hostwatt::host::command::Runner;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use tempfile::TempDir;
 
 /// The sampling interval between a case's two rounds.
@@ -515,4 +518,103 @@ pub fn poll_until<T>(what: &str, tries: u32, mut attempt: impl FnMut() -> Option
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("gave up waiting for {what} after {tries} attempts");
+}
+
+/// Kills the daemon if the test fails midway, so no stray process outlives the test.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Daemon {
+    /// Starts `hostwatt run` on `root` with `config` and `state_dir`, on a free loopback port.
+    /// Returns the daemon, its address and its stderr lines.
+    pub fn start(
+        root: &Path,
+        config: &Path,
+        state_dir: &Path,
+    ) -> (Self, String, mpsc::Receiver<String>) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = hostwatt()
+            .arg("run")
+            .arg("--root")
+            .arg(root)
+            .args(["--listen", &addr])
+            .arg("--config")
+            .arg(config)
+            .arg("--state-dir")
+            .arg(state_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hostwatt run");
+        let mut daemon = Self(child);
+        let stderr = daemon.0.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        poll_until("/healthz", 600, || {
+            daemon.assert_running();
+            http_get(&addr, "/healthz").ok().filter(|r| r.status == 200)
+        });
+        (daemon, addr, lines)
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal(Signal::SIGTERM);
+        poll_until("exit after SIGTERM", 600, || {
+            self.0.try_wait().expect("try_wait")
+        })
+    }
+
+    /// Sends `sig` to the daemon.
+    pub fn signal(&self, sig: Signal) {
+        let pid = i32::try_from(self.0.id()).expect("pid fits i32");
+        kill(Pid::from_raw(pid), sig).expect("signal the daemon");
+    }
+
+    /// Panics if the daemon has exited.
+    pub fn assert_running(&mut self) {
+        let status = self.0.try_wait().expect("try_wait");
+        assert!(status.is_none(), "daemon exited early: {status:?}");
+    }
+}
+
+/// Waits (bounded) for a stderr line containing `needle`, returning it.
+pub fn wait_for_log(
+    lines: &mpsc::Receiver<String>,
+    needle: &str,
+    seen: &mut Vec<String>,
+) -> String {
+    loop {
+        match lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            Err(e) => panic!(
+                "no log line with {needle:?} ({e}); stderr so far:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
 }
