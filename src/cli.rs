@@ -37,6 +37,9 @@ pub struct Cli {
     /// Answer external commands from recorded outputs (commands.toml) instead of running them
     #[arg(long, global = true, value_name = "FILE")]
     pub replay_commands: Option<PathBuf>,
+    /// Where `shared:` paths of a commands.toml point (e.g. ../shared/fixtures)
+    #[arg(long, global = true, value_name = "DIR", requires = "replay_commands")]
+    pub shared_fixtures: Option<PathBuf>,
     /// What to do [default: run]
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -73,7 +76,7 @@ impl Cli {
     /// The command runner: real programs, or recordings with `--replay-commands`.
     pub fn runner(&self) -> anyhow::Result<Runner> {
         Ok(match &self.replay_commands {
-            Some(p) => Runner::load_replay(p, None)?,
+            Some(p) => Runner::load_replay(p, self.shared_fixtures.as_deref())?,
             None => Runner::system(),
         })
     }
