@@ -3,9 +3,10 @@
 //!
 //! Commands (through `Runner`, program name `smartctl`, path from `smartctl` in the config):
 //! - `smartctl --scan-open --json`: discovery, with the `-d` type smartctl settled on. Run at
-//!   start, when the set of disks in `sys/block` changes (hot-plug), and every
-//!   `rescan_interval`. It opens each device once; with libata that is answered from the
-//!   kernel's cached IDENTIFY data, but some USB bridges may wake a disk, so the default is rare.
+//!   start and when the set of disks in `sys/block` changes (hot-plug), which reading
+//!   `sys/block` detects without touching a disk; on a timer only when `rescan_interval` is set.
+//!   It opens each device once; with libata that is answered from the kernel's cached IDENTIFY
+//!   data, but some USB bridges may wake a disk, so it never runs on a schedule by default.
 //! - `smartctl --json -n standby,3 -d <type> -a <device>` per device. `-d` from the scan, so no
 //!   autodetection (which can spin a disk up) ever runs on a poll. `-a` rather than `-x`: it has
 //!   health, attributes, error-log summary and the self-test log, with fewer commands sent to the
@@ -69,8 +70,9 @@ pub struct Config {
     pub interval: Interval,
     /// Least time between two SMART reads of one disk; longer than typical spin-down timers.
     pub query_interval: Interval,
-    /// How often to rerun `--scan-open` besides at start and on hot-plug.
-    pub rescan_interval: Interval,
+    /// Also rerun `--scan-open` this often, besides at start and on hot-plug (default: never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rescan_interval: Option<Interval>,
     /// Time limit of one smartctl run; a hung one is killed.
     pub timeout: Interval,
     /// Path of smartctl (a bare name is looked up in a fixed PATH).
@@ -91,7 +93,7 @@ impl Default for Config {
             enabled: true,
             interval: Interval::secs(60),
             query_interval: Interval::secs(30 * 60),
-            rescan_interval: Interval::secs(3600),
+            rescan_interval: None,
             timeout: Interval::secs(30),
             smartctl: "smartctl".to_owned(),
             include: Vec::new(),
@@ -822,7 +824,9 @@ impl Collector for Smart {
         let rescan = match self.scanned_at {
             None => true,
             Some(t) => {
-                at.saturating_duration_since(t) >= self.cfg.rescan_interval.0
+                self.cfg
+                    .rescan_interval
+                    .is_some_and(|every| at.saturating_duration_since(t) >= every.0)
                     || listing != self.listing
             }
         };
