@@ -5,6 +5,7 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
 //! here plus one line in `register_enabled`.
 
+pub mod meters;
 pub mod rapl;
 pub mod system;
 
@@ -57,6 +58,9 @@ pub enum CollectError {
     /// An external program failed to run or timed out.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// A wall-power meter gave no reading.
+    #[error(transparent)]
+    Meter(#[from] crate::meters::MeterError),
 }
 
 impl CollectError {
@@ -71,6 +75,13 @@ impl CollectError {
                 "timeout"
             }
             Self::Command(_) => "command",
+            Self::Meter(e) => match e.kind() {
+                "timeout" => "timeout",
+                "parse" | "protocol" => "parse",
+                "auth" => "permission",
+                "command" => "command",
+                _ => "io",
+            },
         }
     }
 
@@ -149,6 +160,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.meters.enabled {
+        reg.add(meters::Meters::new(c.meters.clone(), cfg.meters.clone()))?;
+    }
     Ok(())
 }
 
@@ -156,4 +170,5 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
 pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.meters.enabled = true;
 }

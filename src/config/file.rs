@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::collectors::{rapl, system};
+use crate::collectors::{meters, rapl, system};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -16,6 +16,13 @@ pub struct File {
     pub daemon: Daemon,
     /// `[collectors.*]`: one section per collector.
     pub collectors: Collectors,
+    /// `[[meters]]`: wall-power meters (Shelly, Tasmota, NUT, IPMI), read by `collectors.meters`.
+    #[serde(
+        default,
+        deserialize_with = "crate::meters::deserialize_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub meters: Vec<crate::meters::Meter>,
 }
 
 /// `[daemon]`.
@@ -48,4 +55,6 @@ pub struct Collectors {
     pub rapl: rapl::Config,
     /// `[collectors.system]`.
     pub system: system::Config,
+    /// `[collectors.meters]`.
+    pub meters: meters::Config,
 }
