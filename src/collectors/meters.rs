@@ -126,6 +126,11 @@ impl Meters {
             meters: meters.into_iter().map(Arc::new).collect(),
         }
     }
+
+    /// The meters in config order, with any Shelly generation detected so far filled in.
+    pub fn meters(&self) -> impl Iterator<Item = &Meter> {
+        self.meters.iter().map(|m| m.as_ref())
+    }
 }
 
 /// Reads one meter; returns the meter with its Shelly generation resolved when it was detected.

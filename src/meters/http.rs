@@ -303,7 +303,7 @@ impl Challenge {
 }
 
 /// `key=value` pairs of an auth header, values quoted or bare, commas inside quotes kept.
-fn auth_params(text: &str) -> Vec<(String, String)> {
+pub(crate) fn auth_params(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = text.trim();
     while let Some((key, after)) = rest.split_once('=') {

@@ -17,6 +17,8 @@
 
 pub mod http;
 pub mod ipmi;
+#[cfg(test)]
+mod loopback_tests;
 pub mod nut;
 pub mod shelly;
 pub mod tasmota;

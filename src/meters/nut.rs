@@ -347,3 +347,196 @@ mod tests {
         assert_eq!(quote(r#"pa"ss\word"#), r#""pa\"ss\\word""#);
     }
 }
+
+/// The real thing: Debian's `nut-server` (`upsd` and the `dummy-ups` driver serving values from a
+/// `.dev` file) started in a tempdir on a free loopback port.
+#[cfg(test)]
+mod upsd_tests {
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Stdio};
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    const UPS: &str = "dummy";
+
+    /// Where Debian (and others) put the NUT daemons; `/sbin/upsd` is only a wrapper that refuses
+    /// to start unless /etc/nut/nut.conf enables it.
+    fn nut_binary(name: &str) -> Option<PathBuf> {
+        [
+            "/lib/nut",
+            "/usr/lib/nut",
+            "/usr/libexec/nut",
+            "/usr/lib/x86_64-linux-gnu/nut",
+        ]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
+    }
+
+    fn is_root() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Uid:"))
+                    .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+            })
+            .unwrap_or(false)
+    }
+
+    /// The driver and upsd; killed and reaped on drop, so a failing test leaves nothing behind.
+    struct Daemons {
+        children: Vec<Child>,
+        dir: tempfile::TempDir,
+    }
+
+    impl Drop for Daemons {
+        fn drop(&mut self) {
+            for child in self.children.iter_mut().rev() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    impl Daemons {
+        fn start(driver: &Path, upsd: &Path, port: u16, dev: &str) -> Self {
+            // a second UPS whose driver has no ups.realpower: the load x nominal fallback
+            const LOAD_ONLY: &str = "ups.status: OL\nups.load: 12\nups.realpower.nominal: 500\n";
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            std::fs::create_dir(d.join("state")).unwrap();
+            std::fs::write(d.join("dummy.dev"), dev).unwrap();
+            std::fs::write(d.join("loadonly.dev"), LOAD_ONLY).unwrap();
+            std::fs::write(
+                d.join("ups.conf"),
+                format!(
+                    "[{UPS}]\n  driver = dummy-ups\n  port = {}\n\
+                     [loadonly]\n  driver = dummy-ups\n  port = {}\n",
+                    d.join("dummy.dev").display(),
+                    d.join("loadonly.dev").display()
+                ),
+            )
+            .unwrap();
+            std::fs::write(d.join("upsd.conf"), format!("LISTEN 127.0.0.1 {port}\n")).unwrap();
+            std::fs::write(
+                d.join("upsd.users"),
+                "[monitor]\n  password = \"pa ss\"\n  upsmon secondary\n",
+            )
+            .unwrap();
+            let mut daemons = Self {
+                children: Vec::new(),
+                dir,
+            };
+            // as root the daemons would drop to the `nut` user, which can't read the tempdir
+            let user: &[&str] = if is_root() { &["-u", "root"] } else { &[] };
+            for (program, args) in [
+                (driver, vec!["-a", UPS, "-F"]),
+                (driver, vec!["-a", "loadonly", "-F"]),
+                (upsd, vec!["-F"]),
+            ] {
+                #[allow(clippy::disallowed_methods)]
+                // test fixture daemons, not a command hostwatt runs
+                let child = std::process::Command::new(program)
+                    .args(args)
+                    .args(user)
+                    .env("NUT_CONFPATH", daemons.dir.path())
+                    .env("NUT_STATEPATH", daemons.dir.path().join("state"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+                daemons.children.push(child);
+                // upsd connects to the driver's socket at start; give the driver a head start
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            daemons
+        }
+
+        /// Rewrites the `.dev` file. dummy-ups re-reads a `.dev` file when its mtime changes, which
+        /// it may compare in whole seconds: move the mtime forward so the change is always seen.
+        fn set_values(&self, dev: &str) {
+            let path = self.dir.path().join("dummy.dev");
+            std::fs::write(&path, dev).unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            let bump = SystemTime::now() + Duration::from_secs(2 + self.children.len() as u64);
+            file.set_modified(bump).unwrap();
+        }
+    }
+
+    /// Reads until `want` (the driver polls every 2 s, and reads its file after start-up), at most
+    /// ~20 s; returns the last result.
+    async fn read_until(cfg: &Config, want: f64) -> Result<Reading, MeterError> {
+        let mut last = Err(MeterError::Protocol("never read".into()));
+        for _ in 0..100 {
+            last = tokio::time::timeout(Duration::from_secs(2), read(cfg))
+                .await
+                .unwrap_or(Err(MeterError::Timeout {
+                    after: Duration::from_secs(2),
+                }));
+            if matches!(&last, Ok(r) if r.watts == want) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        last
+    }
+
+    #[tokio::test]
+    async fn reads_a_dummy_ups_through_real_upsd() {
+        let (Some(driver), Some(upsd)) = (nut_binary("dummy-ups"), nut_binary("upsd")) else {
+            assert!(
+                std::env::var_os("HOSTWATT_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
+                "nut-server (upsd, dummy-ups) is not installed and HOSTWATT_REQUIRE_TOOLS=1"
+            );
+            eprintln!("skipped: nut-server (upsd, dummy-ups) is not installed");
+            return;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let daemons = Daemons::start(
+            &driver,
+            &upsd,
+            port,
+            "ups.status: OL\nups.realpower: 23\nups.load: 10\nups.realpower.nominal: 500\n",
+        );
+        let mut cfg = Config {
+            host: "127.0.0.1".into(),
+            port,
+            ups: UPS.into(),
+            username: Some("monitor".into()),
+            password: Some(Secret::new("pa ss")),
+            power_factor: None,
+        };
+        let r = read_until(&cfg, 23.0).await.unwrap();
+        assert_eq!((r.watts, r.method), (23.0, "ups.realpower"));
+
+        daemons.set_values(
+            "ups.status: OL\nups.realpower: 42.5\nups.load: 10\nups.realpower.nominal: 500\n",
+        );
+        let r = read_until(&cfg, 42.5).await.unwrap();
+        assert_eq!(r.watts, 42.5, "the value follows the file");
+
+        cfg.ups = "loadonly".into();
+        let r = read_until(&cfg, 60.0).await.unwrap();
+        assert_eq!(
+            (r.watts, r.method),
+            (60.0, "ups.load*ups.realpower.nominal")
+        );
+
+        cfg.ups = "nosuch".into();
+        let e = read(&cfg).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "not supported by the device: upsd knows no UPS named \"nosuch\""
+        );
+        drop(daemons);
+        let e = read(&cfg).await.unwrap_err();
+        assert_eq!(e.kind(), "connect", "upsd is gone with the guard: {e}");
+    }
+}
