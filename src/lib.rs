@@ -2,6 +2,7 @@
 //!
 //! - `host`: the edges (`Root` for sysfs/procfs, `Runner` for external programs, sysinfo).
 //! - `collectors`: one file per data source, each `read_*` → pure `parse_*` → `Snapshot`.
+//! - `meters`: measured wall power (Shelly, Tasmota, NUT, IPMI), read by `collectors::meters`.
 //! - `metrics`: `Family` declarations and rendering of snapshots on scrape; self-metrics.
 //! - `scheduler`, `app`: background sampling loops and wiring; `server`: `/metrics`, `/healthz`.
 //! - `config`: the TOML file and its resolution; `cli`: the command line.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod estimate;
 pub mod fixture;
 pub mod host;
+pub mod meters;
 pub mod metrics;
 pub mod parse;
 pub mod scheduler;

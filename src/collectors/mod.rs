@@ -10,6 +10,7 @@ pub mod cpufreq;
 pub mod cpuidle;
 pub mod edac;
 pub mod hwmon;
+pub mod meters;
 pub mod rapl;
 pub mod smart;
 pub mod storage;
@@ -67,6 +68,9 @@ pub enum CollectError {
     /// An external program failed to run or timed out.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// A wall-power meter gave no reading.
+    #[error(transparent)]
+    Meter(#[from] crate::meters::MeterError),
 }
 
 impl CollectError {
@@ -81,6 +85,13 @@ impl CollectError {
                 "timeout"
             }
             Self::Command(_) => "command",
+            Self::Meter(e) => match e.kind() {
+                "timeout" => "timeout",
+                "parse" | "protocol" => "parse",
+                "auth" => "permission",
+                "command" => "command",
+                _ => "io",
+            },
         }
     }
 
@@ -165,6 +176,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
+    if c.meters.enabled {
+        reg.add(meters::Meters::new(c.meters.clone(), cfg.meters.clone()))?;
+    }
     if c.zfs.enabled {
         reg.add(zfs::Zfs::new(c.zfs.clone()))?;
     }
@@ -198,6 +212,7 @@ pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.hwmon.enabled = true;
     c.rapl.enabled = true;
     c.system.enabled = true;
+    c.meters.enabled = true;
     c.zfs.enabled = true;
     c.smart.enabled = true;
     c.edac.enabled = true;

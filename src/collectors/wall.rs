@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hwmon::{self, SensorKind};
 use super::smart::{self, advisories::Class as AdviceClass, power::State as SmartState};
-use super::{CollectError, Collector, Context, Fault, Sample, rapl, system};
+use super::{CollectError, Collector, Context, Fault, Sample, meters, rapl, system};
 use crate::app::{Latest, Registration};
 use crate::config::Interval;
 use crate::estimate::calibrate::Calibration;
@@ -410,6 +410,7 @@ pub struct Wall {
     rapl: Option<Latest<rapl::Snapshot>>,
     hwmon: Option<Latest<hwmon::Snapshot>>,
     smart: Option<Latest<smart::Snapshot>>,
+    meters: Option<Latest<meters::Snapshot>>,
     system: Option<Latest<system::Reading>>,
     persisted: Persisted,
     loaded: bool,
@@ -435,6 +436,7 @@ impl Wall {
             rapl: reg.subscribe(),
             hwmon: reg.subscribe(),
             smart: reg.subscribe(),
+            meters: reg.subscribe(),
             system: reg.subscribe(),
             persisted: Persisted::default(),
             loaded: false,
@@ -478,6 +480,18 @@ impl Wall {
             inputs.disks = snap.disks.iter().map(disk_input).collect();
         }
         (inputs, complete)
+    }
+
+    /// Configured wall meters that answered this round, in config order (the first one is what
+    /// the calibration learns from).
+    fn configured_meters(&self) -> Vec<(String, f64)> {
+        let Some(snap) = self.meters.as_ref().and_then(|rx| rx.borrow().clone()) else {
+            return Vec::new();
+        };
+        snap.meters
+            .iter()
+            .filter_map(|m| m.reading.as_ref().map(|r| (m.name.clone(), r.watts)))
+            .collect()
     }
 
     /// Wall meters found in hwmon: PSUs that report their input power (PMBus `pin`, corsair-psu
@@ -531,7 +545,8 @@ impl Wall {
         state::save(&self.state_dir, "energy", &self.persisted)
     }
 
-    fn round(&mut self, root: &Root, at: Instant, mut meters: Vec<(String, f64)>) -> Snapshot {
+    fn round(&mut self, root: &Root, at: Instant) -> Snapshot {
+        let mut meters = self.configured_meters();
         meters.extend(self.hwmon_meters());
         let (inputs, complete) = self.inputs();
         let components = wall::components(
@@ -637,7 +652,7 @@ impl Collector for Wall {
         if !self.loaded {
             self.load_state(&mut faults);
         }
-        let snapshot = self.round(&cx.root, at, Vec::new());
+        let snapshot = self.round(&cx.root, at);
         // The first save comes one persist interval after start (and on shutdown), so a
         // `hostwatt once` or a short test run never writes the state directory.
         let since = *self.last_persist.get_or_insert(at);

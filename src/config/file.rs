@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::collectors::{
-    cpufreq, cpuidle, edac, hwmon, rapl, smart, storage, system, thermal, wall, zfs,
+    cpufreq, cpuidle, edac, hwmon, meters, rapl, smart, storage, system, thermal, wall, zfs,
 };
 
 /// The whole file.
@@ -18,6 +18,13 @@ pub struct File {
     pub daemon: Daemon,
     /// `[collectors.*]`: one section per collector.
     pub collectors: Collectors,
+    /// `[[meters]]`: wall-power meters (Shelly, Tasmota, NUT, IPMI), read by `collectors.meters`.
+    #[serde(
+        default,
+        deserialize_with = "crate::meters::deserialize_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub meters: Vec<crate::meters::Meter>,
 }
 
 /// `[daemon]`.
@@ -52,6 +59,8 @@ pub struct Collectors {
     pub rapl: rapl::Config,
     /// `[collectors.system]`.
     pub system: system::Config,
+    /// `[collectors.meters]`.
+    pub meters: meters::Config,
     /// `[collectors.zfs]`.
     pub zfs: zfs::Config,
     /// `[collectors.smart]`.

@@ -39,6 +39,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Per-collector settings.
     pub collectors: file::Collectors,
+    /// Wall-power meters, `[[meters]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub meters: Vec<crate::meters::Meter>,
 }
 
 fn ser_root<S: Serializer>(root: &Root, s: S) -> Result<S::Ok, S::Error> {
@@ -155,6 +158,7 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             .clone()
             .unwrap_or_else(|| PathBuf::from(parsed.daemon.state_dir)),
         collectors: parsed.collectors,
+        meters: parsed.meters,
     })
 }
 

@@ -16,4 +16,5 @@ mod readme;
 mod restart;
 mod server;
 mod support;
+mod wall_meter;
 mod zfs_fuse;
