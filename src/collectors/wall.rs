@@ -414,6 +414,8 @@ pub struct Wall {
     system: Option<Latest<system::Reading>>,
     persisted: Persisted,
     loaded: bool,
+    /// Why the saved state could not be used, until the next successful save.
+    state_problem: Option<String>,
     idle: Idle,
     last_persist: Option<Instant>,
     last_ios: Option<(Instant, u64)>,
@@ -440,6 +442,7 @@ impl Wall {
             system: reg.subscribe(),
             persisted: Persisted::default(),
             loaded: false,
+            state_problem: None,
             idle,
             last_persist: None,
             last_ios: None,
@@ -513,7 +516,10 @@ impl Wall {
             .map(|r| f64::from(r.cpu_busy_ratio))
     }
 
-    fn load_state(&mut self, faults: &mut Vec<Fault>) {
+    /// Loads the saved state once. A file set aside stays reported (`state_problem`) until the
+    /// state has been saved again, so the fault is visible for a whole persist interval, not
+    /// for one round.
+    fn load_state(&mut self) {
         self.loaded = true;
         match state::load::<Persisted>(&self.state_dir, "energy") {
             state::Loaded::Missing => {}
@@ -525,17 +531,7 @@ impl Wall {
                 let moved = moved_to.map_or("left in place".into(), |p| {
                     format!("moved to {}", p.display())
                 });
-                faults.push(Fault {
-                    item: "state:energy".into(),
-                    error: CollectError::parse(
-                        "energy.json",
-                        ParseError::at(
-                            "state file",
-                            1,
-                            format!("{reason}; {moved}; starting from zero"),
-                        ),
-                    ),
-                });
+                self.state_problem = Some(format!("{reason}; {moved}; starting from zero"));
             }
         }
     }
@@ -650,16 +646,29 @@ impl Collector for Wall {
     ) -> Result<Sample<Snapshot>, CollectError> {
         let mut faults = Vec::new();
         if !self.loaded {
-            self.load_state(&mut faults);
+            self.load_state();
         }
         let snapshot = self.round(&cx.root, at);
         // The first save comes one persist interval after start (and on shutdown), so a
         // `hostwatt once` or a short test run never writes the state directory.
+        if let Some(problem) = &self.state_problem {
+            let error = CollectError::parse(
+                "energy.json",
+                ParseError::at("state file", 1, problem.clone()),
+            );
+            faults.push(Fault {
+                item: "state:energy".into(),
+                error,
+            });
+        }
         let since = *self.last_persist.get_or_insert(at);
         let due = at.saturating_duration_since(since) >= self.cfg.persist_interval.0;
         if due {
             match self.save_state() {
-                Ok(()) => self.last_persist = Some(at),
+                Ok(()) => {
+                    self.last_persist = Some(at);
+                    self.state_problem = None;
+                }
                 Err(e) => faults.push(Fault {
                     item: "state:energy".into(),
                     error: CollectError::Read(crate::host::root::ReadError {
