@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::rules as alerts;
 use crate::collectors::{cpufreq, cpuidle, edac, hwmon, rapl, smart, system, thermal, wall};
 
 /// The whole file.
@@ -16,6 +17,8 @@ pub struct File {
     pub daemon: Daemon,
     /// `[collectors.*]`: one section per collector.
     pub collectors: Collectors,
+    /// `[alerts]`: rule evaluation in the daemon, `[alerts.rules.<Name>]` overrides.
+    pub alerts: alerts::Config,
 }
 
 /// `[daemon]`.
