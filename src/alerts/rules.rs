@@ -92,6 +92,21 @@ pub enum Expr {
     SmrInPool,
 }
 
+impl Expr {
+    /// Every metric the expression reads.
+    pub fn metrics(&self) -> Vec<&'static str> {
+        match self {
+            Self::Compare(s, _) | Self::Age(s) | Self::Increased(s) => vec![s.metric],
+            Self::Both(l, _, r, _) => vec![l.metric, r.metric],
+            Self::SmrInPool => vec![
+                "hostwatt_zfs_vdev_disk_info",
+                "hostwatt_smart_device_info",
+                "hostwatt_smart_smr",
+            ],
+        }
+    }
+}
+
 /// One alert rule, defaults applied and config overrides resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -690,7 +705,8 @@ fn apply(rule: &mut Rule, o: &RuleConfig) -> Result<(), (&'static str, String)> 
         if o.clear.is_none()
             && let (Some(old_t), Some(old_c)) = (rule.threshold, rule.clear)
         {
-            rule.clear = Some(t.0 + (old_c - old_t));
+            // rounded so 0.7 - 0.02 prints as 0.68 in the generated rules
+            rule.clear = Some(((t.0 + (old_c - old_t)) * 1e9).round() / 1e9);
         }
         rule.threshold = Some(t.0);
     }
@@ -791,7 +807,7 @@ mod tests {
         let get = |n: &str| rules.iter().find(|r| r.name == n).unwrap();
         let cap = get("ZfsPoolCapacityHigh");
         assert_eq!(cap.threshold, Some(0.7));
-        assert!((cap.clear.unwrap() - 0.68).abs() < 1e-9);
+        assert_eq!(cap.clear, Some(0.68));
         assert_eq!(cap.for_, Duration::ZERO);
         assert_eq!(cap.severity, Severity::Critical);
         assert_eq!(get("ZfsScrubOverdue").threshold, Some(7.0 * 86_400.0));

@@ -12,5 +12,6 @@ mod golden;
 mod permission;
 mod promtool;
 mod readme;
+mod rules;
 mod server;
 mod support;
