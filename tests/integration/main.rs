@@ -10,6 +10,7 @@ mod cli;
 mod daemon;
 mod golden;
 mod permission;
+mod prometheus;
 mod promtool;
 mod readme;
 mod rules;
