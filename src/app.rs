@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus::Registry;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::alerts::{self, Notification};
 use crate::collectors::{self, Collector, Context};
 use crate::config::Config;
 use crate::metrics::selfmon::{self, SelfMetrics};
@@ -43,6 +44,11 @@ impl Registration {
         Ok(())
     }
 
+    /// The registry being filled (the alert engine gathers it).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The latest snapshots of an already added collector, if it is enabled. A derived
     /// collector is added after the ones it reads.
     pub fn subscribe<S: Render>(&self) -> Option<Latest<S>> {
@@ -61,11 +67,21 @@ pub struct App {
     pub cx: Context,
     samplers: Vec<Box<dyn Sampler>>,
     families: Vec<&'static Family>,
+    alerts: Option<Latest<alerts::task::Snapshot>>,
 }
 
 impl App {
     /// Builds the enabled collectors of `cfg`. Fails only on a descriptor clash, which is a bug.
     pub fn new(cfg: &Config, cx: Context) -> prometheus::Result<Self> {
+        Self::with_notifier(cfg, cx, None)
+    }
+
+    /// As `new`, with alert notifications queued to `notify` (the receivers' dispatcher).
+    pub fn with_notifier(
+        cfg: &Config,
+        cx: Context,
+        notify: Option<mpsc::Sender<Notification>>,
+    ) -> prometheus::Result<Self> {
         let registry = Registry::new();
         let selfm = SelfMetrics::register(&registry)?;
         let cx = Context {
@@ -80,17 +96,34 @@ impl App {
             published: HashMap::new(),
         };
         collectors::register_enabled(cfg, &mut reg)?;
+        // evaluates what the collectors above publish: keep it last
+        if cfg.alerts.enabled {
+            reg.add(alerts::task::Engine::new(
+                &cfg.alerts,
+                cfg.alert_rules.clone(),
+                reg.registry.clone(),
+                cfg.state_dir.clone(),
+                notify,
+            ))?;
+        }
+        let alerts = reg.subscribe();
         Ok(Self {
             registry: reg.registry,
             cx,
             samplers: reg.samplers,
             families: reg.families,
+            alerts,
         })
     }
 
     /// Every family this app can export (self-metrics first).
     pub fn families(&self) -> &[&'static Family] {
         &self.families
+    }
+
+    /// The alert engine's latest evaluation, when alerts are enabled.
+    pub fn alerts(&self) -> Option<Latest<alerts::task::Snapshot>> {
+        self.alerts.clone()
     }
 
     /// Names of the enabled collectors.
@@ -109,5 +142,13 @@ impl App {
     pub fn spawn(self, shutdown: watch::Receiver<bool>) -> (Registry, Vec<JoinHandle<()>>) {
         let handles = scheduler::spawn(self.samplers, self.cx, shutdown);
         (self.registry, handles)
+    }
+
+    /// What the HTTP server serves from this app.
+    pub fn served(&self) -> crate::server::Served {
+        crate::server::Served {
+            registry: self.registry.clone(),
+            alerts: self.alerts.clone(),
+        }
     }
 }

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -13,6 +12,7 @@ use crate::collectors::Context;
 use crate::config::{self, Config, ConfigError, Overrides};
 use crate::host::command::Runner;
 use crate::metrics::{Family, Kind};
+use crate::server::Served;
 use crate::shutdown::{Event, Signals};
 
 /// hostwatt: on-host power and health monitoring daemon with a Prometheus endpoint.
@@ -46,7 +46,7 @@ pub struct Cli {
 }
 
 /// Subcommands.
-#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Run the daemon: sample in the background, serve /metrics and /healthz
     Run,
@@ -56,6 +56,14 @@ pub enum Command {
     CheckConfig,
     /// Print every metric family as a Markdown table
     ListMetrics,
+    /// Print the alert rules of the config as a Prometheus alerting-rules file
+    Rules,
+    /// List the current alerts of a running daemon
+    Alerts {
+        /// The daemon's base URL [default: from the config's listen address]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
 }
 
 impl Cli {
@@ -119,6 +127,29 @@ pub fn list_metrics(families: &[&Family]) -> String {
     out
 }
 
+/// The URL `hostwatt alerts` reaches the daemon of `cfg` at: its listen address, with a
+/// wildcard address replaced by loopback.
+pub fn local_url(cfg: &Config) -> String {
+    let mut addr = cfg.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}")
+}
+
+/// `hostwatt alerts`: the table of the daemon at `url`.
+pub async fn alerts(url: &str) -> anyhow::Result<String> {
+    let body = crate::alerts::client::fetch(url, Duration::from_secs(10)).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    Ok(crate::alerts::client::table(&body, now))
+}
+
 /// Every family of every collector, as if all were enabled.
 pub fn all_families() -> anyhow::Result<Vec<&'static Family>> {
     let mut cfg = config::resolve(
@@ -137,8 +168,8 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
     let listener = TcpListener::bind(cfg.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, config = %cfg.source, root = %cfg.root.base().display(), "hostwatt started");
-    let (mut running, registry) = Running::start(&cfg, cli.runner()?)?;
-    let (registry_tx, registry_rx) = watch::channel(registry);
+    let (mut running, served) = Running::start(&cfg, cli.runner()?)?;
+    let (registry_tx, registry_rx) = watch::channel(served);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = tokio::spawn(crate::server::run(listener, registry_rx, async move {
         let _ = stop_rx.changed().await;
@@ -153,9 +184,9 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
                         tracing::warn!(listen = %new.listen, "a new listen address takes effect on restart only");
                     }
                     running.stop().await;
-                    let (r, registry) = Running::start(&new, cli.runner()?)?;
+                    let (r, served) = Running::start(&new, cli.runner()?)?;
                     running = r;
-                    registry_tx.send_replace(registry);
+                    registry_tx.send_replace(served);
                     tracing::info!(config = %new.source, "config reloaded");
                     current = new;
                 }
@@ -178,12 +209,13 @@ struct Running {
 }
 
 impl Running {
-    fn start(cfg: &Config, runner: Runner) -> anyhow::Result<(Self, Registry)> {
+    fn start(cfg: &Config, runner: Runner) -> anyhow::Result<(Self, Served)> {
         let app = App::new(cfg, context(cfg, runner))?;
         tracing::info!(collectors = ?app.collector_names(), "collectors enabled");
         let (stop, rx) = watch::channel(false);
-        let (registry, tasks) = app.spawn(rx);
-        Ok((Self { stop, tasks }, registry))
+        let served = app.served();
+        let (_, tasks) = app.spawn(rx);
+        Ok((Self { stop, tasks }, served))
     }
 
     async fn stop(self) {

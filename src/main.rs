@@ -21,7 +21,7 @@ fn init_logging(level: &str) {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
-    let command = cli.command.unwrap_or(Command::Run);
+    let command = cli.command.clone().unwrap_or(Command::Run);
     if command == Command::ListMetrics {
         print!("{}", cli::list_metrics(&cli::all_families()?));
         return Ok(());
@@ -39,6 +39,14 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", toml::to_string(&cfg)?);
         }
         Command::Once => print!("{}", cli::once(&cfg, cli.runner()?).await?),
+        Command::Rules => print!(
+            "{}",
+            hostwatt::alerts::promql::rules_file(&cfg.alert_rules, &cfg.source)
+        ),
+        Command::Alerts { url } => {
+            let url = url.unwrap_or_else(|| cli::local_url(&cfg));
+            print!("{}", cli::alerts(&url).await?);
+        }
         Command::Run | Command::ListMetrics => cli::run_daemon(&cli, cfg).await?,
     }
     Ok(())

@@ -1,10 +1,12 @@
 //! The HTTP endpoint: `GET /metrics` renders the latest snapshots (no collection work happens
-//! here, so any number of scrapers cost nothing extra) and `GET /healthz`.
+//! here, so any number of scrapers cost nothing extra), `GET /healthz`, and `GET /api/alerts`
+//! (the alert engine's latest evaluation as JSON).
 //!
-//! `run(listener, registry, shutdown)` takes a bound listener so tests bind `127.0.0.1:0`.
+//! `run(listener, served, shutdown)` takes a bound listener so tests bind `127.0.0.1:0`.
 
 use std::future::Future;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -14,36 +16,79 @@ use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::alerts::task::Snapshot as Alerts;
+use crate::app::Latest;
+
+/// What the server serves; swapped as a whole on a config reload.
+#[derive(Clone)]
+pub struct Served {
+    /// What `/metrics` renders.
+    pub registry: Registry,
+    /// The alert engine's evaluations, when alerts are enabled.
+    pub alerts: Option<Latest<Alerts>>,
+}
+
+impl From<Registry> for Served {
+    fn from(registry: Registry) -> Self {
+        Self {
+            registry,
+            alerts: None,
+        }
+    }
+}
+
+/// The body of `GET /api/alerts`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct AlertsBody {
+    /// Whether the daemon evaluates alert rules at all.
+    pub enabled: bool,
+    /// Unix time of the last evaluation (absent before the first).
+    pub evaluated_at: Option<f64>,
+    /// Firing, pending and recently resolved alerts, firing first.
+    pub alerts: Vec<crate::alerts::Alert>,
+}
+
 /// Content type of the Prometheus text format 0.0.4.
 pub const CONTENT_TYPE_0_0_4: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-async fn metrics(State(registry): State<watch::Receiver<Registry>>) -> impl IntoResponse {
-    let registry = registry.borrow().clone();
+async fn metrics(State(served): State<watch::Receiver<Served>>) -> impl IntoResponse {
+    let registry = served.borrow().registry.clone();
     (
         [(CONTENT_TYPE, CONTENT_TYPE_0_0_4)],
         crate::metrics::exposition(&registry),
     )
 }
 
+async fn alerts(State(served): State<watch::Receiver<Served>>) -> Json<AlertsBody> {
+    let rx = served.borrow().alerts.clone();
+    let latest = rx.as_ref().and_then(|rx| rx.borrow().clone());
+    Json(AlertsBody {
+        enabled: rx.is_some(),
+        evaluated_at: latest.as_ref().map(|s| s.evaluated_at),
+        alerts: latest.map(|s| s.alerts.clone()).unwrap_or_default(),
+    })
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The router; `registry` can be swapped (config reload) while serving.
-pub fn router(registry: watch::Receiver<Registry>) -> Router {
+/// The router; what it serves can be swapped (config reload) while serving.
+pub fn router(served: watch::Receiver<Served>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
-        .with_state(registry)
+        .route("/api/alerts", get(alerts))
+        .with_state(served)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
 pub async fn run(
     listener: TcpListener,
-    registry: watch::Receiver<Registry>,
+    served: watch::Receiver<Served>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(registry))
+    axum::serve(listener, router(served))
         .with_graceful_shutdown(shutdown)
         .await
 }

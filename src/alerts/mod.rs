@@ -3,6 +3,20 @@
 //! The engine (rules evaluated over the gathered metric families, states pending → firing →
 //! resolved) and the receivers (`crate::notify`) both speak these types, so neither depends on
 //! the other's internals.
+//!
+//! - `rules`: the built-in rules as data, and the `[alerts]` config that overrides them.
+//! - `eval`: pure evaluation of a rule over gathered metric families.
+//! - `engine`: the pure state machine `advance` (pending → firing → resolved, repeats).
+//! - `task`: the engine as a background collector: notifications, persistence, metrics.
+//! - `promql`: the same rules as a Prometheus alerting-rules file (`hostwatt rules`).
+//! - `client`: `hostwatt alerts`, reading `/api/alerts` of a running daemon.
+
+pub mod client;
+pub mod engine;
+pub mod eval;
+pub mod promql;
+pub mod rules;
+pub mod task;
 
 use std::collections::BTreeMap;
 

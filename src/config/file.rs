@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::rules as alerts;
 use crate::collectors::{
     cpufreq, cpuidle, edac, hwmon, meters, rapl, smart, storage, system, thermal, wall, zfs,
 };
@@ -25,6 +26,8 @@ pub struct File {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub meters: Vec<crate::meters::Meter>,
+    /// `[alerts]`: rule evaluation in the daemon, `[alerts.rules.<Name>]` overrides.
+    pub alerts: alerts::Config,
 }
 
 /// `[daemon]`.

@@ -42,6 +42,11 @@ pub struct Config {
     /// Wall-power meters, `[[meters]]`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub meters: Vec<crate::meters::Meter>,
+    /// `[alerts]` as written.
+    pub alerts: crate::alerts::rules::Config,
+    /// The alert rules with the `[alerts.rules.*]` overrides applied.
+    #[serde(skip)]
+    pub alert_rules: Vec<crate::alerts::rules::Rule>,
 }
 
 fn ser_root<S: Serializer>(root: &Root, s: S) -> Result<S::Ok, S::Error> {
@@ -149,6 +154,15 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
     if let Err((key, message)) = parsed.collectors.wall.chain() {
         return Err(invalid(&format!("collectors.wall.{key}"), message));
     }
+    let alert_rules = parsed
+        .alerts
+        .rules()
+        .map_err(|(key, message)| ConfigError::Invalid {
+            path: source.to_owned(),
+            line: find_table_line(text, &format!("alerts.{key}")),
+            key: format!("alerts.{key}"),
+            message,
+        })?;
     Ok(Config {
         source: source.to_owned(),
         listen,
@@ -159,6 +173,8 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             .unwrap_or_else(|| PathBuf::from(parsed.daemon.state_dir)),
         collectors: parsed.collectors,
         meters: parsed.meters,
+        alerts: parsed.alerts,
+        alert_rules,
     })
 }
 
@@ -205,6 +221,26 @@ fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The line of `dotted.key` when written as a key, else of the nearest written table it
+/// belongs to (`alerts.rules.Foo.clear` under `[alerts.rules.Foo]`).
+fn find_table_line(text: &str, dotted: &str) -> Option<usize> {
+    if let Some(line) = find_key_line(text, dotted) {
+        return Some(line);
+    }
+    let mut table = dotted;
+    loop {
+        if let Some(i) = text.lines().position(|l| {
+            l.trim()
+                .strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .is_some_and(|t| t.trim() == table)
+        }) {
+            return Some(i + 1);
+        }
+        table = table.rsplit_once('.')?.0;
+    }
 }
 
 /// A collector interval: a humantime duration string such as `"15s"` or `"30m"`, at least 1s.
@@ -332,6 +368,34 @@ mod tests {
         let cfg = resolve("x", "[daemon]\nlisten = \"0.0.0.0:1\"\n", &cli).unwrap();
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:0");
         assert_eq!(cfg.root.base(), dir.path());
+    }
+
+    #[test]
+    fn rejects_bad_alert_rules_with_line() {
+        let e = err("[alerts]\nenabled = true\n\n[alerts.rules.PoolFull]\nenabled = false\n");
+        assert!(
+            e.starts_with(
+                "/etc/hostwatt/hostwatt.toml:4: alerts.rules.PoolFull: unknown rule; known rules: "
+            ),
+            "{e}"
+        );
+        let e = err("[alerts.rules.ZfsPoolCapacityHigh]\nthreshold = 0.9\nclear = 0.95\n");
+        assert_eq!(
+            e,
+            "/etc/hostwatt/hostwatt.toml:3: alerts.rules.ZfsPoolCapacityHigh.clear: clear 0.95 must be at or below the threshold 0.9"
+        );
+        let e = err("[alerts.rules.ZfsPoolCapacityHigh]\nfor = \"soon\"\n");
+        assert!(
+            e.starts_with("/etc/hostwatt/hostwatt.toml:2: alerts.rules.ZfsPoolCapacityHigh.for: invalid duration \"soon\""),
+            "{e}"
+        );
+        let e = err("[alerts.rules.SmartHealthFailed]\nseverity = \"fatal\"\n");
+        assert!(
+            e.starts_with(
+                "/etc/hostwatt/hostwatt.toml:2: alerts.rules.SmartHealthFailed.severity: "
+            ),
+            "{e}"
+        );
     }
 
     #[test]

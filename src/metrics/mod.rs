@@ -93,15 +93,27 @@ impl Families {
 
     /// Adds one series. Label values are given in the family's label order.
     pub fn push(&mut self, family: &'static Family, labels: &[&str], value: f64) {
-        debug_assert!(
-            self.allowed.iter().any(|f| f.name == family.name),
-            "{} is not listed in FAMILIES",
-            family.name
-        );
         debug_assert_eq!(
             labels.len(),
             family.labels.len(),
             "{}: label count",
+            family.name
+        );
+        let pairs: Vec<(&str, &str)> = family
+            .labels
+            .iter()
+            .copied()
+            .zip(labels.iter().copied())
+            .collect();
+        self.push_pairs(family, &pairs, value);
+    }
+
+    /// Adds one series with named labels: for families whose label set varies per series
+    /// (`hostwatt_alert_firing` carries the labels of the alert), as Prometheus' own `ALERTS`.
+    pub fn push_pairs(&mut self, family: &'static Family, labels: &[(&str, &str)], value: f64) {
+        debug_assert!(
+            self.allowed.iter().any(|f| f.name == family.name),
+            "{} is not listed in FAMILIES",
             family.name
         );
         let mf = self.map.entry(family.name).or_insert_with(|| {
@@ -116,10 +128,8 @@ impl Families {
         });
         let mut m = Metric::default();
         m.set_label(
-            family
-                .labels
+            labels
                 .iter()
-                .zip(labels)
                 .map(|(name, value)| {
                     let mut lp = LabelPair::default();
                     lp.set_name((*name).to_owned());

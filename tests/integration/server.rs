@@ -20,7 +20,7 @@ async fn serves_the_golden_and_health_then_stops() {
     let (app, _root) = case.run().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr").to_string();
-    let (_registry_tx, registry_rx) = watch::channel(app.registry.clone());
+    let (_registry_tx, registry_rx) = watch::channel(app.served());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(hostwatt::server::run(listener, registry_rx, async move {
         let _ = stop_rx.await;
@@ -60,4 +60,56 @@ async fn serves_the_golden_and_health_then_stops() {
         support::http_get(&addr, "/healthz").is_err(),
         "nothing listens after shutdown"
     );
+}
+
+#[tokio::test]
+async fn serves_current_alerts_as_json_to_the_alerts_client() {
+    // edac-ecc: corrected errors rise 3 -> 5 between the rounds, so EdacCorrectedErrorsIncreasing fires
+    let case = Case::load("edac-ecc");
+    let (app, _root) = case.run().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let (_tx, rx) = watch::channel(app.served());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(hostwatt::server::run(listener, rx, async move {
+        let _ = stop_rx.await;
+    }));
+
+    let res = get(addr.clone(), "/api/alerts").await;
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_str(&res.body).expect("JSON body");
+    assert_eq!(body["enabled"], true);
+    let alerts = body["alerts"].as_array().expect("alerts array");
+    assert_eq!(alerts.len(), 1, "{body}");
+    assert_eq!(alerts[0]["name"], "EdacCorrectedErrorsIncreasing");
+    assert_eq!(alerts[0]["state"], "firing");
+    assert_eq!(alerts[0]["severity"], "warning");
+    assert_eq!(alerts[0]["labels"]["controller"], "mc0");
+    assert_eq!(alerts[0]["value"], 2.0);
+    assert_eq!(
+        alerts[0]["summary"],
+        "memory controller mc0 corrected 2 errors recently"
+    );
+
+    // the client `hostwatt alerts` uses, against the real server
+    let url = format!("http://{addr}");
+    let fetched = hostwatt::alerts::client::fetch(&url, Duration::from_secs(30))
+        .await
+        .expect("fetch /api/alerts");
+    let evaluated = fetched.evaluated_at.expect("evaluated");
+    let table = hostwatt::alerts::client::table(&fetched, evaluated);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(lines[0].starts_with("STATE "), "{table}");
+    assert!(
+        lines[1].starts_with("firing  warning   EdacCorrectedErrorsIncreasing  controller=mc0  0s ago  memory controller mc0 corrected 2 errors recently"),
+        "{table}"
+    );
+
+    stop_tx.send(()).expect("server still listening");
+    let ended = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("server task ends after shutdown");
+    ended.expect("server task").expect("server run");
 }

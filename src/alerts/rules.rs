@@ -1,0 +1,853 @@
+//! Alert rules as data: the built-in rules, their defaults, and the `[alerts]` config that
+//! overrides them.
+//!
+//! A rule is an expression over metric families (what `/metrics` shows), a severity, a `for`
+//! duration, and for threshold rules a `clear` value: a value hovering at the threshold does not
+//! flap, because a firing alert only resolves once the value is past `clear`. The same rule is
+//! evaluated on the box (`alerts::eval`) and rendered as a Prometheus alerting rule
+//! (`alerts::promql`), so both alert alike.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::Severity;
+use crate::config::Interval;
+
+/// How a label of a series must match.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Match {
+    /// Equal to the value.
+    Eq(&'static str),
+    /// Not equal to the value.
+    Ne(&'static str),
+    /// Starting with one of the prefixes (PromQL `=~"(a|b).*"`).
+    Prefix(&'static [&'static str]),
+}
+
+impl Match {
+    /// Whether `value` (empty for an absent label, as in PromQL) matches.
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Self::Eq(v) => value == *v,
+            Self::Ne(v) => value != *v,
+            Self::Prefix(ps) => ps.iter().any(|p| value.starts_with(p)),
+        }
+    }
+}
+
+/// A metric name and label matchers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Selector {
+    /// Metric name.
+    pub metric: &'static str,
+    /// Label matchers.
+    pub matchers: &'static [(&'static str, Match)],
+}
+
+impl Selector {
+    /// A selector with no matchers.
+    pub const fn metric(metric: &'static str) -> Self {
+        Self {
+            metric,
+            matchers: &[],
+        }
+    }
+
+    /// Whether the metric is a counter (by the `_total` naming convention).
+    pub fn is_counter(&self) -> bool {
+        self.metric.ends_with("_total")
+    }
+}
+
+/// Comparison of a threshold rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    /// Fires above `threshold`; a firing alert holds while above `clear`.
+    Above,
+    /// Fires below `threshold`; a firing alert holds while below `clear`.
+    Below,
+    /// Fires while equal to this fixed value (state sets, 0/1 flags); no threshold.
+    Equals(f64),
+}
+
+/// What a rule computes per series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expr {
+    /// `selector OP value`.
+    Compare(Selector, Op),
+    /// Seconds since the Unix time the series holds, above `threshold` (`time() - m > t`).
+    Age(Selector),
+    /// Growth over `window` above `threshold`: reset-aware for counters (`increase`), the plain
+    /// difference for gauges (`delta`).
+    Increased(Selector),
+    /// Left series equal to a value, while a label-less right series equals another
+    /// (`(l == a) and on() (r == b)`); the alert carries the left labels.
+    Both(Selector, f64, Selector, f64),
+    /// A disk that SMART reports as shingled (SMR) sits under a leaf vdev of a ZFS pool: joins
+    /// `hostwatt_zfs_vdev_disk_info{disk=<kernel name>}` with `hostwatt_smart_device_info{device=/dev/<name>}`
+    /// and `hostwatt_smart_smr`.
+    SmrInPool,
+}
+
+impl Expr {
+    /// Every metric the expression reads.
+    pub fn metrics(&self) -> Vec<&'static str> {
+        match self {
+            Self::Compare(s, _) | Self::Age(s) | Self::Increased(s) => vec![s.metric],
+            Self::Both(l, _, r, _) => vec![l.metric, r.metric],
+            Self::SmrInPool => vec![
+                "hostwatt_zfs_vdev_disk_info",
+                "hostwatt_smart_device_info",
+                "hostwatt_smart_smr",
+            ],
+        }
+    }
+}
+
+/// One alert rule, defaults applied and config overrides resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// `alertname`.
+    pub name: &'static str,
+    /// What is evaluated.
+    pub expr: Expr,
+    /// Severity label.
+    pub severity: Severity,
+    /// Threshold of `Above`/`Below`/`Age`/`Increased` rules (seconds for `Age`).
+    pub threshold: Option<f64>,
+    /// Hysteresis: a firing alert holds until the value is past this (defaults to `threshold`).
+    pub clear: Option<f64>,
+    /// How long the condition must hold before the alert fires.
+    pub for_: Duration,
+    /// Window of `Increased` rules.
+    pub window: Option<Duration>,
+    /// One-line summary; `{label}`, `{value}`, `{value:percent}`, `{value:duration}`,
+    /// `{threshold}` are filled in.
+    pub summary: &'static str,
+    /// What it means and what to do.
+    pub description: &'static str,
+    /// Whether the rule is evaluated.
+    pub enabled: bool,
+}
+
+impl Rule {
+    /// The value a firing alert must pass to resolve.
+    pub fn clear_value(&self) -> Option<f64> {
+        self.clear.or(self.threshold)
+    }
+}
+
+/// Expands the `{placeholder}`s of a rule template with `expand`; a placeholder it returns
+/// `None` for stays as written. Shared by the daemon's texts and the Prometheus templates.
+pub fn expand_template(text: &str, expand: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        let placeholder = &rest[open..=open + len];
+        match expand(&placeholder[1..len]) {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(placeholder),
+        }
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+const fn mins(m: u64) -> Duration {
+    Duration::from_secs(m * 60)
+}
+
+/// Names of the CPU temperature chips of hwmon.
+const CPU_CHIPS: &[&str] = &["coretemp", "k10temp", "zenpower"];
+
+#[allow(clippy::too_many_arguments)]
+const fn rule(
+    name: &'static str,
+    expr: Expr,
+    severity: Severity,
+    threshold: Option<f64>,
+    clear: Option<f64>,
+    for_: Duration,
+    window: Option<Duration>,
+    summary: &'static str,
+    description: &'static str,
+) -> Rule {
+    Rule {
+        name,
+        expr,
+        severity,
+        threshold,
+        clear,
+        for_,
+        window,
+        summary,
+        description,
+        enabled: true,
+    }
+}
+
+/// The built-in rules with their defaults, in documentation order.
+pub fn builtin() -> Vec<Rule> {
+    use Expr::*;
+    use Op::*;
+    use Severity::*;
+    const DAY: u64 = 86_400;
+    let s = Selector::metric;
+    vec![
+        rule(
+            "HostIdlePowerHigh",
+            Compare(s("hostwatt_wall_idle_power_watts"), Above),
+            Warning,
+            Some(50.0),
+            Some(47.0),
+            mins(60),
+            None,
+            "idle wall power is {value} W (threshold {threshold} W)",
+            "The host draws more than the threshold at the wall while idle. Check C-state residency (hostwatt_cpuidle_*), disks that never spin down and the wall breakdown (hostwatt_wall_component_watts).",
+        ),
+        rule(
+            "ZfsPoolCapacityHigh",
+            Compare(s("hostwatt_zfs_pool_capacity_ratio"), Above),
+            Warning,
+            Some(0.80),
+            Some(0.78),
+            mins(15),
+            None,
+            "pool {pool} is {value:percent} full",
+            "ZFS allocation slows down and fragments past about 80 %. Free space or add a vdev.",
+        ),
+        rule(
+            "ZfsPoolCapacityCritical",
+            Compare(s("hostwatt_zfs_pool_capacity_ratio"), Above),
+            Critical,
+            Some(0.90),
+            Some(0.88),
+            mins(5),
+            None,
+            "pool {pool} is {value:percent} full",
+            "The pool is nearly full: writes will slow down sharply and may fail. Free space now.",
+        ),
+        rule(
+            "ZfsPoolNotOnline",
+            Compare(
+                Selector {
+                    metric: "hostwatt_zfs_pool_state",
+                    matchers: &[("state", Match::Ne("ONLINE"))],
+                },
+                Equals(1.0),
+            ),
+            Critical,
+            None,
+            None,
+            mins(1),
+            None,
+            "pool {pool} is {state}",
+            "The pool has lost redundancy or is unavailable. Run zpool status -x and replace or reattach the failed device.",
+        ),
+        rule(
+            "ZfsVdevErrorsIncreased",
+            Increased(s("hostwatt_zfs_vdev_errors")),
+            Warning,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            Some(mins(60)),
+            "vdev {vdev} of pool {pool} has new {kind} errors",
+            "A device of the pool returned read, write or checksum errors in the last window. Check its SMART data and cabling; zpool clear resets the counts.",
+        ),
+        rule(
+            "ZfsPoolDataErrors",
+            Compare(s("hostwatt_zfs_pool_data_errors"), Above),
+            Critical,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            None,
+            "pool {pool} has {value} files or blocks with permanent errors",
+            "ZFS could not repair some data. zpool status -v lists the affected files; restore them from backup.",
+        ),
+        rule(
+            "ZfsScrubOverdue",
+            Age(s("hostwatt_zfs_scan_end_timestamp_seconds")),
+            Warning,
+            Some((35 * DAY) as f64),
+            None,
+            mins(60),
+            None,
+            "pool {pool} was last scrubbed {value:duration} ago",
+            "Regular scrubs find silent corruption while redundancy can still repair it. Schedule zpool scrub at least monthly.",
+        ),
+        rule(
+            "ZfsResilverRunning",
+            Compare(
+                Selector {
+                    metric: "hostwatt_zfs_scan_state",
+                    matchers: &[
+                        ("function", Match::Eq("resilver")),
+                        ("state", Match::Eq("running")),
+                    ],
+                },
+                Equals(1.0),
+            ),
+            Warning,
+            None,
+            None,
+            Duration::ZERO,
+            None,
+            "pool {pool} is resilvering",
+            "The pool is rebuilding a device; redundancy is reduced until it finishes. Avoid heavy load and do not remove other devices.",
+        ),
+        rule(
+            "SmartHealthFailed",
+            Compare(s("hostwatt_smart_health_passed"), Equals(0.0)),
+            Critical,
+            None,
+            None,
+            Duration::ZERO,
+            None,
+            "disk {disk} failed its SMART health self-assessment",
+            "The drive predicts its own failure. Back up and replace it.",
+        ),
+        rule(
+            "SmartReallocatedSectorsIncreased",
+            Increased(s("hostwatt_smart_reallocated_sectors")),
+            Warning,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            Some(mins(24 * 60)),
+            "disk {disk} reallocated sectors",
+            "The drive remapped failing sectors in the last window. A growing count predicts failure.",
+        ),
+        rule(
+            "SmartPendingSectorsIncreased",
+            Increased(s("hostwatt_smart_pending_sectors")),
+            Warning,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            Some(mins(24 * 60)),
+            "disk {disk} has new pending sectors",
+            "Sectors could not be read and wait to be remapped. Run a scrub or long self-test; replace the drive if the count keeps rising.",
+        ),
+        rule(
+            "SmartUncorrectableSectorsIncreased",
+            Increased(s("hostwatt_smart_offline_uncorrectable_sectors")),
+            Warning,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            Some(mins(24 * 60)),
+            "disk {disk} has new uncorrectable sectors",
+            "An offline scan found sectors the drive cannot correct. Data on them is lost unless redundancy repairs it.",
+        ),
+        rule(
+            "SmartCrcErrorsIncreased",
+            Increased(s("hostwatt_smart_udma_crc_errors_total")),
+            Warning,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            Some(mins(24 * 60)),
+            "disk {disk} has new interface CRC errors",
+            "Transfers between the drive and the controller were corrupted: usually a loose or bad cable or backplane, not the drive.",
+        ),
+        rule(
+            "SmartNvmeMediaErrorsIncreased",
+            Increased(s("hostwatt_smart_nvme_media_errors_total")),
+            Warning,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            Some(mins(24 * 60)),
+            "NVMe disk {disk} has new media errors",
+            "The controller hit unrecovered data integrity errors.",
+        ),
+        rule(
+            "SmartNvmeCriticalWarning",
+            Compare(s("hostwatt_smart_nvme_critical_warning"), Equals(1.0)),
+            Critical,
+            None,
+            None,
+            Duration::ZERO,
+            None,
+            "NVMe disk {disk} raises critical warning bit {bit}",
+            "The controller reports spare below threshold, temperature out of range, degraded reliability, read-only media or a failed backup device.",
+        ),
+        rule(
+            "SmartNvmeSpareLow",
+            Compare(s("hostwatt_smart_nvme_available_spare_ratio"), Below),
+            Warning,
+            Some(0.20),
+            Some(0.22),
+            Duration::ZERO,
+            None,
+            "NVMe disk {disk} has {value:percent} spare left",
+            "The drive is using up its spare blocks; plan its replacement.",
+        ),
+        rule(
+            "DiskTemperatureHigh",
+            Compare(s("hostwatt_smart_temperature_celsius"), Above),
+            Warning,
+            Some(55.0),
+            Some(52.0),
+            mins(10),
+            None,
+            "disk {disk} is at {value} °C",
+            "Drives wear faster above about 50 °C. Check airflow and fans.",
+        ),
+        rule(
+            "SmrDiskInZfsPool",
+            SmrInPool,
+            Warning,
+            None,
+            None,
+            Duration::ZERO,
+            None,
+            "SMR disk {disk} is in pool {pool}",
+            "Shingled drives can take so long to resilver that ZFS faults them. Replace it with a CMR drive before a resilver is needed.",
+        ),
+        rule(
+            "DiskBeyondRatedDuty",
+            Compare(s("hostwatt_smart_beyond_rated_duty"), Equals(1.0)),
+            Info,
+            None,
+            None,
+            Duration::ZERO,
+            None,
+            "disk {disk} has run far beyond its rated duty",
+            "A desktop-class drive has exceeded its rated power-on hours over five years. Expect failures; plan a replacement.",
+        ),
+        rule(
+            "CpuTemperatureHigh",
+            Compare(
+                Selector {
+                    metric: "hostwatt_hwmon_temp_celsius",
+                    matchers: &[("chip", Match::Prefix(CPU_CHIPS))],
+                },
+                Above,
+            ),
+            Warning,
+            Some(85.0),
+            Some(80.0),
+            mins(5),
+            None,
+            "CPU sensor {chip} {label} is at {value} °C",
+            "The CPU runs hot for a sustained time. Check the cooler, fans and dust.",
+        ),
+        rule(
+            "SystemTemperatureHigh",
+            Compare(s("hostwatt_thermal_zone_temperature_celsius"), Above),
+            Warning,
+            Some(90.0),
+            Some(85.0),
+            mins(5),
+            None,
+            "thermal zone {zone} ({type}) is at {value} °C",
+            "A thermal zone is close to its trip points. Check cooling.",
+        ),
+        rule(
+            "EdacUncorrectedErrors",
+            Compare(s("hostwatt_edac_uncorrectable_errors_total"), Above),
+            Critical,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            None,
+            "memory controller {controller} reported {value} uncorrected errors",
+            "Memory returned data ECC could not correct since boot. Find the DIMM (hostwatt_edac_dimm_*) and replace it.",
+        ),
+        rule(
+            "EdacCorrectedErrorsIncreasing",
+            Increased(s("hostwatt_edac_correctable_errors_total")),
+            Warning,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            Some(mins(60)),
+            "memory controller {controller} corrected {value} errors recently",
+            "ECC is correcting memory errors. An occasional one is harmless; a steady stream announces a failing DIMM.",
+        ),
+        rule(
+            "EccReportingInactive",
+            Both(
+                Selector::metric("hostwatt_memory_ecc_present"),
+                1.0,
+                Selector::metric("hostwatt_edac_reporting_active"),
+                0.0,
+            ),
+            Warning,
+            None,
+            None,
+            mins(15),
+            None,
+            "ECC memory is present but no EDAC driver reports its errors",
+            "The firmware declares ECC, but no EDAC memory controller is registered, so corrected and uncorrected errors go unseen. Load the EDAC driver of the platform (e.g. ie31200_edac, amd64_edac).",
+        ),
+        rule(
+            "CollectorFailing",
+            Compare(s("hostwatt_collector_success"), Equals(0.0)),
+            Warning,
+            None,
+            None,
+            mins(15),
+            None,
+            "collector {collector} is failing",
+            "A hostwatt collector has failed every round for a while; its metrics are stale. See the daemon log.",
+        ),
+        rule(
+            "RaplUnreadable",
+            Compare(s("hostwatt_rapl_zone_readable"), Equals(0.0)),
+            Warning,
+            None,
+            None,
+            mins(5),
+            None,
+            "RAPL zone {zone} is not readable",
+            "energy_uj is root-only since Linux 5.10: run hostwatt as root or make the files group-readable before start. CPU power is missing from the wall estimate meanwhile.",
+        ),
+    ]
+}
+
+/// A duration in config, `"0s"` allowed (unlike collector intervals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map(Self)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+/// In the largest unit that divides it (`35d`, `4h`, `90s`): readable by humantime and PromQL.
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_secs() {
+            s if s > 0 && s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+            s if s > 0 && s % 3600 == 0 => write!(f, "{}h", s / 3600),
+            s if s > 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
+            s => write!(f, "{s}s"),
+        }
+    }
+}
+
+/// A threshold: a number, or a duration string (`"35d"`) taken as seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Threshold(pub f64);
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(x) if x.is_finite() => Ok(Self(x)),
+            Raw::Number(x) => Err(serde::de::Error::custom(format!(
+                "threshold {x} is not finite"
+            ))),
+            Raw::Text(s) => humantime::parse_duration(&s)
+                .map(|d| Self(d.as_secs_f64()))
+                .map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "expected a number or a duration, got {s:?}: {e}"
+                    ))
+                }),
+        }
+    }
+}
+
+impl Serialize for Threshold {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0)
+    }
+}
+
+/// `[alerts.rules.<Name>]`: overrides of one built-in rule; unset keys keep the default.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleConfig {
+    /// Evaluate this rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Fire past this value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Threshold>,
+    /// Resolve only once past this value (hysteresis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clear: Option<Threshold>,
+    /// How long the condition must hold before firing.
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<Span>,
+    /// Window of "increased" rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Span>,
+    /// Severity label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Evaluate alert rules in the daemon.
+    pub enabled: bool,
+    /// How often rules are evaluated over the latest snapshots (no hardware access).
+    pub evaluation_interval: Interval,
+    /// A firing alert is notified again after this long.
+    pub repeat_interval: Span,
+    /// Resolved alerts stay listed on /api/alerts this long.
+    pub keep_resolved: Span,
+    /// Overrides per built-in rule, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, RuleConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            evaluation_interval: Interval::secs(60),
+            repeat_interval: Span(mins(4 * 60)),
+            keep_resolved: Span(mins(24 * 60)),
+            rules: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The built-in rules with the overrides applied (disabled ones included, `enabled` false).
+    /// The error is (key under `alerts`, message).
+    pub fn rules(&self) -> Result<Vec<Rule>, (String, String)> {
+        let mut rules = builtin();
+        for (name, o) in &self.rules {
+            let Some(rule) = rules.iter_mut().find(|r| r.name == name) else {
+                let known: Vec<&str> = builtin().iter().map(|r| r.name).collect();
+                return Err((
+                    format!("rules.{name}"),
+                    format!("unknown rule; known rules: {}", known.join(", ")),
+                ));
+            };
+            apply(rule, o).map_err(|(key, msg)| (format!("rules.{name}.{key}"), msg))?;
+        }
+        Ok(rules)
+    }
+}
+
+/// The commented `[alerts.rules.*]` blocks of the example config: every built-in rule with its
+/// defaults (a test keeps `config/hostwatt.example.toml` equal to this).
+pub fn example_doc() -> String {
+    let mut out = String::new();
+    for r in builtin() {
+        out.push_str(&format!("# [alerts.rules.{}]\n", r.name));
+        out.push_str(&format!("# {}\n", r.description));
+        out.push_str(&format!("# Prometheus: {}\n", super::promql::expr(&r)));
+        out.push_str("# enabled = true\n");
+        out.push_str(&format!("# severity = \"{}\"\n", r.severity.as_str()));
+        if let Some(t) = r.threshold {
+            match r.expr {
+                Expr::Age(_) => out.push_str(&format!(
+                    "# threshold = \"{}\"\n",
+                    Span(Duration::from_secs_f64(t))
+                )),
+                _ => out.push_str(&format!("# threshold = {t}\n")),
+            }
+        }
+        if let (Some(c), Some(t)) = (r.clear, r.threshold)
+            && c != t
+        {
+            out.push_str(&format!("# clear = {c}\n"));
+        }
+        if let Some(w) = r.window {
+            out.push_str(&format!("# window = \"{}\"\n", Span(w)));
+        }
+        out.push_str(&format!("# for = \"{}\"\n#\n", Span(r.for_)));
+    }
+    out
+}
+
+fn apply(rule: &mut Rule, o: &RuleConfig) -> Result<(), (&'static str, String)> {
+    if let Some(e) = o.enabled {
+        rule.enabled = e;
+    }
+    if let Some(s) = o.severity {
+        rule.severity = s;
+    }
+    if let Some(f) = o.for_ {
+        rule.for_ = f.0;
+    }
+    let has_threshold = rule.threshold.is_some();
+    if let Some(t) = o.threshold {
+        if !has_threshold {
+            return Err(("threshold", "this rule has no threshold".into()));
+        }
+        // a moved threshold drags a default clear along, keeping the default gap
+        if o.clear.is_none()
+            && let (Some(old_t), Some(old_c)) = (rule.threshold, rule.clear)
+        {
+            // rounded so 0.7 - 0.02 prints as 0.68 in the generated rules
+            rule.clear = Some(((t.0 + (old_c - old_t)) * 1e9).round() / 1e9);
+        }
+        rule.threshold = Some(t.0);
+    }
+    if let Some(c) = o.clear {
+        if !matches!(rule.expr, Expr::Compare(_, Op::Above | Op::Below)) {
+            return Err((
+                "clear",
+                "only above/below threshold rules have a clear value".into(),
+            ));
+        }
+        rule.clear = Some(c.0);
+    }
+    if let Some(w) = o.window {
+        if rule.window.is_none() {
+            return Err(("window", "only \"increased\" rules have a window".into()));
+        }
+        if w.0.is_zero() {
+            return Err(("window", "the window must be longer than 0s".into()));
+        }
+        rule.window = Some(w.0);
+    }
+    if let (Some(t), Some(c)) = (rule.threshold, rule.clear) {
+        let bad = match rule.expr {
+            Expr::Compare(_, Op::Above) => c > t,
+            Expr::Compare(_, Op::Below) => c < t,
+            _ => false,
+        };
+        if bad {
+            let side = if matches!(rule.expr, Expr::Compare(_, Op::Above)) {
+                "at or below"
+            } else {
+                "at or above"
+            };
+            return Err((
+                "clear",
+                format!("clear {c} must be {side} the threshold {t}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Config {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn builtin_rules_are_consistent() {
+        let rules = builtin();
+        let mut names: Vec<&str> = rules.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), rules.len(), "duplicate rule names");
+        for r in &rules {
+            let needs_threshold = matches!(
+                r.expr,
+                Expr::Compare(_, Op::Above | Op::Below) | Expr::Age(_) | Expr::Increased(_)
+            );
+            assert_eq!(r.threshold.is_some(), needs_threshold, "{}", r.name);
+            assert_eq!(
+                r.window.is_some(),
+                matches!(r.expr, Expr::Increased(_)),
+                "{}",
+                r.name
+            );
+            assert!(r.name.chars().all(|c| c.is_ascii_alphanumeric()));
+        }
+    }
+
+    #[test]
+    fn example_config_documents_every_rule_with_its_defaults() {
+        let doc = example_doc();
+        assert!(
+            crate::config::EMBEDDED.contains(&doc),
+            "config/hostwatt.example.toml lacks the current rule docs; paste this after [alerts]:\n{doc}"
+        );
+        // the documented values parse back to the defaults
+        let uncommented: String = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with('[') || l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let parsed: crate::config::file::File = toml::from_str(&uncommented).unwrap();
+        assert_eq!(parsed.alerts.rules.len(), builtin().len());
+        assert_eq!(parsed.alerts.rules().unwrap(), builtin());
+    }
+
+    #[test]
+    fn overrides_apply_and_drag_the_clear_value() {
+        let rules = cfg("[rules.ZfsPoolCapacityHigh]\nthreshold = 0.7\nfor = \"0s\"\nseverity = \"critical\"\n[rules.ZfsScrubOverdue]\nthreshold = \"7d\"\n[rules.RaplUnreadable]\nenabled = false\n")
+            .rules()
+            .unwrap();
+        let get = |n: &str| rules.iter().find(|r| r.name == n).unwrap();
+        let cap = get("ZfsPoolCapacityHigh");
+        assert_eq!(cap.threshold, Some(0.7));
+        assert_eq!(cap.clear, Some(0.68));
+        assert_eq!(cap.for_, Duration::ZERO);
+        assert_eq!(cap.severity, Severity::Critical);
+        assert_eq!(get("ZfsScrubOverdue").threshold, Some(7.0 * 86_400.0));
+        assert!(!get("RaplUnreadable").enabled);
+        assert!(get("ZfsPoolCapacityCritical").enabled);
+    }
+
+    #[test]
+    fn rejects_unknown_rule_and_misplaced_values() {
+        let e = cfg("[rules.PoolFull]\nenabled = true\n")
+            .rules()
+            .unwrap_err();
+        assert_eq!(e.0, "rules.PoolFull");
+        assert!(e.1.starts_with("unknown rule; known rules: HostIdlePowerHigh,"));
+        let e = cfg("[rules.SmartHealthFailed]\nthreshold = 1\n")
+            .rules()
+            .unwrap_err();
+        assert_eq!(
+            e,
+            (
+                "rules.SmartHealthFailed.threshold".into(),
+                "this rule has no threshold".into()
+            )
+        );
+        let e = cfg("[rules.ZfsPoolCapacityHigh]\nclear = 0.9\n")
+            .rules()
+            .unwrap_err();
+        assert_eq!(
+            e.1, "clear 0.9 must be at or below the threshold 0.8",
+            "{e:?}"
+        );
+        let e = cfg("[rules.SmartNvmeSpareLow]\nclear = 0.1\n")
+            .rules()
+            .unwrap_err();
+        assert_eq!(e.1, "clear 0.1 must be at or above the threshold 0.2");
+        let e = cfg("[rules.ZfsPoolCapacityHigh]\nwindow = \"1h\"\n")
+            .rules()
+            .unwrap_err();
+        assert_eq!(e.0, "rules.ZfsPoolCapacityHigh.window");
+        assert!(toml::from_str::<Config>("[rules.X]\nthreshold = \"lots\"\n").is_err());
+        assert!(toml::from_str::<Config>("[rules.X]\nfour = \"1m\"\n").is_err());
+    }
+}

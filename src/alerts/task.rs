@@ -1,0 +1,410 @@
+//! The alert engine in the daemon: a `Collector` named `alerts` whose round gathers the
+//! registry (the latest snapshots of every collector, no hardware access), evaluates the rules,
+//! advances the book, queues notifications and publishes the current alerts.
+//!
+//! Notifications go to an optional `mpsc::Sender<Notification>` (the receivers' dispatcher);
+//! `try_send` never blocks evaluation, and a full or closed queue counts a drop. The book is
+//! saved to `<state_dir>/alerts.json` whenever an alert changes state, and on shutdown.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus::Registry;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::engine::{self, Book, Timing};
+use super::eval::{self, History};
+use super::rules::{Config, Rule};
+use super::{Alert, Notification, State};
+use crate::collectors::{CollectError, Collector, Context, Fault, Sample};
+use crate::host::root::ReadError;
+use crate::metrics::{Families, Family, Render};
+use crate::parse::ParseError;
+use crate::state;
+
+const FIRING: Family = Family::gauge(
+    "hostwatt_alert_firing",
+    "1 for each firing alert; labels are the alert name, its severity and the labels of the series that triggered it",
+    &["alertname", "severity"],
+);
+const PENDING: Family = Family::gauge(
+    "hostwatt_alert_pending",
+    "1 for each alert whose condition holds but not yet for the rule's for duration; labels as hostwatt_alert_firing",
+    &["alertname", "severity"],
+);
+const EVALUATIONS: Family = Family::counter(
+    "hostwatt_alerts_evaluations_total",
+    "Evaluations of the alert rules since hostwatt started",
+    &[],
+);
+const NOTIFICATIONS: Family = Family::counter(
+    "hostwatt_alerts_notifications_total",
+    "Notifications handed to the receivers (queued) or lost because the queue was full or closed (dropped)",
+    &["outcome"],
+);
+const RULES: Family = Family::gauge(
+    "hostwatt_alerts_rules",
+    "Alert rules evaluated by the daemon",
+    &[],
+);
+
+/// What an evaluation publishes: the alerts for `/metrics` and `/api/alerts`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// Firing, pending and recently resolved alerts: firing first, then by severity and name.
+    pub alerts: Vec<Alert>,
+    /// Unix time of the evaluation.
+    pub evaluated_at: f64,
+    /// Evaluations since start.
+    pub evaluations: u64,
+    /// Notifications queued since start.
+    pub queued: u64,
+    /// Notifications dropped since start.
+    pub dropped: u64,
+    /// Rules evaluated.
+    pub rules: usize,
+}
+
+impl Render for Snapshot {
+    const FAMILIES: &'static [&'static Family] =
+        &[&FIRING, &PENDING, &EVALUATIONS, &NOTIFICATIONS, &RULES];
+
+    fn render(&self, out: &mut Families) {
+        for a in &self.alerts {
+            let family = match a.state {
+                State::Firing => &FIRING,
+                State::Pending => &PENDING,
+                State::Resolved => continue,
+            };
+            let mut labels = vec![
+                ("alertname", a.name.as_str()),
+                ("severity", a.severity.as_str()),
+            ];
+            labels.extend(a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            out.push_pairs(family, &labels, 1.0);
+        }
+        out.push(&EVALUATIONS, &[], self.evaluations as f64);
+        out.push(&NOTIFICATIONS, &["queued"], self.queued as f64);
+        out.push(&NOTIFICATIONS, &["dropped"], self.dropped as f64);
+        out.push(&RULES, &[], self.rules as f64);
+    }
+}
+
+/// The `alerts` collector.
+pub struct Engine {
+    rules: Vec<Rule>,
+    interval: Duration,
+    timing: Timing,
+    registry: Registry,
+    state_dir: PathBuf,
+    notify: Option<mpsc::Sender<Notification>>,
+    book: Book,
+    history: History,
+    loaded: bool,
+    /// Maps the rounds' monotonic `at` to Unix time, so `for` timers follow `at` (tests drive it)
+    /// and a wall-clock step does not fire or resolve anything.
+    anchor: Option<(Instant, f64)>,
+    evaluations: u64,
+    queued: u64,
+    dropped: u64,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+impl Engine {
+    /// An engine evaluating the enabled `rules` over `registry`.
+    pub fn new(
+        cfg: &Config,
+        rules: Vec<Rule>,
+        registry: Registry,
+        state_dir: PathBuf,
+        notify: Option<mpsc::Sender<Notification>>,
+    ) -> Self {
+        Self {
+            rules: rules.into_iter().filter(|r| r.enabled).collect(),
+            interval: cfg.evaluation_interval.0,
+            timing: Timing {
+                repeat_interval: cfg.repeat_interval.0.as_secs_f64(),
+                keep_resolved: cfg.keep_resolved.0.as_secs_f64(),
+            },
+            registry,
+            state_dir,
+            notify,
+            book: Book::default(),
+            history: History::default(),
+            loaded: false,
+            anchor: None,
+            evaluations: 0,
+            queued: 0,
+            dropped: 0,
+        }
+    }
+
+    fn unix_at(&mut self, at: Instant) -> f64 {
+        let (i, u) = *self.anchor.get_or_insert_with(|| (at, unix_now()));
+        match at.checked_duration_since(i) {
+            Some(d) => u + d.as_secs_f64(),
+            None => u - i.duration_since(at).as_secs_f64(),
+        }
+    }
+
+    fn load(&mut self, faults: &mut Vec<Fault>) {
+        self.loaded = true;
+        match state::load::<Book>(&self.state_dir, "alerts") {
+            state::Loaded::Missing => {}
+            state::Loaded::Ok(book) => self.book = book,
+            state::Loaded::SetAside { reason, moved_to } => {
+                let moved = moved_to.map_or("left in place".into(), |p| {
+                    format!("moved to {}", p.display())
+                });
+                faults.push(Fault {
+                    item: "state:alerts".into(),
+                    error: CollectError::parse(
+                        "alerts.json",
+                        ParseError::at(
+                            "state file",
+                            1,
+                            format!("{reason}; {moved}; starting with no alerts"),
+                        ),
+                    ),
+                });
+            }
+        }
+    }
+
+    fn save(&self) -> Result<(), state::SaveError> {
+        state::save(&self.state_dir, "alerts", &self.book)
+    }
+
+    /// One evaluation at unix time `now` over `families`.
+    fn evaluate(
+        &mut self,
+        families: &[prometheus::proto::MetricFamily],
+        now: f64,
+    ) -> engine::Outcome {
+        let results: Vec<(&Rule, Vec<eval::Observation>)> = self
+            .rules
+            .iter()
+            .map(|r| (r, eval::evaluate(r, families, now, &mut self.history)))
+            .collect();
+        engine::advance(&mut self.book, &results, now, self.timing)
+    }
+
+    fn send(&mut self, notifications: Vec<Notification>) {
+        let Some(tx) = &self.notify else {
+            return;
+        };
+        for n in notifications {
+            match tx.try_send(n) {
+                Ok(()) => self.queued += 1,
+                Err(e) => {
+                    self.dropped += 1;
+                    tracing::warn!(collector = "alerts", error = %e, "notification dropped");
+                }
+            }
+        }
+    }
+
+    fn snapshot(&self, now: f64) -> Snapshot {
+        let mut alerts: Vec<Alert> = self.book.alerts.values().map(|t| t.alert.clone()).collect();
+        let rank = |s: State| match s {
+            State::Firing => 0,
+            State::Pending => 1,
+            State::Resolved => 2,
+        };
+        alerts.sort_by(|a, b| {
+            (
+                rank(a.state),
+                std::cmp::Reverse(a.severity),
+                &a.name,
+                &a.labels,
+            )
+                .cmp(&(
+                    rank(b.state),
+                    std::cmp::Reverse(b.severity),
+                    &b.name,
+                    &b.labels,
+                ))
+        });
+        Snapshot {
+            alerts,
+            evaluated_at: now,
+            evaluations: self.evaluations,
+            queued: self.queued,
+            dropped: self.dropped,
+            rules: self.rules.len(),
+        }
+    }
+}
+
+impl Collector for Engine {
+    type Snapshot = Snapshot;
+    const NAME: &'static str = "alerts";
+
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    async fn sample(
+        &mut self,
+        _cx: &Context,
+        at: Instant,
+    ) -> Result<Sample<Snapshot>, CollectError> {
+        let mut faults = Vec::new();
+        if !self.loaded {
+            self.load(&mut faults);
+        }
+        let now = self.unix_at(at);
+        let mut families = self.registry.gather();
+        // the engine's own output is not an input
+        families.retain(|f| !f.name().starts_with("hostwatt_alert"));
+        let outcome = self.evaluate(&families, now);
+        self.evaluations += 1;
+        for n in &outcome.notifications {
+            tracing::info!(collector = "alerts", alert = %n.alert.fingerprint(), reason = ?n.reason, summary = %n.alert.summary, "alert");
+        }
+        self.send(outcome.notifications);
+        if outcome.changed
+            && let Err(e) = self.save()
+        {
+            faults.push(Fault {
+                item: "state:alerts".into(),
+                error: CollectError::Read(ReadError {
+                    rel_path: e.path,
+                    source: e.source,
+                }),
+            });
+        }
+        Ok(Sample {
+            snapshot: self.snapshot(now),
+            faults,
+        })
+    }
+
+    fn finish(&mut self) {
+        if self.loaded
+            && let Err(e) = self.save()
+        {
+            tracing::warn!(collector = Self::NAME, error = %e, "could not save alert state on shutdown");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::Reason;
+    use crate::alerts::rules::builtin;
+    use crate::metrics::SnapshotCollector;
+    use std::sync::Arc;
+    use tokio::sync::watch;
+
+    const CAP: Family = Family::gauge("hostwatt_zfs_pool_capacity_ratio", "c", &["pool"]);
+
+    struct Pools(f64);
+    impl Render for Pools {
+        const FAMILIES: &'static [&'static Family] = &[&CAP];
+        fn render(&self, out: &mut Families) {
+            out.push(&CAP, &["tank"], self.0);
+        }
+    }
+
+    fn setup(
+        dir: &std::path::Path,
+        notify: Option<mpsc::Sender<Notification>>,
+    ) -> (Engine, watch::Sender<Option<Arc<Pools>>>) {
+        let registry = Registry::new();
+        let (tx, rx) = watch::channel(None);
+        registry
+            .register(Box::new(SnapshotCollector::<Pools>::new(rx)))
+            .unwrap();
+        let cfg: Config = toml::from_str("[rules.ZfsPoolCapacityHigh]\nfor = \"1m\"\n").unwrap();
+        let engine = Engine::new(&cfg, cfg.rules().unwrap(), registry, dir.into(), notify);
+        (engine, tx)
+    }
+
+    fn cx() -> Context {
+        Context {
+            root: crate::host::root::Root::new("/nonexistent"),
+            runner: crate::host::command::Runner::replay(Vec::new()),
+        }
+    }
+
+    #[tokio::test]
+    async fn evaluates_the_registry_notifies_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ntx, mut nrx) = mpsc::channel(1);
+        let (mut e, tx) = setup(dir.path(), Some(ntx));
+        assert_eq!(e.rules.len(), builtin().len());
+        tx.send_replace(Some(Arc::new(Pools(0.85))));
+        let t0 = Instant::now();
+        let s = e.sample(&cx(), t0).await.unwrap();
+        assert!(s.faults.is_empty());
+        assert_eq!(s.snapshot.alerts[0].state, State::Pending);
+        let s = e.sample(&cx(), t0 + Duration::from_secs(60)).await.unwrap();
+        assert_eq!(s.snapshot.alerts[0].state, State::Firing);
+        let n = nrx.try_recv().unwrap();
+        assert_eq!(
+            (n.alert.name.as_str(), n.reason),
+            ("ZfsPoolCapacityHigh", Reason::Firing)
+        );
+        let mut out = Families::new(Snapshot::FAMILIES);
+        s.snapshot.render(&mut out);
+        let mut text = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&out.into_vec(), &mut text)
+            .unwrap();
+        assert!(text.contains("hostwatt_alert_firing{alertname=\"ZfsPoolCapacityHigh\",severity=\"warning\",pool=\"tank\"} 1"), "{text}");
+        assert!(
+            text.contains("hostwatt_alerts_notifications_total{outcome=\"queued\"} 1"),
+            "{text}"
+        );
+
+        tx.send_replace(Some(Arc::new(Pools(0.5))));
+        let s = e
+            .sample(&cx(), t0 + Duration::from_secs(120))
+            .await
+            .unwrap();
+        assert_eq!(s.snapshot.alerts[0].state, State::Resolved);
+        assert_eq!((s.snapshot.queued, s.snapshot.dropped), (2, 0));
+
+        // the queue (size 1) still holds the Resolved: the next Firing is dropped, evaluation goes on
+        tx.send_replace(Some(Arc::new(Pools(0.9))));
+        e.sample(&cx(), t0 + Duration::from_secs(180))
+            .await
+            .unwrap();
+        let s = e
+            .sample(&cx(), t0 + Duration::from_secs(240))
+            .await
+            .unwrap();
+        assert_eq!(s.snapshot.alerts[0].state, State::Firing);
+        assert_eq!((s.snapshot.queued, s.snapshot.dropped), (2, 1));
+
+        // a restart with the alert still firing: persisted state, no second Firing
+        e.finish();
+        assert!(dir.path().join("alerts.json").is_file());
+        let (ntx, mut nrx) = mpsc::channel(8);
+        let (mut e2, tx2) = setup(dir.path(), Some(ntx));
+        tx2.send_replace(Some(Arc::new(Pools(0.9))));
+        let s = e2.sample(&cx(), Instant::now()).await.unwrap();
+        assert_eq!(s.snapshot.alerts[0].state, State::Firing);
+        assert!(nrx.try_recv().is_err(), "no notification after the restart");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_state_file_is_a_fault_not_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("alerts.json"), "{").unwrap();
+        let (mut e, _tx) = setup(dir.path(), None);
+        let s = e.sample(&cx(), Instant::now()).await.unwrap();
+        assert_eq!(s.faults.len(), 1);
+        assert_eq!(s.faults[0].item, "state:alerts");
+        assert!(s.snapshot.alerts.is_empty());
+    }
+}
