@@ -32,13 +32,13 @@ fn zpool(args: &[&str]) -> std::process::Output {
 }
 
 /// The zfs-fuse daemon and the pool on it: destroyed and stopped on drop, whatever happened.
-struct Daemon {
+struct ZfsFuse {
     pid: u32,
     pool: String,
     dir: PathBuf,
 }
 
-impl Daemon {
+impl ZfsFuse {
     fn start(dir: &Path, pool: &str) -> Self {
         let pidfile = dir.join("zfs-fuse.pid");
         // without --no-daemon it forks, writes the pidfile and the parent exits
@@ -100,7 +100,7 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
+impl Drop for ZfsFuse {
     fn drop(&mut self) {
         if self.pid != 0 && !std::thread::panicking() {
             self.stop();
@@ -150,7 +150,7 @@ async fn real_pool_under_zfs_fuse() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = format!("hwtest{}", std::process::id());
-    let mut daemon = Daemon::start(dir, &name);
+    let mut daemon = ZfsFuse::start(dir, &name);
 
     let files: Vec<String> = ["a", "b", "c"]
         .iter()
@@ -221,6 +221,8 @@ async fn real_pool_under_zfs_fuse() {
     assert!(list.capacity.unwrap() > 0.8, "not over 80 % full: {list:?}");
     assert!(list.allocated.unwrap() > 290 << 20, "{list:?}");
 
+    capacity_alert_through_the_real_daemon(dir, &name);
+
     // offline one member: pool and raidz DEGRADED, the member OFFLINE
     let out = zpool(&["offline", &name, &files[1]]);
     assert!(out.status.success(), "zpool offline: {out:?}");
@@ -256,4 +258,43 @@ async fn real_pool_under_zfs_fuse() {
     );
 
     daemon.stop();
+}
+
+/// The real `hostwatt run` on the full pool: the pool-capacity alert fires (its `for` set to 0s
+/// so the test need not wait 15 minutes) and shows on /metrics and /api/alerts.
+fn capacity_alert_through_the_real_daemon(dir: &Path, pool: &str) {
+    let conf = dir.join("hostwatt.toml");
+    let mut text = String::new();
+    for off in [
+        "rapl", "hwmon", "cpuidle", "cpufreq", "edac", "thermal", "system", "smart", "meters",
+        "storage", "wall",
+    ] {
+        text.push_str(&format!("[collectors.{off}]\nenabled = false\n\n"));
+    }
+    text.push_str(&format!(
+        "[collectors.zfs]\ninterval = \"1s\"\nzpool = \"{ZPOOL}\"\n\n[alerts]\nevaluation_interval = \"1s\"\n\n[alerts.rules.ZfsPoolCapacityHigh]\nfor = \"0s\"\n"
+    ));
+    std::fs::write(&conf, text).unwrap();
+    let state = dir.join("state");
+    let (mut hostwatt, addr, lines) = crate::support::Daemon::start(dir, &conf, &state);
+    let firing = format!(
+        "hostwatt_alert_firing{{alertname=\"ZfsPoolCapacityHigh\",severity=\"warning\",pool=\"{pool}\"}}"
+    );
+    let metrics = crate::support::poll_until("ZfsPoolCapacityHigh firing", 600, || {
+        let body = crate::support::http_get(&addr, "/metrics").ok()?.body;
+        (crate::support::value(&body, &firing) == Some(1.0)).then_some(body)
+    });
+    assert!(metrics.contains(&format!(
+        "hostwatt_zfs_pool_capacity_ratio{{pool=\"{pool}\"}}"
+    )));
+    let alerts = crate::support::http_get(&addr, "/api/alerts").unwrap();
+    assert_eq!(alerts.status, 200);
+    assert!(
+        alerts.body.contains("ZfsPoolCapacityHigh") && alerts.body.contains(pool),
+        "{}",
+        alerts.body
+    );
+    let status = hostwatt.stop();
+    let log: Vec<String> = lines.try_iter().collect();
+    assert_eq!(status.code(), Some(0), "hostwatt log:\n{}", log.join("\n"));
 }
