@@ -16,4 +16,5 @@ mod readme;
 mod restart;
 mod server;
 mod support;
+mod systemd;
 mod zfs_fuse;
