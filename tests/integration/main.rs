@@ -9,6 +9,7 @@
 mod cli;
 mod daemon;
 mod golden;
+mod grafana;
 mod parsers;
 mod permission;
 mod promtool;

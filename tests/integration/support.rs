@@ -618,3 +618,14 @@ pub fn wait_for_log(
         }
     }
 }
+
+/// The output of `hostwatt list-metrics`: a Markdown table of every family.
+pub fn list_metrics_table() -> String {
+    let out = hostwatt()
+        .arg("list-metrics")
+        .output()
+        .expect("run hostwatt list-metrics");
+    let (table, stderr) = texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    table
+}
