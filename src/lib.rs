@@ -4,7 +4,7 @@
 //! - `collectors`: one file per data source, each `read_*` → pure `parse_*` → `Snapshot`.
 //! - `metrics`: `Family` declarations and rendering of snapshots on scrape; self-metrics.
 //! - `scheduler`, `app`: background sampling loops and wiring; `server`: `/metrics`, `/healthz`.
-//! - `config`: the TOML file and its resolution; `cli`: the command line.
+//! - `config`: the TOML file and its resolution; `cli`: the command line; `web`: TLS and basic auth.
 
 pub mod alerts;
 pub mod app;
@@ -22,3 +22,4 @@ pub mod shutdown;
 pub mod state;
 #[cfg(test)]
 pub mod testutil;
+pub mod web;

@@ -18,4 +18,5 @@ mod restart;
 mod server;
 mod support;
 mod systemd;
+mod tls;
 mod zfs_fuse;
