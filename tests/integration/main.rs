@@ -10,6 +10,7 @@ mod cli;
 mod daemon;
 mod golden;
 mod grafana;
+mod package;
 mod parsers;
 mod permission;
 mod promtool;
