@@ -40,22 +40,37 @@ fn deb_assets_exist_and_land_where_documented() {
             str_at(dest, "destination"),
             str_at(mode, "mode"),
         );
-        if src.starts_with("target/release/") {
+        assert!(matches!(mode, "644" | "755"), "{src}: mode {mode}");
+        let sources = if src.starts_with("target/release/") {
             // built by cargo deb itself: it must be this crate's binary
             assert_eq!(src, "target/release/hostwatt");
+            vec![src.to_owned()]
+        } else if let Some((dir, suffix)) = src.split_once("/*") {
+            // cargo-deb's globs; only `dir/*suffix` is used here
+            let mut found: Vec<String> = std::fs::read_dir(root.join(dir))
+                .unwrap_or_else(|e| panic!("asset {src}: {e}"))
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(suffix))
+                .map(|n| format!("{dir}/{n}"))
+                .collect();
+            found.sort();
+            assert!(!found.is_empty(), "asset {src} matches nothing");
+            found
         } else {
             assert!(
                 root.join(src).is_file(),
                 "asset {src} is not in the repository"
             );
-        }
-        assert!(matches!(mode, "644" | "755"), "{src}: mode {mode}");
-        let dest = if dest.ends_with('/') {
-            format!("{dest}{}", src.rsplit('/').next().unwrap_or(src))
-        } else {
-            dest.to_owned()
+            vec![src.to_owned()]
         };
-        dests.insert(dest);
+        for src in sources {
+            let dest = if dest.ends_with('/') {
+                format!("{dest}{}", src.rsplit('/').next().unwrap_or(&src))
+            } else {
+                dest.to_owned()
+            };
+            dests.insert(dest);
+        }
     }
     for want in [
         "usr/bin/hostwatt",
