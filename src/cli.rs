@@ -31,6 +31,9 @@ pub struct Cli {
     /// Directory for persistent state (energy counters, calibration, alert state)
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Web config file for TLS and basic auth (the Prometheus exporter-toolkit format)
+    #[arg(long = "web.config.file", global = true, value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
     /// Log level or tracing filter (error, warn, info, debug, trace)
     #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
@@ -73,6 +76,7 @@ impl Cli {
             listen: self.listen.clone(),
             root: self.root.clone(),
             state_dir: self.state_dir.clone(),
+            web_config_file: self.web_config_file.clone(),
         }
     }
 
@@ -167,13 +171,20 @@ pub fn all_families() -> anyhow::Result<Vec<&'static Family>> {
 pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
     let listener = TcpListener::bind(cfg.listen).await?;
-    tracing::info!(listen = %listener.local_addr()?, config = %cfg.source, root = %cfg.root.base().display(), "hostwatt started");
+    let tls = cfg.web.tls.is_some();
+    tracing::info!(listen = %listener.local_addr()?, tls, basic_auth = cfg.web.auth.is_some(), config = %cfg.source, root = %cfg.root.base().display(), "hostwatt started");
     let (mut running, served) = Running::start(&cfg, cli.runner()?)?;
     let (registry_tx, registry_rx) = watch::channel(served);
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = tokio::spawn(crate::server::run(listener, registry_rx, async move {
-        let _ = stop_rx.changed().await;
-    }));
+    let (web_tx, web_rx) = watch::channel(cfg.web.clone());
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        registry_rx,
+        web_rx,
+        async move {
+            let _ = stop_rx.changed().await;
+        },
+    ));
     let mut current = cfg;
     loop {
         match signals.next().await {
@@ -183,6 +194,11 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
                     if new.listen != current.listen {
                         tracing::warn!(listen = %new.listen, "a new listen address takes effect on restart only");
                     }
+                    if new.web.tls.is_some() != tls {
+                        tracing::warn!("turning TLS on or off takes effect on restart only");
+                    }
+                    // certificates, users and headers apply from the next connection or request
+                    web_tx.send_replace(new.web.clone());
                     running.stop().await;
                     let (r, served) = Running::start(&new, cli.runner()?)?;
                     running = r;

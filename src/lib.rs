@@ -5,7 +5,7 @@
 //! - `meters`: measured wall power (Shelly, Tasmota, NUT, IPMI), read by `collectors::meters`.
 //! - `metrics`: `Family` declarations and rendering of snapshots on scrape; self-metrics.
 //! - `scheduler`, `app`: background sampling loops and wiring; `server`: `/metrics`, `/healthz`.
-//! - `config`: the TOML file and its resolution; `cli`: the command line.
+//! - `config`: the TOML file and its resolution; `cli`: the command line; `web`: TLS and basic auth.
 
 pub mod alerts;
 pub mod app;
@@ -24,3 +24,4 @@ pub mod shutdown;
 pub mod state;
 #[cfg(test)]
 pub mod testutil;
+pub mod web;

@@ -2,9 +2,11 @@
 //! here, so any number of scrapers cost nothing extra), `GET /healthz`, and `GET /api/alerts`
 //! (the alert engine's latest evaluation as JSON).
 //!
-//! `run(listener, served, shutdown)` takes a bound listener so tests bind `127.0.0.1:0`.
+//! `run(listener, served, shutdown)` takes a bound listener so tests bind `127.0.0.1:0`;
+//! `serve` adds the web config (TLS, basic auth, headers: `crate::web`).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
@@ -47,6 +49,7 @@ pub struct AlertsBody {
     /// Firing, pending and recently resolved alerts, firing first.
     pub alerts: Vec<crate::alerts::Alert>,
 }
+use crate::web::{TlsListener, WebConfig};
 
 /// Content type of the Prometheus text format 0.0.4.
 pub const CONTENT_TYPE_0_0_4: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -82,13 +85,40 @@ pub fn router(served: watch::Receiver<Served>) -> Router {
         .with_state(served)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves plain HTTP with no authentication until `shutdown` resolves, then finishes in-flight
+/// requests.
 pub async fn run(
     listener: TcpListener,
     served: watch::Receiver<Served>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(served))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (_keep, web) = watch::channel(Arc::new(WebConfig::default()));
+    serve(listener, served, web, shutdown).await
+}
+
+/// Serves with the web config: TLS when the config at start has it, basic auth and headers from
+/// the latest config (`web` changes on reload).
+pub async fn serve(
+    listener: TcpListener,
+    served: watch::Receiver<Served>,
+    web: watch::Receiver<Arc<WebConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = web.borrow().tls.clone();
+    let app = router(served).layer(axum::middleware::from_fn_with_state(
+        web.clone(),
+        crate::web::guard,
+    ));
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            axum::serve(TlsListener::new(listener, tls, web), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

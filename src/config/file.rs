@@ -40,6 +40,8 @@ pub struct Daemon {
     pub root: String,
     /// Where persistent state (energy counters, alert state) lives.
     pub state_dir: String,
+    /// Exporter-toolkit web config (TLS, basic auth); empty: plain HTTP, no auth.
+    pub web_config_file: String,
 }
 
 impl Default for Daemon {
@@ -48,6 +50,7 @@ impl Default for Daemon {
             listen: super::DEFAULT_LISTEN.to_owned(),
             root: "/".to_owned(),
             state_dir: "/var/lib/hostwatt".to_owned(),
+            web_config_file: String::new(),
         }
     }
 }

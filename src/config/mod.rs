@@ -9,6 +9,7 @@ pub mod file;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -37,6 +38,11 @@ pub struct Config {
     pub root: Root,
     /// State directory.
     pub state_dir: PathBuf,
+    /// The web config file (`--web.config.file`, `daemon.web_config_file`), if any.
+    pub web_config_file: Option<PathBuf>,
+    /// The web config read from it, validated: TLS, basic auth, headers.
+    #[serde(skip)]
+    pub web: Arc<crate::web::WebConfig>,
     /// Per-collector settings.
     pub collectors: file::Collectors,
     /// Wall-power meters, `[[meters]]`.
@@ -62,6 +68,8 @@ pub struct Overrides {
     pub root: Option<PathBuf>,
     /// `--state-dir`.
     pub state_dir: Option<PathBuf>,
+    /// `--web.config.file`.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// A configuration that could not be loaded.
@@ -163,8 +171,19 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             key: format!("alerts.{key}"),
             message,
         })?;
+    let web_config_file = cli.web_config_file.clone().or_else(|| {
+        Some(PathBuf::from(&parsed.daemon.web_config_file)).filter(|p| !p.as_os_str().is_empty())
+    });
+    let web = match &web_config_file {
+        Some(path) => {
+            crate::web::load(path).map_err(|e| invalid("daemon.web_config_file", e.to_string()))?
+        }
+        None => crate::web::WebConfig::default(),
+    };
     Ok(Config {
         source: source.to_owned(),
+        web_config_file,
+        web: Arc::new(web),
         listen,
         root: Root::new(root),
         state_dir: cli
@@ -363,7 +382,7 @@ mod tests {
         let cli = Overrides {
             listen: Some("127.0.0.1:0".into()),
             root: Some(dir.path().into()),
-            state_dir: None,
+            ..Default::default()
         };
         let cfg = resolve("x", "[daemon]\nlisten = \"0.0.0.0:1\"\n", &cli).unwrap();
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:0");

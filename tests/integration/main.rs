@@ -9,6 +9,8 @@
 mod cli;
 mod daemon;
 mod golden;
+mod grafana;
+mod package;
 mod parsers;
 mod permission;
 mod prometheus;
@@ -18,5 +20,7 @@ mod restart;
 mod rules;
 mod server;
 mod support;
+mod systemd;
+mod tls;
 mod wall_meter;
 mod zfs_fuse;

@@ -7,12 +7,7 @@ const END: &str = "<!-- metrics:end -->";
 
 #[test]
 fn readme_metrics_table_matches_list_metrics() {
-    let out = support::hostwatt()
-        .arg("list-metrics")
-        .output()
-        .expect("run hostwatt list-metrics");
-    let (table, stderr) = support::texts(&out);
-    assert!(out.status.success(), "{stderr}");
+    let table = support::list_metrics_table();
     let path = support::manifest_dir().join("README.md");
     let readme = std::fs::read_to_string(&path).expect("README.md");
     let inside = readme

@@ -135,8 +135,8 @@ impl Case {
         // state (energy counters) lives inside the case's root, never in /var/lib/hostwatt
         let overrides = Overrides {
             root: Some(root.to_path_buf()),
-            listen: None,
             state_dir: Some(root.join("var/lib/hostwatt")),
+            ..Default::default()
         };
         let cfg = config::resolve(&path.display().to_string(), &text, &overrides)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -464,7 +464,12 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<Response> {
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let raw = String::from_utf8_lossy(&raw).into_owned();
+    parse_response(&raw)
+}
+
+/// A raw HTTP/1.1 response, read to the end of the connection.
+pub fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
+    let raw = String::from_utf8_lossy(raw).into_owned();
     let bad = |what: &str| std::io::Error::other(format!("{what}: {raw:?}"));
     let (head, body) = raw
         .split_once("\r\n\r\n")
@@ -617,4 +622,15 @@ pub fn wait_for_log(
             ),
         }
     }
+}
+
+/// The output of `hostwatt list-metrics`: a Markdown table of every family.
+pub fn list_metrics_table() -> String {
+    let out = hostwatt()
+        .arg("list-metrics")
+        .output()
+        .expect("run hostwatt list-metrics");
+    let (table, stderr) = texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    table
 }
