@@ -22,11 +22,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::cpuidle::{is_offline, parse_numbered};
 use super::{CollectError, Collector, Context, Fault, Sample};
-use crate::config::Interval;
 use crate::host::root::{ReadError, Root};
 use crate::metrics::{Families, Family, Render};
 use crate::parse::{ParseError, parse_u64};
@@ -40,24 +37,8 @@ const HINT: &str = "cpufreq sysfs files are normally world-readable: check the m
 /// EBUSY: what every attribute of an inactive policy (all its CPUs offline) returns.
 const EBUSY: i32 = 16;
 
-/// `[collectors.cpufreq]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Collect cpufreq at all.
-    pub enabled: bool,
-    /// Sampling interval.
-    pub interval: Interval,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Interval::secs(15),
-        }
-    }
-}
+/// `[collectors.cpufreq]`: `enabled`, and `interval` (default 15s). Sampling interval.
+pub type Config = crate::config::Basic<crate::config::Every15s>;
 
 const POLICY: &[&str] = &["policy"];
 

@@ -23,11 +23,8 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::attrs::{Attrs, group_indexed, is_numbered, split_indexed};
 use super::{CollectError, Collector, Context, Fault, Sample};
-use crate::config::Interval;
 use crate::host::root::{ReadError, Root};
 use crate::metrics::{Families, Family, Render};
 use crate::parse::{ParseError, parse_u64};
@@ -37,24 +34,9 @@ const DMI_BASE: &str = "sys/firmware/dmi/entries";
 
 const HINT: &str = "EDAC sysfs files are normally world-readable; check the mount options of /sys";
 
-/// `[collectors.edac]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Collect EDAC memory errors and the DMI ECC type at all.
-    pub enabled: bool,
-    /// Sampling interval; memory error counts move rarely.
-    pub interval: Interval,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Interval::secs(60),
-        }
-    }
-}
+/// `[collectors.edac]`: `enabled`, and `interval` (default 60s). Sampling interval; memory error
+/// counts move rarely.
+pub type Config = crate::config::Basic<crate::config::Every60s>;
 
 const REPORTING_ACTIVE: Family = Family::gauge(
     "hostwatt_edac_reporting_active",

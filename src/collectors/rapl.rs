@@ -15,10 +15,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::{CollectError, Collector, Context, Fault, Sample};
-use crate::config::Interval;
 use crate::host::root::Root;
 use crate::metrics::{Families, Family, Render};
 use crate::parse::{ParseError, parse_u64};
@@ -32,24 +29,9 @@ const MAX_PLAUSIBLE_WATTS: f64 = 5000.0;
 const HINT: &str = "energy_uj is root-only since Linux 5.10 (CVE-2020-8694): run hostwatt as root, \
                     or chgrp/chmod g+r sys/class/powercap/*/energy_uj to hostwatt's group at boot";
 
-/// `[collectors.rapl]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Collect RAPL at all.
-    pub enabled: bool,
-    /// Sampling interval; must stay well under range / (2 × peak watts), about 7 minutes.
-    pub interval: Interval,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Interval::secs(15),
-        }
-    }
-}
+/// `[collectors.rapl]`: `enabled`, and `interval` (default 15s). Sampling interval; must stay well
+/// under range / (2 × peak watts), about 7 minutes.
+pub type Config = crate::config::Basic<crate::config::Every15s>;
 
 const ENERGY: Family = Family::counter(
     "hostwatt_rapl_energy_joules_total",

@@ -9,32 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::smart::{self, advisories::Class};
 use super::{CollectError, Collector, Context, Sample, zfs};
 use crate::app::{Latest, Registration};
-use crate::config::Interval;
 use crate::metrics::{Families, Family, Render};
 
-/// `[collectors.storage]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Join SMART and ZFS at all (needs both collectors enabled).
-    pub enabled: bool,
-    /// How often to recompute the join; it only reads the other collectors' snapshots.
-    pub interval: Interval,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Interval::secs(60),
-        }
-    }
-}
+/// `[collectors.storage]`: `enabled`, and `interval` (default 60s). How often to recompute the
+/// join; it only reads the other collectors' snapshots.
+pub type Config = crate::config::Basic<crate::config::Every60s>;
 
 const IN_POOL: Family = Family::gauge(
     "hostwatt_storage_disk_pool_info",

@@ -4,32 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::{CollectError, Collector, Context, Sample};
-use crate::config::Interval;
 pub use crate::host::sysinfo::Reading;
 use crate::host::sysinfo::{Error as SysinfoError, Host};
 use crate::metrics::{Families, Family, Render};
 
-/// `[collectors.system]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Collect system load at all.
-    pub enabled: bool,
-    /// Sampling interval; CPU utilisation is averaged over it.
-    pub interval: Interval,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Interval::secs(15),
-        }
-    }
-}
+/// `[collectors.system]`: `enabled`, and `interval` (default 15s). Sampling interval; CPU
+/// utilisation is averaged over it.
+pub type Config = crate::config::Basic<crate::config::Every15s>;
 
 const CPU_BUSY: Family = Family::gauge(
     "hostwatt_system_cpu_busy_ratio",

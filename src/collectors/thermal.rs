@@ -18,11 +18,8 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::attrs::{Attrs, group_indexed, is_numbered, split_indexed};
 use super::{CollectError, Collector, Context, Sample};
-use crate::config::Interval;
 use crate::host::root::Root;
 use crate::metrics::{Families, Family, Render};
 use crate::parse::{ParseError, parse_i64, parse_u64};
@@ -31,24 +28,8 @@ const BASE: &str = "sys/class/thermal";
 
 const HINT: &str = "sys/class/thermal is normally world-readable; check the mount options of /sys";
 
-/// `[collectors.thermal]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Collect thermal zones and cooling devices at all.
-    pub enabled: bool,
-    /// Sampling interval.
-    pub interval: Interval,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Interval::secs(15),
-        }
-    }
-}
+/// `[collectors.thermal]`: `enabled`, and `interval` (default 15s). Sampling interval.
+pub type Config = crate::config::Basic<crate::config::Every15s>;
 
 const ZONE_TEMP: Family = Family::gauge(
     "hostwatt_thermal_zone_temperature_celsius",
