@@ -15,6 +15,7 @@ pub mod estimate;
 pub mod fixture;
 pub mod host;
 pub mod metrics;
+pub mod notify;
 pub mod parse;
 pub mod scheduler;
 pub mod server;

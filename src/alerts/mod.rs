@@ -69,7 +69,11 @@ pub struct Alert {
 impl Alert {
     /// A stable key: name plus labels, for deduplication and persistence.
     pub fn fingerprint(&self) -> String {
-        let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         format!("{}{{{}}}", self.name, labels.join(","))
     }
 }

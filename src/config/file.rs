@@ -4,6 +4,8 @@
 //! Each collector's section is that collector's own `Config` type (in its module), so adding a
 //! collector adds one field here.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::collectors::{cpufreq, cpuidle, edac, hwmon, rapl, smart, system, thermal, wall};
@@ -16,6 +18,8 @@ pub struct File {
     pub daemon: Daemon,
     /// `[collectors.*]`: one section per collector.
     pub collectors: Collectors,
+    /// `[notify.<name>]`: where alert notifications go, one table per receiver.
+    pub notify: BTreeMap<String, crate::notify::Receiver>,
 }
 
 /// `[daemon]`.
