@@ -125,7 +125,9 @@ pub fn all_families() -> anyhow::Result<Vec<&'static Family>> {
     )?;
     crate::collectors::enable_all(&mut cfg.collectors);
     let app = App::new(&cfg, context(&cfg, Runner::system()))?;
-    Ok(app.families().to_vec())
+    let mut families = app.families().to_vec();
+    families.extend(crate::notify::FAMILIES);
+    Ok(families)
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. SIGHUP reloads the config; an invalid new config is
@@ -172,6 +174,9 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
 struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Where alert notifications go; the alert engine sends through it.
+    #[allow(dead_code)] // until the alert engine is wired in
+    notifier: crate::notify::Notifier,
 }
 
 impl Running {
@@ -179,8 +184,21 @@ impl Running {
         let app = App::new(cfg, context(cfg, runner))?;
         tracing::info!(collectors = ?app.collector_names(), "collectors enabled");
         let (stop, rx) = watch::channel(false);
-        let (registry, tasks) = app.spawn(rx);
-        Ok((Self { stop, tasks }, registry))
+        let (registry, mut tasks) = app.spawn(rx.clone());
+        let hostname = crate::notify::hostname(&cfg.root);
+        let (notifier, dispatcher) = crate::notify::spawn(&cfg.notify, &hostname, &registry, rx)?;
+        if !cfg.notify.is_empty() {
+            tracing::info!(receivers = ?cfg.notify.keys().collect::<Vec<_>>(), "notification receivers configured");
+        }
+        tasks.push(dispatcher);
+        Ok((
+            Self {
+                stop,
+                tasks,
+                notifier,
+            },
+            registry,
+        ))
     }
 
     async fn stop(self) {

@@ -208,6 +208,15 @@ pub fn spawn(
     ))
 }
 
+/// The host's name for titles and the `instance` label: `proc/sys/kernel/hostname` under
+/// `root`, else `localhost`.
+pub fn hostname(root: &crate::host::root::Root) -> String {
+    root.read_trimmed("proc/sys/kernel/hostname")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
 /// Resolves once `shutdown` turns true (or its sender is gone).
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
