@@ -163,7 +163,9 @@ pub fn all_families() -> anyhow::Result<Vec<&'static Family>> {
     )?;
     crate::collectors::enable_all(&mut cfg.collectors);
     let app = App::new(&cfg, context(&cfg, Runner::system()))?;
-    Ok(app.families().to_vec())
+    let mut families = app.families().to_vec();
+    families.extend(crate::notify::FAMILIES);
+    Ok(families)
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. SIGHUP reloads the config; an invalid new config is
@@ -226,11 +228,23 @@ struct Running {
 
 impl Running {
     fn start(cfg: &Config, runner: Runner) -> anyhow::Result<(Self, Served)> {
-        let app = App::new(cfg, context(cfg, runner))?;
+        // the engine gets the queue's sending end; the dispatcher reads it, with its metrics in
+        // the app's registry
+        let (tx, inbox) = crate::notify::inbox();
+        let notify = (!cfg.notify.is_empty()).then_some(tx);
+        let app = App::with_notifier(cfg, context(cfg, runner), notify)?;
         tracing::info!(collectors = ?app.collector_names(), "collectors enabled");
         let (stop, rx) = watch::channel(false);
         let served = app.served();
-        let (_, tasks) = app.spawn(rx);
+        let registry = app.registry.clone();
+        let (_, mut tasks) = app.spawn(rx.clone());
+        let hostname = crate::notify::hostname(&cfg.root);
+        let dispatcher =
+            crate::notify::spawn_with_inbox(&cfg.notify, &hostname, &registry, rx, inbox)?;
+        if !cfg.notify.is_empty() {
+            tracing::info!(receivers = ?cfg.notify.keys().collect::<Vec<_>>(), "notification receivers configured");
+        }
+        tasks.push(dispatcher);
         Ok((Self { stop, tasks }, served))
     }
 

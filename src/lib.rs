@@ -17,6 +17,7 @@ pub mod fixture;
 pub mod host;
 pub mod meters;
 pub mod metrics;
+pub mod notify;
 pub mod parse;
 pub mod scheduler;
 pub mod server;

@@ -4,6 +4,8 @@
 //! Each collector's section is that collector's own `Config` type (in its module), so adding a
 //! collector adds one field here.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::rules as alerts;
@@ -28,6 +30,8 @@ pub struct File {
     pub meters: Vec<crate::meters::Meter>,
     /// `[alerts]`: rule evaluation in the daemon, `[alerts.rules.<Name>]` overrides.
     pub alerts: alerts::Config,
+    /// `[notify.<name>]`: where alert notifications go, one table per receiver.
+    pub notify: BTreeMap<String, crate::notify::Receiver>,
 }
 
 /// `[daemon]`.

@@ -53,6 +53,8 @@ pub struct Config {
     /// The alert rules with the `[alerts.rules.*]` overrides applied.
     #[serde(skip)]
     pub alert_rules: Vec<crate::alerts::rules::Rule>,
+    /// Notification receivers by name (`[notify.<name>]`).
+    pub notify: std::collections::BTreeMap<String, crate::notify::Receiver>,
 }
 
 fn ser_root<S: Serializer>(root: &Root, s: S) -> Result<S::Ok, S::Error> {
@@ -125,10 +127,18 @@ pub fn load(explicit: Option<&Path>, cli: &Overrides) -> Result<Config, ConfigEr
 /// Parses `text` (from `source`) and applies `cli` on top.
 pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, ConfigError> {
     let parsed: file::File = toml::from_str(text).map_err(|e| {
-        let (line, key) = match e.span() {
+        let (mut line, mut key) = match e.span() {
             Some(span) => locate(text, span.start),
             None => (None, String::new()),
         };
+        // Inside a table picked by a `kind` tag (`[notify.<name>]`) serde reports the table,
+        // not the key: find the key's own line from the name in the message.
+        if let Some(field) = unknown_field(e.message()) {
+            let dotted = format!("{key}.{field}");
+            if let Some(l) = find_key_line(text, &dotted) {
+                (line, key) = (Some(l), dotted);
+            }
+        }
         ConfigError::Invalid {
             path: source.to_owned(),
             line,
@@ -180,6 +190,11 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         }
         None => crate::web::WebConfig::default(),
     };
+    for (name, receiver) in &parsed.notify {
+        if let Err((key, message)) = receiver.validate() {
+            return Err(invalid(&format!("notify.{name}.{key}"), message));
+        }
+    }
     Ok(Config {
         source: source.to_owned(),
         web_config_file,
@@ -194,7 +209,16 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         meters: parsed.meters,
         alerts: parsed.alerts,
         alert_rules,
+        notify: parsed.notify,
     })
+}
+
+/// `X` of serde's "unknown field `X`, expected ...".
+fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field)
 }
 
 /// Line number and dotted key at byte `offset` of a TOML text, from the nearest `[table]`

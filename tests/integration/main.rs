@@ -6,6 +6,7 @@
 //! for the daemon's own code.
 #![allow(clippy::disallowed_methods)]
 
+mod alertmanager;
 mod cli;
 mod daemon;
 mod golden;
