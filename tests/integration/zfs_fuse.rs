@@ -260,9 +260,54 @@ async fn real_pool_under_zfs_fuse() {
     daemon.stop();
 }
 
+/// A loopback HTTP server that answers 200 and keeps every request (head and body), standing in
+/// for an ntfy server.
+fn recorder() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // read the head, then as much body as Content-Length says
+            while let Ok(n) = conn.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            keep.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf).to_string());
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+        }
+    });
+    (addr, seen)
+}
+
 /// The real `hostwatt run` on the full pool: the pool-capacity alert fires (its `for` set to 0s
-/// so the test need not wait 15 minutes) and shows on /metrics and /api/alerts.
+/// so the test need not wait 15 minutes), shows on /metrics and /api/alerts, and reaches an
+/// ntfy receiver: what a user with no Prometheus gets on their phone.
 fn capacity_alert_through_the_real_daemon(dir: &Path, pool: &str) {
+    let (ntfy, requests) = recorder();
     let conf = dir.join("hostwatt.toml");
     let mut text = String::new();
     for off in [
@@ -272,7 +317,7 @@ fn capacity_alert_through_the_real_daemon(dir: &Path, pool: &str) {
         text.push_str(&format!("[collectors.{off}]\nenabled = false\n\n"));
     }
     text.push_str(&format!(
-        "[collectors.zfs]\ninterval = \"1s\"\nzpool = \"{ZPOOL}\"\n\n[alerts]\nevaluation_interval = \"1s\"\n\n[alerts.rules.ZfsPoolCapacityHigh]\nfor = \"0s\"\n"
+        "[collectors.zfs]\ninterval = \"1s\"\nzpool = \"{ZPOOL}\"\n\n[alerts]\nevaluation_interval = \"1s\"\n\n[alerts.rules.ZfsPoolCapacityHigh]\nfor = \"0s\"\n\n[notify.phone]\nkind = \"ntfy\"\nserver = \"http://{ntfy}\"\ntopic = \"nas-alerts\"\n"
     ));
     std::fs::write(&conf, text).unwrap();
     let state = dir.join("state");
@@ -293,6 +338,19 @@ fn capacity_alert_through_the_real_daemon(dir: &Path, pool: &str) {
         alerts.body.contains("ZfsPoolCapacityHigh") && alerts.body.contains(pool),
         "{}",
         alerts.body
+    );
+    let message = crate::support::poll_until("the ntfy message", 600, || {
+        requests
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.contains("ZfsPoolCapacityHigh") || r.contains(pool))
+            .cloned()
+    });
+    assert!(message.starts_with("POST /nas-alerts "), "{message}");
+    assert!(
+        message.contains(pool) && message.contains("full"),
+        "the message names the pool: {message}"
     );
     let status = hostwatt.stop();
     let log: Vec<String> = lines.try_iter().collect();
