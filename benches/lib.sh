@@ -3,7 +3,9 @@
 # Repo root, release binary, a scratch dir removed on exit.
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HOSTWATT="$ROOT_DIR/target/release/hostwatt"
-SCRATCH="$(mktemp -d /tmp/hostwatt-bench.XXXXXX)"
+# On tmpfs when there is one: sysfs lives in memory, and reading thousands of small files from a
+# disk filesystem makes the reading thread sleep in ways no sysfs read does.
+SCRATCH="$(mktemp -d "$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )/hostwatt-bench.XXXXXX")"
 CLK_TCK="$(getconf CLK_TCK)"
 PIDS=()
 cleanup() {

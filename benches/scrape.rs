@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench --bench scrape                        # default config, then per_cpu = true
-//! cargo bench --bench scrape -- --scrapes 1000 --rounds 50
+//! cargo bench --bench scrape -- --scrapes 1000 --rounds 50 --cpus 64
 //! cargo bench --bench scrape -- --write-tree DIR    # only write the tree (for the scripts)
 //! ```
 //!
@@ -69,6 +69,7 @@ struct Args {
     scrapes: usize,
     rounds: usize,
     write_tree: Option<PathBuf>,
+    cpus: u32,
 }
 
 fn args() -> Result<Args> {
@@ -76,12 +77,14 @@ fn args() -> Result<Args> {
         scrapes: 1000,
         rounds: 50,
         write_tree: None,
+        cpus: tree::CPUS,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--scrapes" => a.scrapes = it.next().ok_or("--scrapes N")?.parse()?,
             "--rounds" => a.rounds = it.next().ok_or("--rounds N")?.parse()?,
+            "--cpus" => a.cpus = it.next().ok_or("--cpus N")?.parse()?,
             "--write-tree" => a.write_tree = Some(it.next().ok_or("--write-tree DIR")?.into()),
             // cargo bench passes --bench; libtest-style filters are not used here
             _ => {}
@@ -247,13 +250,22 @@ fn main() -> Result<()> {
     let a = args()?;
     if let Some(dir) = &a.write_tree {
         std::fs::create_dir_all(dir)?;
-        tree::write(dir)?;
+        tree::write(dir, a.cpus)?;
         println!("wrote the synthetic tree to {}", dir.display());
         return Ok(());
     }
-    let dir = tempfile::tempdir()?;
+    // on tmpfs when there is one, as sysfs is in memory: reading thousands of small files from a
+    // disk filesystem costs more, and sleeps where no sysfs read would
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::Builder::new()
+            .prefix("hostwatt-bench")
+            .tempdir_in(shm)?
+    } else {
+        tempfile::tempdir()?
+    };
     let root = dir.path().join("root");
-    tree::write(&root)?;
+    tree::write(&root, a.cpus)?;
     let overrides = Overrides {
         listen: None,
         root: Some(root),
@@ -268,9 +280,10 @@ fn main() -> Result<()> {
 
     println!(
         "synthetic host: {} CPUs x {} C-states, 12 hwmon chips, 4 RAPL zones + 6 sub-zones, \
-         8 thermal zones, 65 cooling devices, 2 EDAC controllers; {} scrapes, {} rounds\n",
-        tree::CPUS,
+         8 thermal zones, {} cooling devices, 2 EDAC controllers; {} scrapes, {} rounds\n",
+        a.cpus,
         tree::IDLE_STATES.len(),
+        a.cpus + 1,
         a.scrapes,
         a.rounds
     );

@@ -22,7 +22,7 @@ use std::io;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-/// CPUs in the tree.
+/// CPUs in the tree by default.
 pub const CPUS: u32 = 64;
 /// cpuidle states per CPU.
 pub const IDLE_STATES: &[(&str, &str, u64)] = &[
@@ -50,32 +50,32 @@ fn link(base: &Path, rel: &str, target: &str) -> io::Result<()> {
     symlink(target, path)
 }
 
-/// Writes the tree under `base` (which should be empty).
-pub fn write(base: &Path) -> io::Result<()> {
-    cpus(base)?;
+/// Writes the tree with `cpus` CPUs (two packages) under `base` (which should be empty).
+pub fn write(base: &Path, cpus: u32) -> io::Result<()> {
+    cpu_tree(base, cpus)?;
     hwmon(base)?;
     rapl(base)?;
-    thermal(base)?;
+    thermal(base, cpus)?;
     edac(base)?;
     Ok(())
 }
 
-fn cpus(base: &Path) -> io::Result<()> {
+fn cpu_tree(base: &Path, cpus: u32) -> io::Result<()> {
     let cpu_base = "sys/devices/system/cpu";
     put(
         base,
         &format!("{cpu_base}/online"),
-        format!("0-{}", CPUS - 1),
+        format!("0-{}", cpus - 1),
     )?;
     put(
         base,
         &format!("{cpu_base}/possible"),
-        format!("0-{}", CPUS - 1),
+        format!("0-{}", cpus - 1),
     )?;
     put(
         base,
         &format!("{cpu_base}/present"),
-        format!("0-{}", CPUS - 1),
+        format!("0-{}", cpus - 1),
     )?;
     put(
         base,
@@ -103,13 +103,13 @@ fn cpus(base: &Path) -> io::Result<()> {
         "51234567",
     )?;
     let mut stat = String::from("cpu  1000000 2000 300000 90000000 4000 0 5000 0 0 0\n");
-    for cpu in 0..CPUS {
+    for cpu in 0..cpus {
         let n = u64::from(cpu);
         let dir = format!("{cpu_base}/cpu{cpu}");
         if cpu != 0 {
             put(base, &format!("{dir}/online"), "1")?;
         }
-        let package = cpu / 32;
+        let package = cpu * 2 / cpus;
         put(
             base,
             &format!("{dir}/topology/physical_package_id"),
@@ -118,7 +118,7 @@ fn cpus(base: &Path) -> io::Result<()> {
         put(
             base,
             &format!("{dir}/topology/core_id"),
-            (cpu % 16).to_string(),
+            (cpu % (cpus / 2).max(1)).to_string(),
         )?;
         put(
             base,
@@ -440,7 +440,7 @@ fn rapl(base: &Path) -> io::Result<()> {
     )
 }
 
-fn thermal(base: &Path) -> io::Result<()> {
+fn thermal(base: &Path, cpus: u32) -> io::Result<()> {
     let zones = [
         "acpitz",
         "acpitz",
@@ -479,8 +479,8 @@ fn thermal(base: &Path) -> io::Result<()> {
             &format!("../../devices/virtual/thermal/thermal_zone{n}"),
         )?;
     }
-    for n in 0..=CPUS {
-        let (kind, max) = if n < CPUS {
+    for n in 0..=cpus {
+        let (kind, max) = if n < cpus {
             ("Processor", 3)
         } else {
             ("Fan", 10)
