@@ -9,7 +9,8 @@ SCRATCH="$(mktemp -d "$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )/hostwat
 CLK_TCK="$(getconf CLK_TCK)"
 PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+    # a daemon killed by SIGTERM exits non-zero; that must not stop the cleanup under set -e
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
     rm -rf "$SCRATCH"
 }
 trap cleanup EXIT
