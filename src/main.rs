@@ -1,5 +1,7 @@
 //! The hostwatt binary: parse flags, set up logging, load the config, dispatch.
 
+use std::time::Duration;
+
 use clap::Parser;
 use hostwatt::cli::{self, Cli, Command};
 use tracing_subscriber::EnvFilter;
@@ -17,8 +19,27 @@ fn init_logging(level: &str) {
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
+/// How long an idle blocking-pool thread is kept. Collectors read sysfs on the blocking pool
+/// every 15-60 s; with tokio's default of 10 s each round started and ended threads anew.
+const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(3600);
+
+/// Enough blocking threads that one stuck sysfs read (a hwmon chip on a hung I2C bus) does not
+/// hold up the other collectors, few enough that a round does not fan out over many threads.
+const MAX_BLOCKING_THREADS: usize = 4;
+
+// One runtime thread: a round is file reads on the blocking pool plus a little rendering, and a
+// scrape renders in about a millisecond, so a second worker only added wake-ups (measured in
+// docs/BENCHMARKS.md: 1.38 -> 0.98 context switches/s idle on the synthetic 64-CPU tree).
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
     let command = cli.command.clone().unwrap_or(Command::Run);
