@@ -197,7 +197,7 @@ fn bench(rt: &tokio::runtime::Runtime, cfg: &Config, a: &Args) -> Result<Report>
     let (http, http_cpu) = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let (_keep, rx) = tokio::sync::watch::channel(registry);
+        let (_keep, rx) = tokio::sync::watch::channel(hostwatt::server::Served::from(registry));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(hostwatt::server::run(listener, rx, async move {
             let _ = stop_rx.await;
@@ -270,11 +270,13 @@ fn main() -> Result<()> {
         listen: None,
         root: Some(root),
         state_dir: Some(dir.path().join("state")),
+        ..Default::default()
     };
     let cfg = config::resolve("benches/hostwatt-bench.toml", CONFIG, &overrides)?;
     // the daemon's runtime (src/main.rs)
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .thread_keep_alive(std::time::Duration::from_secs(3600))
+        .max_blocking_threads(4)
         .enable_all()
         .build()?;
 
