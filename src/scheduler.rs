@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::collectors::{CollectError, Collector, Context, Fault};
+use crate::host::ticker::{self, Ticker};
 use crate::metrics::selfmon::SelfMetrics;
 
 /// A type-erased collector plus its publishing end.
@@ -202,18 +203,29 @@ pub fn spawn(
     cx: Context,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    let base = tokio::time::Instant::now();
+    let base = ticker::Base::now();
+    let tokio_base = tokio::time::Instant::now();
     samplers
         .into_iter()
         .map(|mut s| {
             let cx = cx.clone();
             let mut shutdown = shutdown.clone();
+            let every = s.interval();
+            let timerfd = base.as_ref().map_err(|e| e.kind().into()).and_then(|b| Ticker::new(*b, every));
+            let mut clock = match timerfd {
+                Ok(t) => Clock::Timerfd(t, every),
+                Err(e) => {
+                    // not expected on Linux; the tokio timer works, at three wake-ups a tick
+                    tracing::warn!(collector = s.name(), error = %e, "no timerfd, using tokio's timer");
+                    let mut i = tokio::time::interval_at(tokio_base, every);
+                    i.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    Clock::Tokio(i)
+                }
+            };
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval_at(base, s.interval());
-                tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => {}
+                        _ = clock.tick() => {}
                         _ = shutdown.changed() => break,
                     }
                     tokio::select! {
@@ -226,4 +238,29 @@ pub fn spawn(
             })
         })
         .collect()
+}
+
+/// What a collector's loop waits on.
+enum Clock {
+    Timerfd(Ticker, Duration),
+    Tokio(tokio::time::Interval),
+}
+
+impl Clock {
+    async fn tick(&mut self) {
+        match self {
+            // a failed read would spin; fall back to tokio's timer for good
+            Self::Timerfd(t, every) => {
+                if let Err(e) = t.tick().await {
+                    tracing::warn!(error = %e, "timerfd read failed, using tokio's timer");
+                    let mut i = tokio::time::interval(*every);
+                    i.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    *self = Self::Tokio(i);
+                }
+            }
+            Self::Tokio(i) => {
+                i.tick().await;
+            }
+        }
+    }
 }

@@ -350,10 +350,9 @@ impl Collector for Cpufreq {
         cx: &Context,
         _at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
-        let root = cx.root.clone();
-        let (snapshot, faults) = tokio::task::spawn_blocking(move || read_all(&root))
-            .await
-            .expect("read_all does not panic")?;
+        // Read inline: cpufreq attributes come from memory (the kernel's last estimate), and a
+        // hand-off to the blocking pool costs two wake-ups a round (docs/BENCHMARKS.md).
+        let (snapshot, faults) = read_all(&cx.root)?;
         Ok(Sample { snapshot, faults })
     }
 }

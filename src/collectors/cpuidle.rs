@@ -706,10 +706,9 @@ impl Collector for Cpuidle {
         cx: &Context,
         at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
-        let root = cx.root.clone();
-        let walk = tokio::task::spawn_blocking(move || read_walk(&root))
-            .await
-            .expect("read_walk does not panic")?;
+        // Read inline: cpuidle attributes are per-CPU counters served from memory, and a hand-off
+        // to the blocking pool costs two wake-ups a round (docs/BENCHMARKS.md).
+        let walk = read_walk(&cx.root)?;
         let (states, per_cpu) = self.fold(&walk.states, at);
         Ok(Sample {
             snapshot: Snapshot {

@@ -737,6 +737,12 @@ impl Collector for Hwmon {
         cx: &Context,
         at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
+        // no hwmon at all (most VMs): say so without a hand-off to the blocking pool
+        if !cx.root.exists(BASE) {
+            return Err(CollectError::Unavailable(format!(
+                "{BASE} does not exist (no hwmon support)"
+            )));
+        }
         // some chips sit behind a slow SMBus/I2C bus: keep those reads off the async workers
         let root = cx.root.clone();
         let exclude = self.cfg.exclude.clone();

@@ -4,3 +4,4 @@
 pub mod command;
 pub mod root;
 pub mod sysinfo;
+pub mod ticker;

@@ -713,7 +713,14 @@ pub struct Zfs {
     zpool: Option<(String, Format)>,
     /// Last good zpool data and when it was fetched.
     last: Option<(Vec<PoolData>, Instant)>,
+    /// When zpool last said ZFS is absent (no kstat either): it is asked again only after
+    /// `ABSENT_RECHECK`, or as soon as the kstat directory appears (module loaded).
+    absent_since: Option<(Instant, String)>,
 }
+
+/// How long a host found without ZFS goes before zpool is asked again. Starting a process every
+/// round on a host that has no ZFS costs wake-ups for nothing.
+const ABSENT_RECHECK: Duration = Duration::from_secs(3600);
 
 /// How a zpool round went.
 enum ZpoolRound {
@@ -734,6 +741,7 @@ impl Zfs {
             cfg,
             zpool: None,
             last: None,
+            absent_since: None,
         }
     }
 
@@ -839,6 +847,12 @@ impl Collector for Zfs {
     ) -> Result<Sample<Snapshot>, CollectError> {
         let mut faults = Vec::new();
         let kstats = kstat::read_kstats(&cx.root, &mut faults)?;
+        if let (None, Some((since, why))) = (&kstats, &self.absent_since)
+            && at.saturating_duration_since(*since) < ABSENT_RECHECK
+        {
+            return Err(CollectError::Unavailable(why.clone()));
+        }
+        self.absent_since = None;
         let round = self.zpool_round(cx).await;
         let zpool_ok = match round {
             ZpoolRound::Ok(mut pools) => {
@@ -876,10 +890,9 @@ impl Collector for Zfs {
             }
             ZpoolRound::Missing(e) => {
                 if kstats.is_none() {
-                    return Err(CollectError::Unavailable(format!(
-                        "no {} and {e}",
-                        kstat::BASE
-                    )));
+                    let why = format!("no {} and {e}", kstat::BASE);
+                    self.absent_since = Some((at, why.clone()));
+                    return Err(CollectError::Unavailable(why));
                 }
                 faults.push(Fault {
                     item: "zpool".into(),
@@ -889,10 +902,9 @@ impl Collector for Zfs {
             }
             ZpoolRound::Refused(msg) => {
                 if kstats.is_none() && self.last.is_none() {
-                    return Err(CollectError::Unavailable(format!(
-                        "no {} and {msg}",
-                        kstat::BASE
-                    )));
+                    let why = format!("no {} and {msg}", kstat::BASE);
+                    self.absent_since = Some((at, why.clone()));
+                    return Err(CollectError::Unavailable(why));
                 }
                 faults.push(Fault {
                     item: "zpool".into(),
