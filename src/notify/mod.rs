@@ -196,11 +196,17 @@ fn start(
     rx: mpsc::Receiver<Notification>,
 ) -> Result<(JoinHandle<()>, IntCounter), SpawnError> {
     let metrics = Metrics::register(registry)?;
-    let http = sink::http_client().map_err(SpawnError::Http)?;
+    // built on first use: loading the system trust store costs memory a daemon with no
+    // receivers should not pay
+    let mut http: Option<reqwest::Client> = None;
     let mut routes = Vec::new();
     let mut workers = Vec::new();
     for (name, receiver) in receivers {
-        let sink = Sink::new(receiver, &http, hostname).map_err(|source| SpawnError::Smtp {
+        let client = match &http {
+            Some(c) => c.clone(),
+            None => http.insert(sink::http_client().map_err(SpawnError::Http)?).clone(),
+        };
+        let sink = Sink::new(receiver, &client, hostname).map_err(|source| SpawnError::Smtp {
             receiver: name.clone(),
             source,
         })?;
