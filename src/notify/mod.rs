@@ -204,7 +204,9 @@ fn start(
     for (name, receiver) in receivers {
         let client = match &http {
             Some(c) => c.clone(),
-            None => http.insert(sink::http_client().map_err(SpawnError::Http)?).clone(),
+            None => http
+                .insert(sink::http_client().map_err(SpawnError::Http)?)
+                .clone(),
         };
         let sink = Sink::new(receiver, &client, hostname).map_err(|source| SpawnError::Smtp {
             receiver: name.clone(),
