@@ -102,7 +102,7 @@ impl App {
                 &cfg.alerts,
                 cfg.alert_rules.clone(),
                 reg.registry.clone(),
-                cfg.state_dir.clone(),
+                cfg.store(),
                 notify,
             ))?;
         }

@@ -104,6 +104,11 @@ pub fn context(cfg: &Config, runner: Runner) -> Context {
 
 /// `hostwatt once`: two rounds about a second apart, then the exposition.
 pub async fn once(cfg: &Config, runner: Runner) -> anyhow::Result<String> {
+    // a one-off run neither reads nor writes the daemon's state (energy, alerts)
+    let cfg = &Config {
+        persist: false,
+        ..cfg.clone()
+    };
     let mut app = App::new(cfg, context(cfg, runner))?;
     let t0 = Instant::now();
     app.sample_all(t0).await;

@@ -49,6 +49,37 @@ pub struct SaveError {
     pub source: std::io::Error,
 }
 
+/// Where a subsystem keeps its state: a directory, or nowhere (`hostwatt once` reads and writes
+/// no state, so a one-off run never touches the daemon's counters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store(Option<PathBuf>);
+
+impl Store {
+    /// State in `dir`.
+    pub fn dir(dir: impl Into<PathBuf>) -> Self {
+        Self(Some(dir.into()))
+    }
+
+    /// No state: loads find nothing, saves do nothing.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// `load` from this store.
+    pub fn load<T: DeserializeOwned>(&self, name: &str) -> Loaded<T> {
+        self.0
+            .as_deref()
+            .map_or(Loaded::Missing, |dir| load(dir, name))
+    }
+
+    /// `save` to this store.
+    pub fn save<T: Serialize>(&self, name: &str, data: &T) -> Result<(), SaveError> {
+        self.0
+            .as_deref()
+            .map_or(Ok(()), |dir| save(dir, name, data))
+    }
+}
+
 fn file(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.json"))
 }

@@ -6,7 +6,6 @@
 //! `try_send` never blocks evaluation, and a full or closed queue counts a drop. The book is
 //! saved to `<state_dir>/alerts.json` whenever an alert changes state, and on shutdown.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus::Registry;
@@ -97,7 +96,7 @@ pub struct Engine {
     interval: Duration,
     timing: Timing,
     registry: Registry,
-    state_dir: PathBuf,
+    store: state::Store,
     notify: Option<mpsc::Sender<Notification>>,
     book: Book,
     history: History,
@@ -123,7 +122,7 @@ impl Engine {
         cfg: &Config,
         rules: Vec<Rule>,
         registry: Registry,
-        state_dir: PathBuf,
+        store: state::Store,
         notify: Option<mpsc::Sender<Notification>>,
     ) -> Self {
         Self {
@@ -134,7 +133,7 @@ impl Engine {
                 keep_resolved: cfg.keep_resolved.0.as_secs_f64(),
             },
             registry,
-            state_dir,
+            store,
             notify,
             book: Book::default(),
             history: History::default(),
@@ -156,7 +155,7 @@ impl Engine {
 
     fn load(&mut self, faults: &mut Vec<Fault>) {
         self.loaded = true;
-        match state::load::<Book>(&self.state_dir, "alerts") {
+        match self.store.load::<Book>("alerts") {
             state::Loaded::Missing => {}
             state::Loaded::Ok(book) => self.book = book,
             state::Loaded::SetAside { reason, moved_to } => {
@@ -179,7 +178,7 @@ impl Engine {
     }
 
     fn save(&self) -> Result<(), state::SaveError> {
-        state::save(&self.state_dir, "alerts", &self.book)
+        self.store.save("alerts", &self.book)
     }
 
     /// One evaluation at unix time `now` over `families`.
@@ -325,7 +324,13 @@ mod tests {
             .register(Box::new(SnapshotCollector::<Pools>::new(rx)))
             .unwrap();
         let cfg: Config = toml::from_str("[rules.ZfsPoolCapacityHigh]\nfor = \"1m\"\n").unwrap();
-        let engine = Engine::new(&cfg, cfg.rules().unwrap(), registry, dir.into(), notify);
+        let engine = Engine::new(
+            &cfg,
+            cfg.rules().unwrap(),
+            registry,
+            crate::state::Store::dir(dir),
+            notify,
+        );
         (engine, tx)
     }
 

@@ -202,7 +202,7 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
         reg.add(storage::Storage::new(c.storage.clone(), reg))?;
     }
     if c.wall.enabled {
-        reg.add(wall::Wall::new(c.wall.clone(), cfg.state_dir.clone(), reg))?;
+        reg.add(wall::Wall::new(c.wall.clone(), cfg.store(), reg))?;
     }
     Ok(())
 }

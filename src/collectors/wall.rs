@@ -9,7 +9,6 @@
 //! shutdown, so at most one persist interval is lost on a crash.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -406,7 +405,7 @@ pub fn parse_block_stat_ios(text: &str) -> Result<u64, ParseError> {
 pub struct Wall {
     cfg: Config,
     chain: Option<Chain>,
-    state_dir: PathBuf,
+    store: state::Store,
     rapl: Option<Latest<rapl::Snapshot>>,
     hwmon: Option<Latest<hwmon::Snapshot>>,
     smart: Option<Latest<smart::Snapshot>>,
@@ -424,7 +423,7 @@ pub struct Wall {
 impl Wall {
     /// A collector reading the snapshots of the collectors already in `reg`. `cfg` was validated
     /// by `config::resolve`, so its chain builds.
-    pub fn new(cfg: Config, state_dir: PathBuf, reg: &Registration) -> Self {
+    pub fn new(cfg: Config, store: state::Store, reg: &Registration) -> Self {
         let chain = cfg.chain().ok().flatten();
         let idle = Idle::new(
             cfg.idle_window.0,
@@ -434,7 +433,7 @@ impl Wall {
         Self {
             cfg,
             chain,
-            state_dir,
+            store,
             rapl: reg.subscribe(),
             hwmon: reg.subscribe(),
             smart: reg.subscribe(),
@@ -521,7 +520,7 @@ impl Wall {
     /// for one round.
     fn load_state(&mut self) {
         self.loaded = true;
-        match state::load::<Persisted>(&self.state_dir, "energy") {
+        match self.store.load::<Persisted>("energy") {
             state::Loaded::Missing => {}
             state::Loaded::Ok(p) => {
                 self.idle.idle_watts = p.idle_watts;
@@ -538,7 +537,7 @@ impl Wall {
 
     fn save_state(&mut self) -> Result<(), state::SaveError> {
         self.persisted.idle_watts = self.idle.idle_watts;
-        state::save(&self.state_dir, "energy", &self.persisted)
+        self.store.save("energy", &self.persisted)
     }
 
     fn round(&mut self, root: &Root, at: Instant) -> Snapshot {

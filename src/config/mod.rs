@@ -38,6 +38,9 @@ pub struct Config {
     pub root: Root,
     /// State directory.
     pub state_dir: PathBuf,
+    /// Whether state is read and written there (`hostwatt once` keeps none).
+    #[serde(skip)]
+    pub persist: bool,
     /// The web config file (`--web.config.file`, `daemon.web_config_file`), if any.
     pub web_config_file: Option<PathBuf>,
     /// The web config read from it, validated: TLS, basic auth, headers.
@@ -98,6 +101,17 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl Config {
+    /// The state store collectors persist to.
+    pub fn store(&self) -> crate::state::Store {
+        if self.persist {
+            crate::state::Store::dir(&self.state_dir)
+        } else {
+            crate::state::Store::none()
+        }
+    }
 }
 
 /// Reads the config text: an explicit path must exist; without one, the default path is used
@@ -205,6 +219,7 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             .state_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(parsed.daemon.state_dir)),
+        persist: true,
         collectors: parsed.collectors,
         meters: parsed.meters,
         alerts: parsed.alerts,

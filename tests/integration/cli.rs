@@ -6,6 +6,34 @@ use std::path::Path;
 use crate::support;
 
 #[test]
+fn once_keeps_no_state_even_when_an_alert_fires() {
+    // node-exporter's tree has an uncorrected EDAC error: EdacUncorrectedErrors fires at once
+    let case = support::Case::load("node-exporter");
+    let root = case.build_root();
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = support::hostwatt()
+        .arg("once")
+        .arg("--root")
+        .arg(root.path())
+        .arg("--config")
+        .arg(case.dir.join("config.toml"))
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .expect("run hostwatt once");
+    let (stdout, stderr) = support::texts(&out);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    assert!(
+        stdout.contains("hostwatt_alert_firing{alertname=\"EdacUncorrectedErrors\""),
+        "{stdout}"
+    );
+    let written: Vec<_> = std::fs::read_dir(state.path())
+        .expect("state dir")
+        .collect();
+    assert!(written.is_empty(), "`once` wrote state: {written:?}");
+}
+
+#[test]
 fn once_on_this_machine_is_clean_exposition() {
     let out = support::hostwatt()
         .arg("once")
