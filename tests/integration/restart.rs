@@ -39,9 +39,12 @@ fn energy_counters_continue_across_a_restart_and_a_truncated_state_file_is_set_a
     std::fs::write(&conf, CONFIG).expect("config");
     let state = dir.path().join("state");
 
-    let (mut first, addr, _) = Daemon::start(root.path(), &conf, &state);
+    let (mut first, addr, lines) = Daemon::start(root.path(), &conf, &state);
     let before = energy(&addr, 0.0);
-    assert_eq!(first.stop().code(), Some(0));
+    let status = first.stop();
+    // the process has exited, so its stderr is closed and the reader's channel ends
+    let log: Vec<String> = lines.iter().collect();
+    assert_eq!(status.code(), Some(0), "log:\n{}", log.join("\n"));
     let saved =
         std::fs::read_to_string(state.join("energy.json")).expect("energy.json saved on SIGTERM");
     assert!(saved.contains("\"format\": \"hostwatt-energy\""), "{saved}");

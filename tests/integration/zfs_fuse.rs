@@ -353,6 +353,6 @@ fn capacity_alert_through_the_real_daemon(dir: &Path, pool: &str) {
         "the message names the pool: {message}"
     );
     let status = hostwatt.stop();
-    let log: Vec<String> = lines.try_iter().collect();
+    let log: Vec<String> = lines.iter().collect();
     assert_eq!(status.code(), Some(0), "hostwatt log:\n{}", log.join("\n"));
 }
