@@ -359,12 +359,7 @@ mod tests {
             (n.alert.name.as_str(), n.reason),
             ("ZfsPoolCapacityHigh", Reason::Firing)
         );
-        let mut out = Families::new(Snapshot::FAMILIES);
-        s.snapshot.render(&mut out);
-        let mut text = String::new();
-        prometheus::TextEncoder::new()
-            .encode_utf8(&out.into_vec(), &mut text)
-            .unwrap();
+        let text = crate::testutil::render_series(&s.snapshot).join("\n");
         assert!(text.contains("hostwatt_alert_firing{alertname=\"ZfsPoolCapacityHigh\",severity=\"warning\",pool=\"tank\"} 1"), "{text}");
         assert!(
             text.contains("hostwatt_alerts_notifications_total{outcome=\"queued\"} 1"),

@@ -464,12 +464,7 @@ mod tests {
         );
         assert_eq!(snap.policies[2].hw_min_hz, Some(400_000_000));
 
-        let mut out = Families::new(Snapshot::FAMILIES);
-        snap.render(&mut out);
-        let mut text = String::new();
-        prometheus::TextEncoder::new()
-            .encode_utf8(&out.into_vec(), &mut text)
-            .unwrap();
+        let text = crate::testutil::render_series(&snap).join("\n") + "\n";
         for line in [
             "hostwatt_cpufreq_frequency_hertz{policy=\"policy2\"} 2400123000\n",
             "hostwatt_cpufreq_policy_info{policy=\"policy0\",cpus=\"0\",driver=\"intel_pstate\",governor=\"powersave\",epp=\"balance_power\"} 1\n",

@@ -733,27 +733,6 @@ mod tests {
 
     const CASE: &str = "tests/cases/cpuidle-deep";
 
-    /// Copies `from` into `to` recursively, overwriting files: builds a case's root in a
-    /// tempdir and overlays `rounds/N` on it.
-    fn copy_tree(from: &Path, to: &Path) {
-        for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
-            let entry = entry.unwrap();
-            let dest = to.join(entry.file_name());
-            let kind = entry.file_type().unwrap();
-            if kind.is_dir() {
-                std::fs::create_dir_all(&dest).unwrap();
-                copy_tree(&entry.path(), &dest);
-            } else {
-                assert!(
-                    kind.is_file(),
-                    "{}: only plain files in cases",
-                    entry.path().display()
-                );
-                std::fs::copy(entry.path(), &dest).unwrap();
-            }
-        }
-    }
-
     fn case_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(CASE)
     }
@@ -761,7 +740,7 @@ mod tests {
     /// The case's `root/` copied into a fresh tempdir.
     fn case_root() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        copy_tree(&case_dir().join("root"), dir.path());
+        crate::testutil::overlay(&case_dir().join("root"), dir.path());
         dir
     }
 
@@ -779,7 +758,7 @@ mod tests {
         let mut c = Cpuidle::new(cfg);
         let t0 = Instant::now();
         let first = c.sample(&cx, t0).await.unwrap();
-        copy_tree(&case_dir().join("rounds/1"), tree.path());
+        crate::testutil::overlay(&case_dir().join("rounds/1"), tree.path());
         let second = c.sample(&cx, t0 + Duration::from_secs(15)).await.unwrap();
         (first, second)
     }
@@ -979,12 +958,7 @@ mod tests {
             (Some(true), Some(0.0))
         );
 
-        let mut out = Families::new(Snapshot::FAMILIES);
-        s.render(&mut out);
-        let mut text = String::new();
-        prometheus::TextEncoder::new()
-            .encode_utf8(&out.into_vec(), &mut text)
-            .unwrap();
+        let text = crate::testutil::render_series(s).join("\n") + "\n";
         for line in [
             "hostwatt_cpuidle_state_residency_ratio{state=\"state4\",name=\"C10\"} 0.6\n",
             "hostwatt_cpuidle_cpu_state_residency_ratio{cpu=\"2\",state=\"state4\",name=\"C10\"} 0.8\n",

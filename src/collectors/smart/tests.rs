@@ -169,20 +169,6 @@ fn reads_the_shared_standby_query_of_an_awake_disk() {
     assert_eq!(data.passed, Some(true));
 }
 
-/// Copies a directory tree (the case's root/ and rounds) into `dst`.
-fn overlay(src: &Path, dst: &Path) {
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&to).unwrap();
-            overlay(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
-
 fn case_config(case: &Path) -> Config {
     let text = std::fs::read_to_string(case.join("config.toml")).unwrap();
     let file: crate::config::file::File = toml::from_str(&text).unwrap();
@@ -195,7 +181,7 @@ async fn golden_case_queries_only_active_disks() {
     let shared = shared_fixture("");
     let runner = Runner::load_replay(&case.join("commands.toml"), Some(&shared)).unwrap();
     let root = tempfile::tempdir().unwrap();
-    overlay(&case.join("root"), root.path());
+    crate::testutil::overlay(&case.join("root"), root.path());
     let cx = Context {
         root: Root::new(root.path()),
         runner,
@@ -340,7 +326,7 @@ async fn golden_case_queries_only_active_disks() {
     assert_eq!(get(&m, &st(wd, "active")), 1.0);
 
     // round 1: sda, sdb, sde, nvme0n1 did I/O
-    overlay(&case.join("rounds/1"), root.path());
+    crate::testutil::overlay(&case.join("rounds/1"), root.path());
     let t1 = t0 + Duration::from_secs(60);
     let s1 = smart.sample(&cx, t1).await.unwrap();
     assert!(s1.faults.is_empty(), "{:?}", s1.faults);
