@@ -259,8 +259,11 @@ pub(crate) mod tests {
         "ce",
         &["controller"],
     );
-    const SCAN_END: Family =
-        Family::gauge("hostwatt_zfs_scan_end_timestamp_seconds", "e", &["pool"]);
+    const SCAN_END: Family = Family::gauge(
+        "hostwatt_zfs_scan_end_timestamp_seconds",
+        "e",
+        &["pool", "function"],
+    );
     const ECC: Family = Family::gauge("hostwatt_memory_ecc_present", "e", &[]);
     const EDAC: Family = Family::gauge("hostwatt_edac_reporting_active", "r", &[]);
     const SMR: Family = Family::gauge("hostwatt_smart_smr", "s", &["disk", "source"]);
@@ -375,7 +378,11 @@ pub(crate) mod tests {
     #[test]
     fn age_is_seconds_since_the_timestamp() {
         let mut h = History::default();
-        let fams = families(|f| f.push(&SCAN_END, &["tank"], 1000.0));
+        // the end of a later resilver does not count as a scrub
+        let fams = families(|f| {
+            f.push(&SCAN_END, &["tank", "scrub"], 1000.0);
+            f.push(&SCAN_END, &["tank", "resilver"], 1000.0 + 35.0 * 86_400.0);
+        });
         let day = 86_400.0;
         assert_eq!(
             eval("ZfsScrubOverdue", &fams, 1000.0 + 36.0 * day, &mut h),

@@ -157,7 +157,7 @@ mod tests {
         );
         assert_eq!(
             expr(&rule("ZfsScrubOverdue")),
-            "time() - hostwatt_zfs_scan_end_timestamp_seconds > 3024000"
+            "time() - hostwatt_zfs_scan_end_timestamp_seconds{function=\"scrub\"} > 3024000"
         );
         assert_eq!(
             expr(&rule("EccReportingInactive")),

@@ -276,7 +276,11 @@ pub fn builtin() -> Vec<Rule> {
         ),
         rule(
             "ZfsScrubOverdue",
-            Age(s("hostwatt_zfs_scan_end_timestamp_seconds")),
+            // a finished resilver or rebuild is not a scrub
+            Age(Selector {
+                metric: "hostwatt_zfs_scan_end_timestamp_seconds",
+                matchers: &[("function", Match::Eq("scrub"))],
+            }),
             Warning,
             Some((35 * DAY) as f64),
             None,

@@ -23,11 +23,11 @@ fn all_text_parsers(s: &str) {
     let _ = kstat::parse_kstat(s);
     let _ = kstat::parse_arcstats(s);
     let _ = kstat::parse_objset("p", s);
-    let _ = list::parse_list(s, None);
-    let _ = status::parse_status(s);
+    let _ = list::parse_list(s, None, &mut Vec::new());
+    let _ = status::parse_status(s, &mut Vec::new());
     let _ = status::parse_scan(s);
-    let _ = zfs_json::parse_list_json(s);
-    let _ = zfs_json::parse_status_json(s);
+    let _ = zfs_json::parse_list_json(s, &mut Vec::new());
+    let _ = zfs_json::parse_status_json(s, &mut Vec::new());
     let _ = units::parse_size("x", 1, s);
     let _ = units::parse_duration(s);
     let _ = units::parse_ctime(s);

@@ -238,8 +238,8 @@ async fn real_pool_under_zfs_fuse() {
     let mut finished = None;
     for _ in 0..300 {
         let s = sample(&mut zfs, &cx).await;
-        let scan = pool(&s, &name).status.as_ref().unwrap().scan.clone();
-        if let Some(scan) = scan.filter(|sc| sc.state == ScanState::Finished) {
+        let scans = pool(&s, &name).status.as_ref().unwrap().scans.clone();
+        if let Some(scan) = scans.into_iter().find(|sc| sc.state == ScanState::Finished) {
             finished = Some(scan);
             break;
         }

@@ -7,8 +7,8 @@
 //! health altroot`). With `-p` sizes are exact integers; without it they are human units. Even
 //! with `-p`, FreeBSD prints frag as `8%` and dedup as `1.83x`; `-` (an UNAVAIL pool) is unknown.
 
-use super::Pool;
 use super::units::{parse_percent, parse_ratio, parse_size};
+use super::{Pool, RowError};
 use crate::parse::ParseError;
 
 /// A column of `zpool list` output that we read.
@@ -52,63 +52,83 @@ pub fn default_layout(fields: usize) -> Option<&'static [Column]> {
 }
 
 /// Parses `zpool list -H[p]` output. `layout` gives the columns (as asked with `-o`); `None`
-/// means the default columns, recognised by their count.
-pub fn parse_list(text: &str, layout: Option<&[Column]>) -> Result<Vec<Pool>, ParseError> {
-    const WHAT: &str = "zpool list";
+/// means the default columns, recognised by their count. A line that cannot be read is
+/// reported in `errors` (by pool name) and skipped; the other pools are kept.
+pub fn parse_list(text: &str, layout: Option<&[Column]>, errors: &mut Vec<RowError>) -> Vec<Pool> {
     let mut pools = Vec::new();
     for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
         if raw.trim().is_empty() || raw.starts_with(['\t', ' ']) {
             continue; // -v prints vdevs indented under their pool
         }
-        let fields: Vec<&str> = if raw.contains('\t') {
-            raw.split('\t').collect()
-        } else {
-            raw.split_whitespace().collect()
-        };
-        let cols = match layout {
-            Some(l) => l,
-            None => default_layout(fields.len()).ok_or_else(|| {
-                ParseError::at(
-                    WHAT,
-                    line,
-                    format!("unexpected number of columns: {}", fields.len()),
-                )
-            })?,
-        };
-        if fields.len() != cols.len() {
-            return Err(ParseError::at(
+        match parse_line(i + 1, raw, layout) {
+            Ok(pool) => pools.push(pool),
+            Err(error) => errors.push(RowError {
+                item: raw.split_whitespace().next().unwrap_or_default().to_owned(),
+                error,
+            }),
+        }
+    }
+    pools
+}
+
+fn parse_line(line: usize, raw: &str, layout: Option<&[Column]>) -> Result<Pool, ParseError> {
+    const WHAT: &str = "zpool list";
+    let fields: Vec<&str> = if raw.contains('\t') {
+        raw.split('\t').collect()
+    } else {
+        raw.split_whitespace().collect()
+    };
+    let cols = match layout {
+        Some(l) => l,
+        None => default_layout(fields.len()).ok_or_else(|| {
+            ParseError::at(
                 WHAT,
                 line,
-                format!("expected {} columns, got {}", cols.len(), fields.len()),
-            ));
-        }
-        let mut pool = Pool::default();
-        for (col, f) in cols.iter().zip(&fields) {
-            match col {
-                Name => pool.name = (*f).to_owned(),
-                Size => pool.size = parse_size(WHAT, line, f)?,
-                Alloc => pool.allocated = parse_size(WHAT, line, f)?,
-                Free => pool.free = parse_size(WHAT, line, f)?,
-                Frag => pool.fragmentation = parse_percent(WHAT, line, f)?,
-                Cap => pool.capacity = parse_percent(WHAT, line, f)?,
-                Dedup => pool.dedup = parse_ratio(WHAT, line, f)?,
-                Health => pool.health = (*f).to_owned(),
-                Skip => {}
-            }
-        }
-        if pool.name.is_empty() || pool.health.is_empty() {
-            return Err(ParseError::at(WHAT, line, "empty pool name or health"));
-        }
-        pools.push(pool);
+                format!("unexpected number of columns: {}", fields.len()),
+            )
+        })?,
+    };
+    if fields.len() != cols.len() {
+        return Err(ParseError::at(
+            WHAT,
+            line,
+            format!("expected {} columns, got {}", cols.len(), fields.len()),
+        ));
     }
-    Ok(pools)
+    let mut pool = Pool::default();
+    for (col, f) in cols.iter().zip(&fields) {
+        match col {
+            Name => pool.name = (*f).to_owned(),
+            Size => pool.size = parse_size(WHAT, line, f)?,
+            Alloc => pool.allocated = parse_size(WHAT, line, f)?,
+            Free => pool.free = parse_size(WHAT, line, f)?,
+            Frag => pool.fragmentation = parse_percent(WHAT, line, f)?,
+            Cap => pool.capacity = parse_percent(WHAT, line, f)?,
+            Dedup => pool.dedup = parse_ratio(WHAT, line, f)?,
+            Health => pool.health = (*f).to_owned(),
+            Skip => {}
+        }
+    }
+    if pool.name.is_empty() || pool.health.is_empty() {
+        return Err(ParseError::at(WHAT, line, "empty pool name or health"));
+    }
+    Ok(pool)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testutil::shared_text;
+
+    /// The pools, or the first line that could not be read.
+    fn parse_list(text: &str, layout: Option<&[Column]>) -> Result<Vec<Pool>, ParseError> {
+        let mut errors = Vec::new();
+        let pools = super::parse_list(text, layout, &mut errors);
+        errors
+            .into_iter()
+            .next()
+            .map_or(Ok(pools), |e| Err(e.error))
+    }
 
     /// `-o name,health,size,alloc,free,fragmentation,capacity,dedupratio`, as telegraf runs it.
     const FREEBSD: &[Column] = &[Name, Health, Size, Alloc, Free, Frag, Cap, Dedup];
@@ -214,5 +234,26 @@ mod tests {
             "zpool list, line 1: unexpected number of columns: 2"
         );
         assert!(parse_list("a b c d e f g h i j k\n", None).is_err());
+    }
+
+    #[test]
+    fn a_line_it_cannot_read_costs_only_that_pool() {
+        let mut errors = Vec::new();
+        let pools = super::parse_list(
+            "a\t100\t50\t50\t-\t-\t5\t50\t1.00\tONLINE\t-\n\
+             b\t1\n\
+             c\tlots\t50\t50\t-\t-\t5\t50\t1.00\tONLINE\t-\n\
+             d\t200\t50\t150\t-\t-\t5\t25\t1.00\tDEGRADED\t-\t-\n\
+             e\t300\t30\t270\t-\t-\t1\t10\t1.00\tONLINE\t-\n",
+            None,
+            &mut errors,
+        );
+        let got: Vec<_> = pools.iter().map(|p| (p.name.as_str(), p.size)).collect();
+        assert_eq!(got, [("a", Some(100)), ("e", Some(300))]);
+        let bad: Vec<_> = errors
+            .iter()
+            .map(|e| (e.item.as_str(), e.error.line))
+            .collect();
+        assert_eq!(bad, [("b", 2), ("c", 3), ("d", 4)]);
     }
 }

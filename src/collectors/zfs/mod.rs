@@ -18,10 +18,16 @@
 //! the kstat `state` file, which needs no zpool. With neither `proc/spl/kstat/zfs` nor a working
 //! zpool the host has no ZFS: `Unavailable`.
 //!
+//! A row, line or pool of zpool's output that cannot be read costs only itself: it becomes an
+//! item fault (`zpool/<pool>/<vdev>`, counted in `hostwatt_collector_item_failing` and logged
+//! once) and every other row, pool and the `zpool list` data are served. Only output with
+//! nothing readable at all (not JSON, garbage) fails the round and keeps the last good data.
+//!
 //! Units: bytes, ratios 0–1 (`cap 81` → 0.81), Unix timestamps. Error counts of vdevs are
 //! gauges, since `zpool clear` resets them. zpool prints scan dates in local time; they are
-//! read as UTC (see `units::parse_ctime`). JSON gives no scan ETA, so it is estimated from the
-//! issue rate between two rounds; text output carries zpool's own.
+//! read as UTC (see `units::parse_ctime`). A pool can show a scrub and a resilver or sequential rebuild at
+//! once; the latest of each function is kept, labelled `function`. JSON gives no scan ETA, so
+//! it is estimated from the issue rate between two rounds; text output carries zpool's own.
 
 mod disks;
 pub mod json;
@@ -95,10 +101,21 @@ pub struct PoolStatus {
     pub state: String,
     /// Every vdev, root first, in printed order.
     pub vdevs: Vec<Vdev>,
-    /// The last or current scrub/resilver, if any.
-    pub scan: Option<Scan>,
+    /// The last or current scan of each function (a scrub, a resilver or rebuild), at most one
+    /// each, in printed order.
+    pub scans: Vec<Scan>,
     /// `errors: N data errors`.
     pub data_errors: Option<u64>,
+}
+
+/// A part of zpool's output that could not be read: a table row, a line, a pool. The rest of
+/// the output is kept; the collector reports this as an item fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowError {
+    /// What the part belonged to: `pool/vdev` for a table row, `pool` for a line of its block.
+    pub item: String,
+    /// Why it could not be read.
+    pub error: ParseError,
 }
 
 /// A vdev: the root, an interior vdev (mirror, raidz, replacing, spare) or a leaf device.
@@ -276,58 +293,58 @@ const VDEV_DISK: Family = Family::gauge(
 );
 const SCAN_STATE: Family = Family::gauge(
     "hostwatt_zfs_scan_state",
-    "State of the pool's current or last scrub/resilver as a state set: 1 on the current state",
+    "State of the pool's current or last scan of each function (scrub, resilver: a healing resilver or a sequential rebuild) as a state set: 1 on the current state",
     &["pool", "function", "state"],
 );
 const SCAN_PROGRESS: Family = Family::gauge(
     "hostwatt_zfs_scan_progress_ratio",
     "Fraction of a running scan done, 0-1 (issued / total)",
-    &["pool"],
+    &["pool", "function"],
 );
 const SCAN_SCANNED: Family = Family::gauge(
     "hostwatt_zfs_scan_scanned_bytes",
     "Bytes a running scan has scanned",
-    &["pool"],
+    &["pool", "function"],
 );
 const SCAN_ISSUED: Family = Family::gauge(
     "hostwatt_zfs_scan_issued_bytes",
     "Bytes a running scan has issued (verified or rebuilt)",
-    &["pool"],
+    &["pool", "function"],
 );
 const SCAN_TOTAL: Family = Family::gauge(
     "hostwatt_zfs_scan_total_bytes",
     "Bytes a running scan has to scan",
-    &["pool"],
+    &["pool", "function"],
 );
 const SCAN_ETA: Family = Family::gauge(
     "hostwatt_zfs_scan_eta_seconds",
     "Estimated seconds until a running scan completes: zpool's own estimate from text output; with JSON, remaining bytes over the issue rate between the last two rounds",
-    &["pool"],
+    &["pool", "function"],
 );
 const SCAN_START: Family = Family::gauge(
     "hostwatt_zfs_scan_start_timestamp_seconds",
     "Start of the current or last scan, Unix time",
-    &["pool"],
+    &["pool", "function"],
 );
 const SCAN_END: Family = Family::gauge(
     "hostwatt_zfs_scan_end_timestamp_seconds",
     "End of the last finished or canceled scan, Unix time",
-    &["pool"],
+    &["pool", "function"],
 );
 const SCAN_DURATION: Family = Family::gauge(
     "hostwatt_zfs_scan_duration_seconds",
     "Duration of the last finished scan",
-    &["pool"],
+    &["pool", "function"],
 );
 const SCAN_REPAIRED: Family = Family::gauge(
     "hostwatt_zfs_scan_repaired_bytes",
     "Bytes repaired by a scrub or rebuilt by a resilver",
-    &["pool"],
+    &["pool", "function"],
 );
 const SCAN_ERRORS: Family = Family::gauge(
     "hostwatt_zfs_scan_errors",
     "Errors the last finished scan found",
-    &["pool"],
+    &["pool", "function"],
 );
 const ZPOOL_AGE: Family = Family::gauge(
     "hostwatt_zfs_zpool_data_age_seconds",
@@ -336,7 +353,7 @@ const ZPOOL_AGE: Family = Family::gauge(
 );
 const ZPOOL_OK: Family = Family::gauge(
     "hostwatt_zfs_zpool_last_run_success",
-    "1 if this round's zpool runs succeeded and parsed, 0 otherwise",
+    "1 if this round's zpool runs succeeded and their output was used (a row that could not be read is an item fault, the rest is kept), 0 otherwise",
     &[],
 );
 const ZPOOL_INFO: Family = Family::gauge(
@@ -608,11 +625,12 @@ impl Render for Snapshot {
             for (vdev, disk) in &p.disks {
                 out.push(&VDEV_DISK, &[name, vdev, disk], 1.0);
             }
-            if let Some(s) = &st.scan {
+            for s in &st.scans {
                 let function = match s.function {
                     ScanFunction::Scrub => "scrub",
                     ScanFunction::Resilver => "resilver",
                 };
+                let l = [name, function];
                 for (state, label) in ScanState::ALL {
                     out.push_bool(&SCAN_STATE, &[name, function, label], s.state == state);
                 }
@@ -685,25 +703,50 @@ pub fn join(list: Vec<Pool>, status: Vec<PoolStatus>) -> Vec<PoolData> {
     out
 }
 
-/// Parses the list and status outputs of `format`.
+/// The list and status outputs of one round, read.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Every pool, with every row that could be read.
+    pub pools: Vec<PoolData>,
+    /// (command, part) of each part that could not be read.
+    pub errors: Vec<(String, RowError)>,
+}
+
+/// Parses the list and status outputs of `format`. Only output that is unreadable as a whole
+/// (not JSON) is an `Err`; a row, line or pool that cannot be read lands in `errors` and the
+/// rest is kept.
 pub fn parse_outputs(
     format: Format,
     list: &str,
     status: &str,
-) -> Result<Vec<PoolData>, (String, ParseError)> {
+) -> Result<Parsed, (String, ParseError)> {
     let [la, sa] = format.args();
     let cmd = |a: &[&str]| format!("zpool {}", a.join(" "));
+    let (mut le, mut se) = (Vec::new(), Vec::new());
     let (l, s) = match format {
         Format::Json => (
-            json::parse_list_json(list).map_err(|e| (cmd(la), e))?,
-            json::parse_status_json(status).map_err(|e| (cmd(sa), e))?,
+            json::parse_list_json(list, &mut le).map_err(|e| (cmd(la), e))?,
+            json::parse_status_json(status, &mut se).map_err(|e| (cmd(sa), e))?,
         ),
         Format::Text | Format::Legacy => (
-            list::parse_list(list, None).map_err(|e| (cmd(la), e))?,
-            status::parse_status(status).map_err(|e| (cmd(sa), e))?,
+            list::parse_list(list, None, &mut le),
+            status::parse_status(status, &mut se),
         ),
     };
-    Ok(join(l, s))
+    if l.is_empty() && s.is_empty() {
+        // nothing at all was readable: garbage, not a host without pools
+        if let Some(e) = le.first().or(se.first()) {
+            let c = if le.is_empty() { sa } else { la };
+            return Err((cmd(c), e.error.clone()));
+        }
+    }
+    let errors = (le.into_iter().map(|e| (cmd(la), e)))
+        .chain(se.into_iter().map(|e| (cmd(sa), e)))
+        .collect();
+    Ok(Parsed {
+        pools: join(l, s),
+        errors,
+    })
 }
 
 /// The ZFS collector. Holds the detected zpool format and the last good zpool data.
@@ -724,8 +767,8 @@ const ABSENT_RECHECK: Duration = Duration::from_secs(3600);
 
 /// How a zpool round went.
 enum ZpoolRound {
-    /// Parsed.
-    Ok(Vec<PoolData>),
+    /// Parsed, with the parts that could not be read.
+    Ok(Parsed),
     /// zpool is not installed.
     Missing(CommandError),
     /// zpool ran but said it cannot work (no ZFS module, no zfs-fuse daemon).
@@ -798,7 +841,7 @@ impl Zfs {
             }
         }
         match parse_outputs(format, &texts[0], &texts[1]) {
-            Ok(pools) => ZpoolRound::Ok(pools),
+            Ok(parsed) => ZpoolRound::Ok(parsed),
             Err((cmd, e)) => ZpoolRound::Failed(CollectError::parse(cmd, e)),
         }
     }
@@ -855,24 +898,32 @@ impl Collector for Zfs {
         self.absent_since = None;
         let round = self.zpool_round(cx).await;
         let zpool_ok = match round {
-            ZpoolRound::Ok(mut pools) => {
+            ZpoolRound::Ok(Parsed { mut pools, errors }) => {
+                for (cmd, e) in errors {
+                    faults.push(Fault {
+                        item: format!("zpool/{}", e.item),
+                        error: CollectError::Parse {
+                            path: cmd,
+                            source: e.error,
+                        },
+                    });
+                }
                 for p in &mut pools {
                     let prev = self.last.as_ref().and_then(|(l, t)| {
                         let old = l.iter().find(|o| {
                             o.status.as_ref().map(|s| &s.name) == p.status.as_ref().map(|s| &s.name)
                         })?;
                         Some((
-                            old.status.as_ref()?.scan.clone()?,
+                            old.status.as_ref()?.scans.clone(),
                             at.saturating_duration_since(*t).as_secs_f64(),
                         ))
                     });
                     if let Some(st) = p.status.as_mut() {
-                        if let Some(scan) = st.scan.as_mut() {
-                            estimate_eta(
-                                prev.as_ref().map(|(s, _)| s),
-                                scan,
-                                prev.as_ref().map_or(0.0, |(_, dt)| *dt),
-                            );
+                        if let Some((old, dt)) = &prev {
+                            for scan in &mut st.scans {
+                                let before = old.iter().find(|s| s.function == scan.function);
+                                estimate_eta(before, scan, *dt);
+                            }
                         }
                         p.disks = st
                             .vdevs
@@ -946,5 +997,7 @@ impl Collector for Zfs {
     }
 }
 
+#[cfg(test)]
+mod real_world_tests;
 #[cfg(test)]
 mod tests;

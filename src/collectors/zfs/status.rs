@@ -9,7 +9,7 @@
 //! R`, 0.7 `X scanned out of Z at R`; all print `N repaired|resilvered, P% done, ETA to go`.
 
 use super::units::{parse_ctime, parse_duration, parse_size};
-use super::{PoolStatus, Scan, ScanFunction, ScanState, Vdev};
+use super::{PoolStatus, RowError, Scan, ScanFunction, ScanState, Vdev};
 use crate::parse::ParseError;
 
 const WHAT: &str = "zpool status";
@@ -45,41 +45,69 @@ fn key_of(line: &str) -> Option<(&str, &str)> {
     KEYS.contains(&k).then_some((k, rest.trim()))
 }
 
-/// Parses the whole output: one `PoolStatus` per `pool:` block.
-pub fn parse_status(text: &str) -> Result<Vec<PoolStatus>, ParseError> {
+/// A `key:` line of a kind this parser does not know (`expand:`, `prefetch:` of later
+/// versions): a lowercase word and a colon, outside the config table.
+fn unknown_key(line: &str) -> bool {
+    let t = line.trim_start();
+    t.split_once(':').is_some_and(|(k, _)| {
+        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    })
+}
+
+/// One pool's lines while it is being read.
+#[derive(Default)]
+struct Block<'a> {
+    scans: Vec<String>,
+    table: Vec<(usize, &'a str)>,
+}
+
+fn flush(pools: &mut [PoolStatus], block: &mut Block, errors: &mut Vec<RowError>) {
+    if let Some(p) = pools.last_mut() {
+        for text in block.scans.drain(..) {
+            if let Some(scan) = parse_scan(&text) {
+                keep_latest(&mut p.scans, scan);
+            }
+        }
+        p.vdevs = parse_config(&p.name, &block.table, errors);
+    }
+    block.table.clear();
+}
+
+/// Adds `scan` to `scans`, which keep one scan per function: zpool prints the last scrub and
+/// then the current or last resilver (or one sequential rebuild per dRAID vdev), so a later
+/// line replaces an earlier one of the same function, unless the earlier one is still running.
+pub fn keep_latest(scans: &mut Vec<Scan>, scan: Scan) {
+    match scans.iter_mut().find(|s| s.function == scan.function) {
+        Some(old) if old.state == ScanState::Running && scan.state != ScanState::Running => {}
+        Some(old) => *old = scan,
+        None => scans.push(scan),
+    }
+}
+
+/// Parses the whole output: one `PoolStatus` per `pool:` block. A line or table row that cannot
+/// be read is skipped and reported in `errors` (by pool and vdev); every other row and pool is
+/// kept.
+pub fn parse_status(text: &str, errors: &mut Vec<RowError>) -> Vec<PoolStatus> {
     let mut pools: Vec<PoolStatus> = Vec::new();
     let mut key = "";
-    let mut scan_text = String::new();
-    let mut table: Vec<(usize, &str)> = Vec::new();
-    let flush = |pools: &mut Vec<PoolStatus>,
-                 scan_text: &mut String,
-                 table: &mut Vec<(usize, &str)>|
-     -> Result<(), ParseError> {
-        if let Some(p) = pools.last_mut() {
-            p.scan = parse_scan(scan_text);
-            p.vdevs = parse_config(table)?;
-        }
-        scan_text.clear();
-        table.clear();
-        Ok(())
-    };
+    let mut block = Block::default();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if key == "config" {
             if line.trim().is_empty() {
-                if !table.is_empty() {
+                if !block.table.is_empty() {
                     key = "";
                 }
                 continue;
             }
             if key_of(line).is_none() {
-                table.push((n, line));
+                block.table.push((n, line));
                 continue;
             }
         }
         match key_of(line) {
             Some(("pool", name)) => {
-                flush(&mut pools, &mut scan_text, &mut table)?;
+                flush(&mut pools, &mut block, errors);
                 pools.push(PoolStatus {
                     name: name.to_owned(),
                     ..PoolStatus::default()
@@ -94,29 +122,32 @@ pub fn parse_status(text: &str) -> Result<Vec<PoolStatus>, ParseError> {
                 key = k;
                 match k {
                     "state" => p.state = rest.to_owned(),
-                    "scan" | "scrub" => scan_text = rest.to_owned(),
+                    "scan" | "scrub" => block.scans.push(rest.to_owned()),
                     "errors" => p.data_errors = parse_data_errors(rest),
                     _ => {}
                 }
             }
             None if key == "scan" || key == "scrub" => {
-                scan_text.push('\n');
-                scan_text.push_str(line.trim());
+                if let Some(s) = block.scans.last_mut() {
+                    s.push('\n');
+                    s.push_str(line.trim());
+                }
             }
             None if line.trim().is_empty() => {}
             None if pools.is_empty() => {}
             None if line.starts_with([' ', '\t']) => {} // continuation of status:/action:
+            None if unknown_key(line) => key = "",      // its continuation lines are skipped too
             None => {
-                return Err(ParseError::at(
-                    WHAT,
-                    n,
-                    format!("unexpected line {:?}", line.trim()),
-                ));
+                let pool = pools.last().map_or("", |p| p.name.as_str());
+                errors.push(RowError {
+                    item: pool.to_owned(),
+                    error: ParseError::at(WHAT, n, format!("unexpected line {:?}", line.trim())),
+                });
             }
         }
     }
-    flush(&mut pools, &mut scan_text, &mut table)?;
-    Ok(pools)
+    flush(&mut pools, &mut block, errors);
+    pools
 }
 
 /// `No known data errors` is 0; `2258 data errors, use '-v' for a list` is 2258.
@@ -134,13 +165,36 @@ fn indent(line: &str) -> usize {
     line.chars().take_while(|c| c.is_whitespace()).count()
 }
 
+/// A vdev state word as zpool prints it (`ONLINE`, `AVAIL`, `INUSE`, `UNAVAIL`).
+fn is_state(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+}
+
+/// The READ/WRITE/CKSUM columns of a row's fields after the state. A spare or an unopened
+/// device prints none (`AVAIL`, `INUSE  currently in use`); whatever follows the counts is a
+/// note (`(resilvering)`, `too many errors`, `was /dev/sdc1`), not a column.
+fn counts(n: usize, rest: &[&str]) -> Result<[Option<u64>; 3], ParseError> {
+    let count = |s: &str| parse_size(WHAT, n, s);
+    match rest {
+        [] => Ok([None; 3]),
+        [a, b, c, ..] if count(a).is_ok() => Ok([count(a)?, count(b)?, count(c)?]),
+        [a, ..] if count(a).is_ok() => Err(ParseError::at(
+            WHAT,
+            n,
+            format!("truncated error counts {:?}", rest.join(" ")),
+        )),
+        _ => Ok([None; 3]), // a note without counts
+    }
+}
+
 /// The `config:` table: a header line, then one vdev a line, nested by two spaces a level.
-fn parse_config(table: &[(usize, &str)]) -> Result<Vec<Vdev>, ParseError> {
+/// A row that cannot be read is reported in `errors` under `pool/vdev` and skipped.
+fn parse_config(pool: &str, table: &[(usize, &str)], errors: &mut Vec<RowError>) -> Vec<Vdev> {
     let Some(((_, header), rows)) = table.split_first() else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
     if !header.trim_start().starts_with("NAME") {
-        return Ok(Vec::new()); // "The pool is suspended" and similar: no table
+        return Vec::new(); // "The pool is suspended" and similar: no table
     }
     let base = indent(header);
     let mut vdevs: Vec<Vdev> = Vec::new();
@@ -150,33 +204,44 @@ fn parse_config(table: &[(usize, &str)]) -> Result<Vec<Vdev>, ParseError> {
         let depth = indent(row).saturating_sub(base) / 2;
         let f: Vec<&str> = row.split_whitespace().collect();
         let Some(&name) = f.first() else { continue };
-        if depth == 0
-            && f.len() == 1
-            && let Some((_, s)) = SECTIONS.iter().find(|(h, _)| *h == name)
-        {
-            section = s;
+        if depth == 0 && f.len() == 1 && !vdevs.is_empty() {
+            // a section header; one this parser does not know keeps its own name
+            section = SECTIONS
+                .iter()
+                .find(|(h, _)| *h == name)
+                .map_or(name, |(_, s)| s);
             continue;
         }
         if depth == 0 && vdevs.is_empty() {
             section = "data";
         }
-        let Some(&state) = f.get(1) else {
-            return Err(ParseError::at(
-                WHAT,
-                n,
-                format!("vdev {name:?} has no state"),
-            ));
+        let fail = |errors: &mut Vec<RowError>, why: String| {
+            errors.push(RowError {
+                item: format!("{pool}/{name}"),
+                error: ParseError::at(WHAT, n, why),
+            });
         };
-        let count = |i: usize| -> Result<Option<u64>, ParseError> {
-            match f.get(i) {
-                Some(s) => parse_size(WHAT, n, s),
-                None => Ok(None),
+        let state = match f.get(1) {
+            Some(s) if is_state(s) => *s,
+            Some(s) => {
+                fail(errors, format!("vdev {name:?}: not a state: {s:?}"));
+                continue;
+            }
+            None => {
+                fail(errors, format!("vdev {name:?} has no state"));
+                continue;
             }
         };
-        let (read, write, checksum) = if f.len() >= 5 {
-            (count(2)?, count(3)?, count(4)?)
-        } else {
-            (None, None, None) // spares: "sdf AVAIL"
+        let [read, write, checksum] = match counts(n, &f[2..]) {
+            Ok(c) => c,
+            Err(e) => {
+                // the state is still right: keep the vdev, without counts
+                errors.push(RowError {
+                    item: format!("{pool}/{name}"),
+                    error: e,
+                });
+                [None; 3]
+            }
         };
         // a row one level deeper than the previous one makes that one an interior vdev
         if let (Some(prev), Some(&pd)) = (vdevs.last_mut(), depths.last())
@@ -200,12 +265,12 @@ fn parse_config(table: &[(usize, &str)]) -> Result<Vec<Vdev>, ParseError> {
     for (v, &d) in vdevs.iter_mut().zip(&depths) {
         v.kind = text_kind(&v.name, d == 0 && v.section == "data", v.leaf);
     }
-    Ok(vdevs)
+    vdevs
 }
 
 /// The vdev type as JSON names it (`root`, `mirror`, `raidz`, `replacing`, `disk`, `file`, …),
 /// from the text name: interior vdevs are named `<type>-<n>` (`raidz1-0`, `mirror-1`).
-fn text_kind(name: &str, root: bool, leaf: bool) -> String {
+pub(super) fn text_kind(name: &str, root: bool, leaf: bool) -> String {
     if root {
         return "root".into();
     }
@@ -229,14 +294,16 @@ fn text_kind(name: &str, root: bool, leaf: bool) -> String {
 pub fn parse_scan(text: &str) -> Option<Scan> {
     let mut lines = text.lines();
     let first = lines.next()?.trim();
-    let (function, rest) = if let Some(r) = first.strip_prefix("scrub ") {
-        (ScanFunction::Scrub, r)
-    } else if let Some(r) = first.strip_prefix("resilver ") {
-        (ScanFunction::Resilver, r)
-    } else if let Some(r) = first.strip_prefix("resilvered ") {
-        (ScanFunction::Resilver, r)
-    } else {
-        return None; // "none requested"
+    let (word, rest) = first.split_once(' ')?;
+    let function = match word {
+        "scrub" => ScanFunction::Scrub,
+        "resilver" | "resilvered" => ScanFunction::Resilver,
+        _ => return None, // "none requested"
+    };
+    // a sequential rebuild names its top-level vdev: "resilver (draid2:…-0) in progress since"
+    let rest = match rest.strip_prefix('(').and_then(|r| r.split_once(") ")) {
+        Some((_vdev, r)) => r,
+        None => rest,
     };
     let mut scan = Scan::new(function, ScanState::Finished);
     let with_errors_on = |scan: &mut Scan, tail: &str| {
@@ -248,10 +315,14 @@ pub fn parse_scan(text: &str) -> Option<Scan> {
         }
     };
     if let Some(t) = rest.strip_prefix("repaired ").or_else(|| {
-        // "resilvered 629M in ..." arrives here as rest = "629M in ..."
-        (first.starts_with("resilvered ")).then_some(rest)
+        // "resilvered 629M in ..." arrives here as rest = "629M in ..."; a finished
+        // rebuild prints no amount: "resilvered (draid1:…) in 00:01:02 with 0 errors on …"
+        (word == "resilvered").then_some(rest)
     }) {
-        let (amount, tail) = t.split_once(" in ").unwrap_or((t, ""));
+        let (amount, tail) = match t.strip_prefix("in ") {
+            Some(tail) => ("-", tail),
+            None => t.split_once(" in ").unwrap_or((t, "")),
+        };
         scan.repaired = parse_size(WHAT, 1, amount).ok().flatten();
         let dur = tail.split(" with ").next().unwrap_or("");
         scan.duration = parse_duration(dur);
@@ -328,6 +399,14 @@ mod tests {
     use super::*;
     use crate::testutil::shared_text;
 
+    /// Parses output that must read without a row error.
+    fn clean(text: &str) -> Vec<PoolStatus> {
+        let mut errors = Vec::new();
+        let pools = parse_status(text, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        pools
+    }
+
     fn vdev<'a>(p: &'a PoolStatus, name: &str) -> &'a Vdev {
         p.vdevs
             .iter()
@@ -337,10 +416,9 @@ mod tests {
 
     #[test]
     fn parses_degraded_pool_with_offline_vdev() {
-        let pools = parse_status(&shared_text(
+        let pools = clean(&shared_text(
             "zfs/lab-openzfs-2.1.11/zpool_status_PLp_degraded.txt",
-        ))
-        .unwrap();
+        ));
         let tank = &pools[1];
         assert_eq!(
             (tank.name.as_str(), tank.state.as_str()),
@@ -358,7 +436,7 @@ mod tests {
         );
         assert_eq!(vdev(tank, "tank").kind, "root");
         assert_eq!(vdev(tank, "/dev/vdd1").checksum, Some(675));
-        let scan = tank.scan.as_ref().unwrap();
+        let scan = tank.scans.first().unwrap();
         assert_eq!(
             (scan.function, scan.state),
             (ScanFunction::Scrub, ScanState::Finished)
@@ -376,12 +454,11 @@ mod tests {
 
     #[test]
     fn parses_resilver_in_progress() {
-        let pools = parse_status(&shared_text(
+        let pools = clean(&shared_text(
             "zfs/lab-openzfs-2.1.11/zpool_status_PLp_resilvering.txt",
-        ))
-        .unwrap();
+        ));
         let tank = &pools[1];
-        let scan = tank.scan.as_ref().unwrap();
+        let scan = tank.scans.first().unwrap();
         assert_eq!(
             (scan.function, scan.state),
             (ScanFunction::Resilver, ScanState::Running)
@@ -405,12 +482,11 @@ mod tests {
 
     #[test]
     fn parses_resilver_finished_with_data_errors() {
-        let pools = parse_status(&shared_text(
+        let pools = clean(&shared_text(
             "zfs/lab-openzfs-2.1.11/zpool_status_PLp_resilvered.txt",
-        ))
-        .unwrap();
+        ));
         let tank = &pools[1];
-        let scan = tank.scan.as_ref().unwrap();
+        let scan = tank.scans.first().unwrap();
         assert_eq!(
             (scan.function, scan.state),
             (ScanFunction::Resilver, ScanState::Finished)
@@ -422,11 +498,10 @@ mod tests {
 
     #[test]
     fn parses_scrub_in_progress() {
-        let pools = parse_status(&shared_text(
+        let pools = clean(&shared_text(
             "zfs/lab-openzfs-2.3.2/zpool_status_PLp_scrubbing.txt",
-        ))
-        .unwrap();
-        let scan = pools[1].scan.as_ref().unwrap();
+        ));
+        let scan = pools[1].scans.first().unwrap();
         assert_eq!(
             (scan.function, scan.state),
             (ScanFunction::Scrub, ScanState::Running)
@@ -435,33 +510,32 @@ mod tests {
         assert_eq!(scan.issued, Some(532 * 1024 * 1024));
         assert_eq!(scan.total, Some((2.25f64 * 1024f64.powi(3)).round() as u64));
         assert_eq!(scan.repaired, Some(0));
-        assert_eq!(pools[0].scan, None);
+        assert_eq!(pools[0].scans.first(), None);
     }
 
     #[test]
     fn parses_sections_and_solaris_text() {
-        let pools = parse_status(&shared_text("zfs/jc/zpool-status-spares.out")).unwrap();
+        let pools = clean(&shared_text("zfs/jc/zpool-status-spares.out"));
         let sdf = vdev(&pools[0], "sdf");
         assert_eq!(
             (sdf.section.as_str(), sdf.state.as_str(), sdf.read),
             ("spares", "AVAIL", None)
         );
         assert_eq!(vdev(&pools[0], "sdh").section, "data");
-        let logs = parse_status(&shared_text(
+        let logs = clean(&shared_text(
             "zfs/node-exporter-textfile-collector-scripts/zpool_status_-p_logs",
-        ))
-        .unwrap();
+        ));
         let log = vdev(&logs[0], "c0t55CD2E404B73663Dd0");
         assert_eq!((log.section.as_str(), log.kind.as_str()), ("logs", "disk"));
         assert_eq!(vdev(&logs[0], "9669136929555758172").state, "UNAVAIL");
-        let scan = logs[0].scan.as_ref().unwrap();
+        let scan = logs[0].scans.first().unwrap();
         assert_eq!(
             (scan.duration, scan.repaired),
             (Some(29 * 3600 + 37 * 60), Some(0))
         );
-        let v2 = parse_status(&shared_text("zfs/jc/zpool-status-v2.out")).unwrap();
+        let v2 = clean(&shared_text("zfs/jc/zpool-status-v2.out"));
         assert_eq!(
-            (v2[0].state.as_str(), v2[0].scan.as_ref()),
+            (v2[0].state.as_str(), v2[0].scans.first()),
             ("DEGRADED", None)
         );
         assert_eq!(vdev(&v2[0], "c1t1d0").state, "UNAVAIL");
@@ -493,15 +567,80 @@ mod tests {
     }
 
     #[test]
-    fn rejects_garbage_and_accepts_empty() {
-        assert_eq!(parse_status("").unwrap(), vec![]);
-        assert_eq!(parse_status("no pools available\n").unwrap(), vec![]);
-        let err =
-            parse_status("  pool: a\n state: ONLINE\nconfig:\n\n\tNAME STATE\n\ta\n").unwrap_err();
+    fn empty_output_is_no_pools() {
+        assert_eq!(clean(""), vec![]);
+        assert_eq!(clean("no pools available\n"), vec![]);
+    }
+
+    /// Rows of kinds never seen (an unknown note, an unknown section, a truncated row, extra
+    /// columns, a shifted row, a stray line, an unknown key) each cost at most that row: the
+    /// other rows of the pool, the other pool, the scan and the data errors are all kept.
+    #[test]
+    fn a_row_it_cannot_read_costs_only_that_row() {
+        let text = "  pool: odd\n state: DEGRADED\n\
+  scan: scrub repaired 0B in 00:00:09 with 0 errors on Mon Nov 23 20:10:24 2026\n\
+expand: expanded raidz1-0 copied 1.2T in 01:02:03, on Mon Nov 23 20:10:24 2026\n\
+\tsomething continues here\n\
+config:\n\n\
+\tNAME          STATE     READ WRITE CKSUM\n\
+\todd           DEGRADED     0     0     0\n\
+\t  raidz1-0    DEGRADED     0     0     0\n\
+\t    sda       ONLINE       0     0     0  (some future note)\n\
+\t    sdb       FAULTED      7     0     0  too many errors\n\
+\t    sdc       ONLINE       1     2\n\
+\t    sdd       ONLINE       0     0     0     5   slow\n\
+\t    sde       0     0     0\n\
+\t    sdf\n\
+\thybrid\n\
+\t  sdg         ONLINE       0     0     0\n\
+\tspares\n\
+\t  sdh         INUSE     currently in use\n\
+\t  sdi         AVAIL   \n\n\
+what is this\n\
+errors: 3 data errors, use '-v' for a list\n\n\
+  pool: fine\n state: ONLINE\nconfig:\n\n\
+\tNAME        STATE     READ WRITE CKSUM\n\
+\tfine        ONLINE       0     0     0\n\
+\t  sdz       ONLINE       0     0     4\n\n\
+errors: No known data errors\n";
+        let mut errors = Vec::new();
+        let pools = parse_status(text, &mut errors);
+        let items: Vec<(&str, usize)> = errors
+            .iter()
+            .map(|e| (e.item.as_str(), e.error.line))
+            .collect();
         assert_eq!(
-            err.to_string(),
-            "zpool status, line 6: vdev \"a\" has no state"
+            items,
+            [
+                ("odd", 23),
+                ("odd/sdc", 13),
+                ("odd/sde", 15),
+                ("odd/sdf", 16)
+            ],
+            "{errors:?}"
         );
-        assert!(parse_status("  pool: a\nwhat is this\n").is_err());
+        assert_eq!(
+            errors[1].error.to_string(),
+            "zpool status, line 13: truncated error counts \"1 2\""
+        );
+        let odd = &pools[0];
+        let row = |n: &str| {
+            let v = vdev(odd, n);
+            (v.state.as_str(), v.section.as_str(), v.read, v.checksum)
+        };
+        assert_eq!(row("sda"), ("ONLINE", "data", Some(0), Some(0)));
+        assert_eq!(row("sdb"), ("FAULTED", "data", Some(7), Some(0)));
+        assert_eq!(row("sdc"), ("ONLINE", "data", None, None));
+        assert_eq!(row("sdd"), ("ONLINE", "data", Some(0), Some(0)));
+        assert_eq!(row("sdg"), ("ONLINE", "hybrid", Some(0), Some(0)));
+        assert_eq!(row("sdh"), ("INUSE", "spares", None, None));
+        assert_eq!(row("sdi"), ("AVAIL", "spares", None, None));
+        assert_eq!(odd.vdevs.len(), 9);
+        assert_eq!((odd.data_errors, odd.scans.len()), (Some(3), 1));
+        assert_eq!(odd.scans[0].duration, Some(9));
+        assert_eq!(
+            (pools[1].name.as_str(), vdev(&pools[1], "sdz").checksum),
+            ("fine", Some(4))
+        );
     }
 }
