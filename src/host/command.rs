@@ -1,7 +1,7 @@
 //! `Runner`: the one way hostwatt runs an external program (smartctl, zpool, ipmitool).
 //!
-//! `System` runs the real program with a timeout, a cleared environment (`LC_ALL=C`, fixed
-//! `PATH`) and `kill_on_drop`, so a hung child is SIGKILLed when its timeout fires. A child that
+//! `System` runs the real program with a timeout, a cleared environment (`LC_ALL=C`, `TZ=UTC0`,
+//! fixed `PATH`) and `kill_on_drop`, so a hung child is SIGKILLed when its timeout fires. A child that
 //! survives SIGKILL (a `zpool` in D state holding the namespace lock) is remembered, and the next
 //! run of that program is refused until it is gone: a second run would only queue behind it.
 //! `Replay` answers by exact argv from a recorded `commands.toml`, for tests and bug reports;
@@ -313,6 +313,9 @@ async fn run_system(
         .env_clear()
         .env("PATH", SAFE_PATH)
         .env("LC_ALL", "C")
+        // dates printed with ctime() (zpool <= 2.2 scan lines) come out in UTC, whatever the
+        // host's zone; "UTC0" is a POSIX zone, so it needs no tzdata
+        .env("TZ", "UTC0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -386,12 +389,12 @@ mod tests {
         let out = Runner::system()
             .run(
                 &sh(),
-                &["-c".into(), "echo \"$LC_ALL:$HOME\"".into()],
+                &["-c".into(), "echo \"$LC_ALL:$TZ:$HOME\"".into()],
                 Duration::from_secs(10),
             )
             .await
             .unwrap();
-        assert_eq!(out.stdout_text(), "C:\n");
+        assert_eq!(out.stdout_text(), "C:UTC0:\n");
     }
 
     #[tokio::test]

@@ -24,8 +24,9 @@
 //! nothing readable at all (not JSON, garbage) fails the round and keeps the last good data.
 //!
 //! Units: bytes, ratios 0–1 (`cap 81` → 0.81), Unix timestamps. Error counts of vdevs are
-//! gauges, since `zpool clear` resets them. zpool prints scan dates in local time; they are
-//! read as UTC (see `units::parse_ctime`). A pool can show a scrub and a resilver or sequential rebuild at
+//! gauges, since `zpool clear` resets them. zpool ≤ 2.2 prints scan dates with ctime() in
+//! local time: the `Runner` runs it with `TZ=UTC0`, so they are UTC on any host (replayed
+//! captures are read as UTC). A pool can show a scrub and a resilver or sequential rebuild at
 //! once; the latest of each function is kept, labelled `function`. JSON gives no scan ETA, so
 //! it is estimated from the issue rate between two rounds; text output carries zpool's own.
 

@@ -118,8 +118,9 @@ pub fn parse_duration(s: &str) -> Option<u64> {
 }
 
 /// A ctime date (`Mon Nov 23 20:10:47 2026`, `Sun Jan  8 07:07:22 2017`) as a Unix timestamp.
-/// zpool prints local time; it is read as UTC, which is right on servers running in UTC (the
-/// usual case, and what the lab captures show) and off by the zone offset elsewhere.
+/// zpool prints local time (ctime()); it is read as UTC, which is right because hostwatt runs
+/// every program with `TZ=UTC0` (`host::command`). A capture from a host outside UTC, replayed,
+/// is off by that host's offset.
 pub fn parse_ctime(s: &str) -> Option<i64> {
     let f: Vec<&str> = s.split_whitespace().collect();
     let [_dow, mon, day, hms, year] = f[..] else {
