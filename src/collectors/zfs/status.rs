@@ -7,6 +7,13 @@
 //! headers `logs`, `cache`, `spares`, `special` and `dedup`. Scan lines differ by version:
 //! 2.0/2.1 print `X scanned at R, Y issued at R, Z total`, 2.2+ `X / Z scanned, Y / Z issued at
 //! R`, 0.7 `X scanned out of Z at R`; all print `N repaired|resilvered, P% done, ETA to go`.
+//! OpenZFS ≥ 2.1 can print two `scan:` lines: the last scrub, then a resilver, or a sequential
+//! (dRAID) rebuild named by its top-level vdev: `resilver (draid2:4d:8c:1s-0) in progress …`.
+//!
+//! A table row is `NAME STATE [READ WRITE CKSUM] [note…]`: spares (`AVAIL`, `INUSE  currently
+//! in use`) and some unopened devices print no counts, and whatever follows the counts is a
+//! note (`(resilvering)`, `too many errors`). A row or line that still cannot be read costs
+//! only itself: it is reported as a `RowError` and the rest of the output is kept.
 
 use super::units::{parse_ctime, parse_duration, parse_size};
 use super::{PoolStatus, RowError, Scan, ScanFunction, ScanState, Vdev};
