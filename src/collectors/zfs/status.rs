@@ -573,6 +573,48 @@ mod tests {
         assert_eq!(parse_scan("none requested"), None);
     }
 
+    /// dRAID sequential rebuilds as print_rebuild_status prints them, and which of two scans
+    /// of one function is kept.
+    #[test]
+    fn reads_rebuild_lines_and_keeps_the_latest_scan_of_each_function() {
+        let done = parse_scan(
+            "resilvered (draid1:3d:5c:1s-0) in 00:01:02 with 0 errors on Mon Nov 23 20:05:55 2026",
+        )
+        .unwrap();
+        assert_eq!(
+            (done.function, done.state, done.duration, done.errors),
+            (
+                ScanFunction::Resilver,
+                ScanState::Finished,
+                Some(62),
+                Some(0)
+            )
+        );
+        assert_eq!(
+            (done.end, done.start, done.repaired),
+            (Some(1_795_464_355), Some(1_795_464_293), None)
+        );
+        let canceled =
+            parse_scan("resilver (draid1:3d:5c:1s-0) canceled on Mon Nov 23 20:05:55 2026")
+                .unwrap();
+        assert_eq!(canceled.state, ScanState::Canceled);
+
+        let mut running = Scan::new(ScanFunction::Resilver, ScanState::Running);
+        running.start = Some(5);
+        let mut scans = vec![Scan::new(ScanFunction::Scrub, ScanState::Finished)];
+        keep_latest(&mut scans, done.clone());
+        keep_latest(&mut scans, running.clone());
+        keep_latest(&mut scans, done); // a second top-level vdev's finished rebuild
+        let got: Vec<_> = scans.iter().map(|s| (s.function, s.state)).collect();
+        assert_eq!(
+            got,
+            [
+                (ScanFunction::Scrub, ScanState::Finished),
+                (ScanFunction::Resilver, ScanState::Running)
+            ]
+        );
+    }
+
     #[test]
     fn empty_output_is_no_pools() {
         assert_eq!(clean(""), vec![]);
