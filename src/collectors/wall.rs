@@ -457,6 +457,7 @@ impl Wall {
             inputs.rapl = snap
                 .zones
                 .iter()
+                .filter(|z| z.counted)
                 .filter_map(|z| z.watts.map(|w| (z.name.clone(), w)))
                 .collect();
             complete &= snap.zones.is_empty() || !inputs.rapl.is_empty();

@@ -16,6 +16,7 @@ mod parsers;
 mod permission;
 mod prometheus;
 mod promtool;
+mod rapl_interfaces;
 mod readme;
 mod restart;
 mod rules;
