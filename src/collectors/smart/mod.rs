@@ -49,10 +49,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use super::{CollectError, Collector, Context, Fault, Sample};
+use super::{CollectError, Collector, Context, Fault, Sample, blockstat};
 use crate::config::Interval;
 use crate::host::command::{CommandError, Output, Program};
-use crate::host::root::{ReadError, Root};
+use crate::host::root::ReadError;
 use crate::metrics::{Families, Family, Render};
 use advisories::{Advice, Class, Table, glob};
 use json::{Data, EXIT_BITS, Report, STANDBY_EXIT, ScanDevice};
@@ -60,10 +60,6 @@ use power::{Power, State};
 
 const HINT: &str =
     "smartctl needs root (or CAP_SYS_RAWIO and CAP_SYS_ADMIN for NVMe) to open disks";
-
-/// `sys/block` entries that are never SMART disks; their coming and going (loop devices of
-/// snaps, ZFS zvols, device-mapper) is not a hot-plug.
-const NOT_DISKS: [&str; 9] = ["loop", "ram", "zram", "dm-", "md", "nbd", "zd", "sr", "fd"];
 
 /// `[collectors.smart]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -422,11 +418,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-/// Whether `sys/block/<name>` can be a SMART disk.
-fn is_disk_entry(name: &str) -> bool {
-    !NOT_DISKS.iter().any(|p| name.starts_with(p))
 }
 
 /// The SMART collector.
@@ -849,13 +840,6 @@ impl Disk {
     }
 }
 
-/// The disk entries of `sys/block`, or `None` when there is no such directory.
-fn read_listing(root: &Root) -> Option<Vec<String>> {
-    root.list("sys/block")
-        .ok()
-        .map(|v| v.into_iter().filter(|n| is_disk_entry(n)).collect())
-}
-
 impl Collector for Smart {
     type Snapshot = Snapshot;
     const NAME: &'static str = "smart";
@@ -870,7 +854,9 @@ impl Collector for Smart {
         at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
         let mut faults = Vec::new();
-        let listing = read_listing(&cx.root);
+        // whole physical disks only: the coming and going of loop devices of snaps, zvols or
+        // device-mapper is not a hot-plug
+        let listing = blockstat::list_disks(&cx.root);
         let rescan = match self.scanned_at {
             None => true,
             Some(t) => {
@@ -902,7 +888,7 @@ impl Collector for Smart {
         let mut due = Vec::new();
         for d in self.devices.values_mut() {
             if !d.block.is_empty() {
-                match power::read_ios(&cx.root, &d.block) {
+                match blockstat::read_ios(&cx.root, &d.block) {
                     Ok(n) => d.ios = n,
                     Err(e) => {
                         d.ios = None;

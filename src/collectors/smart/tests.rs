@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::host::command::Runner;
+use crate::host::root::Root;
 use crate::metrics::{SnapshotCollector, exposition};
 use crate::testutil::shared_fixture;
 
@@ -667,12 +668,6 @@ fn filters_devices_and_picks_per_device_intervals() {
         s.query_interval(&dev("/dev/sda")),
         Duration::from_secs(1800)
     );
-}
-
-#[test]
-fn hot_plug_ignores_virtual_block_devices() {
-    assert!(is_disk_entry("sda") && is_disk_entry("nvme0n1"));
-    assert!(!is_disk_entry("loop3") && !is_disk_entry("zd0") && !is_disk_entry("dm-1"));
 }
 
 #[test]
