@@ -22,6 +22,7 @@ mod readme;
 mod restart;
 mod rules;
 mod server;
+mod smart_raid;
 mod support;
 mod systemd;
 mod tls;
