@@ -18,20 +18,8 @@ fn once_counts_a_package_read_through_msr_and_mmio_once() {
     assert!(sh("setup.sh").wait().expect("setup.sh").success());
     // during.sh moves the counters half-way between `once`'s two rounds, 1 s apart
     let mut during = sh("during.sh");
-    let state = tempfile::tempdir().expect("tempdir");
-    let out = support::hostwatt()
-        .arg("once")
-        .arg("--root")
-        .arg(dir.path().join("root"))
-        .arg("--config")
-        .arg(case.join("config.toml"))
-        .arg("--state-dir")
-        .arg(state.path())
-        .output()
-        .expect("run hostwatt once");
+    let stdout = support::once(&dir.path().join("root"), &case.join("config.toml"), &[]);
     assert!(during.wait().expect("during.sh").success());
-    let (stdout, stderr) = support::texts(&out);
-    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
     let v = |series: &str| {
         support::value(&stdout, series).unwrap_or_else(|| panic!("no {series} in\n{stdout}"))
     };

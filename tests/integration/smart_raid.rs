@@ -6,21 +6,14 @@ use crate::support;
 #[test]
 fn once_sees_three_disks_behind_one_megaraid_node() {
     let case = support::shared_dir().join("real-world/smart-megaraid-three-disks");
-    let state = tempfile::tempdir().expect("tempdir");
-    let out = support::hostwatt()
-        .arg("once")
-        .arg("--root")
-        .arg(&case)
-        .arg("--config")
-        .arg(case.join("config.toml"))
-        .arg("--replay-commands")
-        .arg(case.join("commands.toml"))
-        .arg("--state-dir")
-        .arg(state.path())
-        .output()
-        .expect("run hostwatt once");
-    let (stdout, stderr) = support::texts(&out);
-    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    let stdout = support::once(
+        &case,
+        &case.join("config.toml"),
+        &[
+            "--replay-commands".as_ref(),
+            case.join("commands.toml").as_os_str(),
+        ],
+    );
     for (n, celsius) in [(1, 31.0), (2, 30.0), (3, 29.0)] {
         let disk = format!("TOSHIBA_MG08SCA16TEY_FAKESERIAL000{n}");
         let v = |name: &str| {
