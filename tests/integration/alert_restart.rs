@@ -108,7 +108,7 @@ async fn a_restart_sends_nothing_while_the_disk_is_still_failing() {
     // the failing disk also has far more power-on hours than its class is rated for
     assert_eq!(reasons(&got), SENT);
 
-    let (mut second, addr, _) = Daemon::start(&root, &conf, &state);
+    let (mut second, addr, second_log) = Daemon::start(&root, &conf, &state);
     // before the first SMART round (4 s of smartctl): no SMART data, the alert is held
     let early = support::poll_until("the first evaluation after the restart", 600, || {
         let body = metrics(&addr);
@@ -141,7 +141,9 @@ async fn a_restart_sends_nothing_while_the_disk_is_still_failing() {
             .map(|_| body)
     });
     assert_eq!(support::value(&body, FIRING), Some(1.0), "{body}");
-    assert_eq!(second.stop().code(), Some(0));
+    let status = second.stop();
+    let log: Vec<String> = second_log.iter().collect();
+    assert_eq!(status.code(), Some(0), "{}", log.join("\n"));
     assert_eq!(reasons(&got), SENT, "the restart sent notifications");
     server.abort();
 }
