@@ -98,13 +98,17 @@ impl App {
         collectors::register_enabled(cfg, &mut reg)?;
         // evaluates what the collectors above publish: keep it last
         if cfg.alerts.enabled {
-            reg.add(alerts::task::Engine::new(
-                &cfg.alerts,
-                cfg.alert_rules.clone(),
-                reg.registry.clone(),
-                cfg.store(),
-                notify,
-            ))?;
+            let collectors = reg.samplers.iter().map(|s| s.name()).collect();
+            reg.add(
+                alerts::task::Engine::new(
+                    &cfg.alerts,
+                    cfg.alert_rules.clone(),
+                    reg.registry.clone(),
+                    cfg.store(),
+                    notify,
+                )
+                .waiting_for(collectors),
+            )?;
         }
         let alerts = reg.subscribe();
         Ok(Self {

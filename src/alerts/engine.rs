@@ -5,6 +5,10 @@
 //! dropped silently, as in Prometheus. Notifications: on firing, every `repeat_interval` while
 //! firing, and on resolving. The book is what `alerts.json` persists: after a restart a firing
 //! alert is still firing and its last notification time is known, so nothing is re-sent.
+//!
+//! Missing data is not a cleared condition: the alerts of a *held* rule (one whose collectors
+//! have not reported since start, or whose last round failed) keep their state, so a restart
+//! does not resolve and re-fire everything before the first SMART or ZFS round is in.
 
 use std::collections::BTreeMap;
 
@@ -103,6 +107,19 @@ pub fn advance(
     now: f64,
     timing: Timing,
 ) -> Outcome {
+    advance_holding(book, results, &[], now, timing)
+}
+
+/// [`advance`], where the alerts of the rules named in `held` (whose input data is not known)
+/// that have no observation keep their state: nothing resolves or is dropped for lack of data.
+/// An observation of a held rule still counts (it can make an alert pending or firing).
+pub fn advance_holding(
+    book: &mut Book,
+    results: &[(&Rule, Vec<Observation>)],
+    held: &[&str],
+    now: f64,
+    timing: Timing,
+) -> Outcome {
     let mut out = Outcome::default();
     let mut seen = Vec::new();
     for (rule, observations) in results {
@@ -165,7 +182,7 @@ pub fn advance(
         }
     }
     book.alerts.retain(|key, t| {
-        if seen.contains(key) {
+        if seen.contains(key) || held.contains(&t.alert.name.as_str()) {
             return true;
         }
         match t.alert.state {
@@ -359,5 +376,24 @@ mod tests {
         assert_eq!(number(52.0), "52");
         assert_eq!(number(85.999), "86");
         assert_eq!(number(1.5), "1.5");
+    }
+
+    #[test]
+    fn a_held_rule_keeps_its_alerts_until_its_data_is_known() {
+        let mut book = Book::default();
+        assert_eq!(
+            run(&mut book, &[(0, 0.9), (15, 0.9)]),
+            [(15, Reason::Firing)]
+        );
+        let r = rule("ZfsPoolCapacityHigh");
+        let now = 1_700_000_000.0 + 16.0 * 60.0;
+        // no observation (the zfs collector has not reported yet): held, nothing changes
+        let o = advance_holding(&mut book, &[(&r, Vec::new())], &[r.name], now, TIMING);
+        assert!(o.notifications.is_empty() && !o.changed);
+        assert_eq!(state(&book), Some(State::Firing));
+        // known and absent: the pool is gone, the alert resolves
+        let o = advance_holding(&mut book, &[(&r, Vec::new())], &[], now + 60.0, TIMING);
+        let reasons: Vec<Reason> = o.notifications.iter().map(|n| n.reason).collect();
+        assert_eq!(reasons, [Reason::Resolved]);
     }
 }

@@ -5,6 +5,12 @@
 //! Notifications go to an optional `mpsc::Sender<Notification>` (the receivers' dispatcher);
 //! `try_send` never blocks evaluation, and a full or closed queue counts a drop. The book is
 //! saved to `<state_dir>/alerts.json` whenever an alert changes state, and on shutdown.
+//!
+//! No data is not "cleared": a rule is held (its alerts keep their state, see
+//! `engine::advance_holding`) while a collector it reads has not finished a good round since
+//! start, or its last round failed or found no source (`hostwatt_collector_success` and
+//! `hostwatt_collector_available` both 1). A rule reads collector `c` when one of its metrics
+//! is `hostwatt_<c>_…` (`hostwatt_meter_…` for `meters`).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -107,6 +113,40 @@ pub struct Engine {
     evaluations: u64,
     queued: u64,
     dropped: u64,
+    /// The collectors running beside the engine, whose rounds its rules wait for.
+    collectors: Vec<&'static str>,
+}
+
+/// Whether `metric` is one of collector `name`'s (`hostwatt_smart_…` of `smart`,
+/// `hostwatt_meter_…` of `meters`).
+fn reads(metric: &str, name: &str) -> bool {
+    let Some(rest) = metric.strip_prefix("hostwatt_") else {
+        return false;
+    };
+    [name, name.trim_end_matches('s')]
+        .iter()
+        .any(|n| rest.strip_prefix(n).is_some_and(|r| r.starts_with('_')))
+}
+
+/// Collectors whose last round succeeded with a source (`hostwatt_collector_success` and
+/// `hostwatt_collector_available` 1); a collector that has not finished a round has neither.
+fn collectors_reporting(families: &[prometheus::proto::MetricFamily]) -> Vec<String> {
+    let ones = |family: &str| -> Vec<String> {
+        families
+            .iter()
+            .filter(|f| f.name() == family)
+            .flat_map(|f| f.get_metric())
+            .filter(|m| m.get_gauge().value() == 1.0)
+            .flat_map(|m| m.get_label())
+            .filter(|l| l.name() == "collector")
+            .map(|l| l.value().to_owned())
+            .collect()
+    };
+    let available = ones("hostwatt_collector_available");
+    ones("hostwatt_collector_success")
+        .into_iter()
+        .filter(|c| available.contains(c))
+        .collect()
 }
 
 fn unix_now() -> f64 {
@@ -142,7 +182,36 @@ impl Engine {
             evaluations: 0,
             queued: 0,
             dropped: 0,
+            collectors: Vec::new(),
         }
+    }
+
+    /// Holds the rules that read one of `collectors` (names as in `hostwatt_collector_*`)
+    /// until it reports; see the module docs. Without this, no rule is ever held.
+    pub fn waiting_for(mut self, collectors: Vec<&'static str>) -> Self {
+        self.collectors = collectors;
+        self
+    }
+
+    /// Names of the rules that read a collector not reporting now.
+    fn held(&self, families: &[prometheus::proto::MetricFamily]) -> Vec<&'static str> {
+        let reporting = collectors_reporting(families);
+        let waiting: Vec<&str> = self
+            .collectors
+            .iter()
+            .copied()
+            .filter(|c| !reporting.iter().any(|r| r == c))
+            .collect();
+        self.rules
+            .iter()
+            .filter(|r| {
+                r.expr
+                    .metrics()
+                    .iter()
+                    .any(|m| waiting.iter().any(|c| reads(m, c)))
+            })
+            .map(|r| r.name)
+            .collect()
     }
 
     fn unix_at(&mut self, at: Instant) -> f64 {
@@ -187,12 +256,13 @@ impl Engine {
         families: &[prometheus::proto::MetricFamily],
         now: f64,
     ) -> engine::Outcome {
+        let held = self.held(families);
         let results: Vec<(&Rule, Vec<eval::Observation>)> = self
             .rules
             .iter()
             .map(|r| (r, eval::evaluate(r, families, now, &mut self.history)))
             .collect();
-        engine::advance(&mut self.book, &results, now, self.timing)
+        engine::advance_holding(&mut self.book, &results, &held, now, self.timing)
     }
 
     fn send(&mut self, notifications: Vec<Notification>) {
@@ -314,11 +384,12 @@ mod tests {
         }
     }
 
-    fn setup(
+    /// An engine over `registry`, with a `Pools` collector registered in it.
+    fn setup_in(
+        registry: Registry,
         dir: &std::path::Path,
         notify: Option<mpsc::Sender<Notification>>,
     ) -> (Engine, watch::Sender<Option<Arc<Pools>>>) {
-        let registry = Registry::new();
         let (tx, rx) = watch::channel(None);
         registry
             .register(Box::new(SnapshotCollector::<Pools>::new(rx)))
@@ -332,6 +403,13 @@ mod tests {
             notify,
         );
         (engine, tx)
+    }
+
+    fn setup(
+        dir: &std::path::Path,
+        notify: Option<mpsc::Sender<Notification>>,
+    ) -> (Engine, watch::Sender<Option<Arc<Pools>>>) {
+        setup_in(Registry::new(), dir, notify)
     }
 
     fn cx() -> Context {
@@ -406,5 +484,67 @@ mod tests {
         assert_eq!(s.faults.len(), 1);
         assert_eq!(s.faults[0].item, "state:alerts");
         assert!(s.snapshot.alerts.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_restart_holds_alerts_until_their_collector_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, tx) = setup(dir.path(), None);
+        tx.send_replace(Some(Arc::new(Pools(0.9))));
+        let t0 = Instant::now();
+        e.sample(&cx(), t0).await.unwrap();
+        let s = e.sample(&cx(), t0 + Duration::from_secs(60)).await.unwrap();
+        assert_eq!(s.snapshot.alerts[0].state, State::Firing);
+        e.finish();
+
+        // restart: the registry has the collectors' self-metrics but zfs has no round yet
+        let registry = Registry::new();
+        let selfm = crate::metrics::selfmon::SelfMetrics::register(&registry).unwrap();
+        let (ntx, mut nrx) = mpsc::channel(8);
+        let (e2, ptx) = setup_in(registry, dir.path(), Some(ntx));
+        let mut e2 = e2.waiting_for(vec!["zfs", "smart"]);
+        let t1 = Instant::now();
+        let s = e2.sample(&cx(), t1).await.unwrap();
+        assert_eq!(
+            s.snapshot.alerts[0].state,
+            State::Firing,
+            "no data is not cleared"
+        );
+        // a failed first round is no data either
+        selfm.success.with_label_values(&["zfs"]).set(0);
+        selfm.available.with_label_values(&["zfs"]).set(1);
+        let s = e2.sample(&cx(), t1 + Duration::from_secs(5)).await.unwrap();
+        assert_eq!(s.snapshot.alerts[0].state, State::Firing);
+        assert!(
+            nrx.try_recv().is_err(),
+            "nothing sent while zfs had no data"
+        );
+
+        // zfs reports, still full: still firing, still nothing sent
+        selfm.success.with_label_values(&["zfs"]).set(1);
+        ptx.send_replace(Some(Arc::new(Pools(0.9))));
+        let s = e2
+            .sample(&cx(), t1 + Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(s.snapshot.alerts[0].state, State::Firing);
+        assert!(nrx.try_recv().is_err());
+        // the pool really emptied: now it resolves, once
+        ptx.send_replace(Some(Arc::new(Pools(0.5))));
+        let s = e2
+            .sample(&cx(), t1 + Duration::from_secs(15))
+            .await
+            .unwrap();
+        assert_eq!(s.snapshot.alerts[0].state, State::Resolved);
+        assert_eq!(nrx.try_recv().unwrap().reason, Reason::Resolved);
+    }
+
+    #[test]
+    fn rules_read_collectors_by_metric_prefix() {
+        assert!(reads("hostwatt_smart_temperature_celsius", "smart"));
+        assert!(reads("hostwatt_meter_power_watts", "meters"));
+        assert!(!reads("hostwatt_smartx_y", "smart"));
+        assert!(!reads("hostwatt_collector_success", "smart"));
+        assert!(!reads("node_smart_x", "smart"));
     }
 }

@@ -6,6 +6,7 @@
 //! here plus one line in `register_enabled`.
 
 pub mod attrs;
+pub mod blockstat;
 pub mod cpufreq;
 pub mod cpuidle;
 pub mod edac;

@@ -10,6 +10,12 @@
 //! a bogus delta. `energy_uj` is root-only since Linux 5.10 (CVE-2020-8694): EACCES is
 //! `PermissionDenied` with its fix logged once and `hostwatt_rapl_zone_readable 0`, where
 //! node_exporter silently exports nothing.
+//!
+//! One domain can be exposed twice: client CPUs since Tiger Lake have the package both through
+//! MSRs (`intel-rapl:0`, `package-0`) and through the processor_thermal device's MMIO
+//! (`intel-rapl-mmio:0`, `package-0`), two readings of the same energy. Both are exported, but
+//! only one is *counted* (`hostwatt_rapl_zone_counted`): the MSR zone when there is one, the
+//! MMIO one otherwise. Sums of CPU power (the wall estimate) use counted zones only.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -47,6 +53,11 @@ const SKIPPED: Family = Family::counter(
     "hostwatt_rapl_skipped_intervals_total",
     "Sampling intervals left out of the energy counter because the hardware counter reset (driver reload) or was out of range",
     &["zone", "id"],
+);
+const COUNTED: Family = Family::gauge(
+    "hostwatt_rapl_zone_counted",
+    "1 if the zone counts towards CPU power; 0 for a domain also read through another interface (MMIO when MSR has it), so each package is counted once",
+    &["zone", "id", "interface"],
 );
 const READABLE: Family = Family::gauge(
     "hostwatt_rapl_zone_readable",
@@ -222,6 +233,53 @@ impl Rapl {
     }
 }
 
+/// Interfaces in order of preference when a domain is read through several.
+const PREFERENCE: [&str; 2] = ["msr", "mmio"];
+
+/// The interface of a zone id: `intel-rapl:0` → `msr`, `intel-rapl-mmio:0:1` → `mmio`.
+pub fn interface(id: &str) -> &str {
+    match id.split(':').next().unwrap_or(id) {
+        "intel-rapl" => "msr",
+        "intel-rapl-mmio" => "mmio",
+        other => other,
+    }
+}
+
+/// Whether a zone on `interface` measuring `domain` counts: no other interface earlier in
+/// [`PREFERENCE`] has the same domain.
+fn counted<'a>(
+    interface: &str,
+    domain: &[String],
+    all: impl Iterator<Item = &'a (String, Vec<String>)>,
+) -> bool {
+    let rank = |i: &str| PREFERENCE.iter().position(|p| *p == i);
+    let Some(mine) = rank(interface) else {
+        return true;
+    };
+    !all.into_iter()
+        .any(|(i, d)| d == domain && rank(i).is_some_and(|r| r < mine))
+}
+
+impl Rapl {
+    /// Zone id → (interface, domain), the domain being the zone names from the top-level zone
+    /// down (`["package-0", "core"]` for `intel-rapl:0:0`), which is what two interfaces share.
+    fn domains(&self) -> BTreeMap<String, (String, Vec<String>)> {
+        self.zones
+            .keys()
+            .map(|id| {
+                let parts: Vec<&str> = id.split(':').collect();
+                let domain = (2..=parts.len())
+                    .map(|n| {
+                        let up = parts[..n].join(":");
+                        self.zones.get(&up).map_or(up, |a| a.name.clone())
+                    })
+                    .collect();
+                (id.clone(), (interface(id).to_owned(), domain))
+            })
+            .collect()
+    }
+}
+
 /// What a RAPL round publishes.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -238,6 +296,12 @@ pub struct Zone {
     pub id: String,
     /// Zone name.
     pub name: String,
+    /// Interface the zone is read through: `msr` (`intel-rapl`), `mmio` (`intel-rapl-mmio`),
+    /// else the powercap control type's name.
+    pub interface: String,
+    /// Whether the zone counts towards CPU power: false when the same domain is also read
+    /// through a preferred interface (see the module docs).
+    pub counted: bool,
     /// Joules since hostwatt started.
     pub joules_total: f64,
     /// Watts over the last interval; unknown on the first round and after a skip.
@@ -247,7 +311,7 @@ pub struct Zone {
 }
 
 impl Render for Snapshot {
-    const FAMILIES: &'static [&'static Family] = &[&ENERGY, &POWER, &SKIPPED, &READABLE];
+    const FAMILIES: &'static [&'static Family] = &[&ENERGY, &POWER, &SKIPPED, &COUNTED, &READABLE];
     fn render(&self, out: &mut Families) {
         for z in &self.zones {
             let labels = [z.name.as_str(), z.id.as_str()];
@@ -256,6 +320,7 @@ impl Render for Snapshot {
                 out.push(&POWER, &labels, w);
             }
             out.push(&SKIPPED, &labels, z.skipped as f64);
+            out.push_bool(&COUNTED, &[&z.name, &z.id, &z.interface], z.counted);
             out.push(&READABLE, &labels, 1.0);
         }
         for (name, id) in &self.unreadable {
@@ -290,15 +355,21 @@ impl Collector for Rapl {
             return Err(faults.swap_remove(0).error);
         }
         self.fold(&readings, at);
+        let domains = self.domains();
         let zones = self
             .zones
             .iter()
-            .map(|(id, a)| Zone {
-                id: id.clone(),
-                name: a.name.clone(),
-                joules_total: a.joules_total,
-                watts: a.watts,
-                skipped: a.skipped,
+            .map(|(id, a)| {
+                let (interface, domain) = &domains[id];
+                Zone {
+                    id: id.clone(),
+                    name: a.name.clone(),
+                    counted: counted(interface, domain, domains.values()),
+                    interface: interface.clone(),
+                    joules_total: a.joules_total,
+                    watts: a.watts,
+                    skipped: a.skipped,
+                }
             })
             .collect();
         Ok(Sample {
@@ -416,6 +487,120 @@ mod tests {
         assert!(
             (acc.joules_total - 150.0).abs() < 1e-9,
             "reset adds nothing"
+        );
+    }
+
+    /// Runs one of a real-world case's scripts on `dir` (a copy of the case folder).
+    #[allow(clippy::disallowed_methods)] // the case's own script, not a program hostwatt runs
+    fn run_case_script(case: &std::path::Path, script: &str, dir: &std::path::Path) {
+        let status = std::process::Command::new("sh")
+            .arg(case.join(script))
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}: {status}");
+    }
+
+    /// Real-world case `rapl-msr-mmio-no-psys`: package-0 through MSR (3.93 W) and MMIO
+    /// (3.78 W) is one CPU. Counters moved by the case's setup.sh and during.sh on a copy.
+    #[tokio::test]
+    async fn one_package_through_msr_and_mmio_is_counted_once() {
+        let case = crate::testutil::shared_fixture("real-world/rapl-msr-mmio-no-psys");
+        let dir = tempfile::tempdir().unwrap();
+        crate::testutil::overlay(&case, dir.path());
+        run_case_script(&case, "setup.sh", dir.path());
+        let cx = Context {
+            root: Root::new(dir.path().join("root")),
+            runner: crate::host::command::Runner::replay(Vec::new()),
+        };
+        let mut rapl = Rapl::new(Config::default());
+        let t0 = Instant::now();
+        rapl.sample(&cx, t0).await.unwrap();
+        run_case_script(&case, "during.sh", dir.path());
+        let s = rapl.sample(&cx, t0 + Duration::from_secs(1)).await.unwrap();
+        assert!(s.faults.is_empty(), "{:?}", s.faults);
+        let got: Vec<(&str, &str, &str, bool, f64)> = s
+            .snapshot
+            .zones
+            .iter()
+            .map(|z| {
+                let w = (z.watts.unwrap() * 1000.0).round() / 1000.0;
+                (
+                    z.id.as_str(),
+                    z.name.as_str(),
+                    z.interface.as_str(),
+                    z.counted,
+                    w,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("intel-rapl-mmio:0", "package-0", "mmio", false, 3.78),
+                ("intel-rapl:0", "package-0", "msr", true, 3.93),
+                ("intel-rapl:0:0", "core", "msr", true, 0.84),
+                ("intel-rapl:0:1", "uncore", "msr", true, 0.21),
+            ]
+        );
+        let counted: Vec<(String, f64)> = s
+            .snapshot
+            .zones
+            .iter()
+            .filter(|z| z.counted)
+            .map(|z| (z.name.clone(), z.watts.unwrap()))
+            .collect();
+        let (watts, rule) = crate::estimate::wall::cpu_watts(&counted).unwrap();
+        assert_eq!(rule, "package+dram");
+        assert!((watts - 3.93).abs() < 1e-9, "{watts}");
+        let series = crate::testutil::render_series(&s.snapshot);
+        for line in [
+            "hostwatt_rapl_zone_counted{zone=\"package-0\",id=\"intel-rapl-mmio:0\",interface=\"mmio\"} 0",
+            "hostwatt_rapl_zone_counted{zone=\"package-0\",id=\"intel-rapl:0\",interface=\"msr\"} 1",
+        ] {
+            assert!(
+                series.iter().any(|l| l == line),
+                "{line} not in {series:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mmio_counts_when_msr_lacks_the_domain() {
+        let mut r = Rapl::new(Config::default());
+        let at = Instant::now();
+        let z = |id: &str, name: &str| Reading {
+            id: id.into(),
+            name: name.into(),
+            energy_uj: 0,
+            max_uj: None,
+        };
+        r.fold(
+            &[
+                z("intel-rapl:0", "package-0"),
+                z("intel-rapl:0:0", "core"),
+                z("intel-rapl-mmio:0", "package-0"),
+                z("intel-rapl-mmio:0:0", "core"),
+                z("intel-rapl-mmio:1", "package-1"),
+                z("intel-rapl:1", "psys"),
+            ],
+            at,
+        );
+        let d = r.domains();
+        let counted: Vec<(&str, bool)> = d
+            .iter()
+            .map(|(id, (i, dom))| (id.as_str(), counted(i, dom, d.values())))
+            .collect();
+        assert_eq!(
+            counted,
+            [
+                ("intel-rapl-mmio:0", false),
+                ("intel-rapl-mmio:0:0", false),
+                ("intel-rapl-mmio:1", true),
+                ("intel-rapl:0", true),
+                ("intel-rapl:0:0", true),
+                ("intel-rapl:1", true),
+            ]
         );
     }
 }

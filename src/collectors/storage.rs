@@ -2,8 +2,12 @@
 //! SMR or desktop-class disk is in a ZFS pool.
 //!
 //! Derived from the two collectors' latest snapshots, no I/O of its own. The join key is the
-//! kernel disk name: ZFS maps each leaf vdev to a whole disk (`sda`, `nvme0n1`), SMART knows the
-//! device node it queried (`/dev/sda`). A DM-SMR disk in a pool is the advisory users most need:
+//! kernel disk name: ZFS maps each leaf vdev to a whole disk (`sda`, `nvme0n1`); a SMART disk,
+//! known by its (device, type), reaches the `sys/block` entries of its node (`/dev/sda` → `sda`,
+//! `/dev/nvme0` → `nvme0n1`…). Disks behind a RAID controller that smartctl reaches through a
+//! controller node (`/dev/bus/0 -d megaraid,N`) have no kernel disk of their own and join
+//! nothing; reached through a logical drive (`/dev/sda -d megaraid,N`) each of them backs what
+//! the logical drive backs. A DM-SMR disk in a pool is the advisory users most need:
 //! a resilver onto or from one can take days or time out, because its cache fills under the
 //! sustained writes ZFS issues.
 
@@ -72,23 +76,18 @@ pub fn join(disks: &smart::Snapshot, pools: &zfs::Snapshot) -> Vec<Member> {
     let mut out = Vec::new();
     for pool in &pools.pools {
         for (_, kernel) in &pool.disks {
-            let Some(d) = disks
-                .disks
-                .iter()
-                .find(|d| d.device.rsplit('/').next() == Some(kernel.as_str()))
-            else {
-                continue;
-            };
-            let advice = d.advice.as_ref();
-            let m = Member {
-                disk: d.id.clone(),
-                device: kernel.clone(),
-                pool: pool.name().to_owned(),
-                smr: advice.is_some_and(|a| a.smr_source.is_some()),
-                desktop: advice.is_some_and(|a| a.class == Class::Desktop),
-            };
-            if !out.contains(&m) {
-                out.push(m);
+            for d in disks.disks.iter().filter(|d| d.block.contains(kernel)) {
+                let advice = d.advice.as_ref();
+                let m = Member {
+                    disk: d.id.clone(),
+                    device: kernel.clone(),
+                    pool: pool.name().to_owned(),
+                    smr: advice.is_some_and(|a| a.smr_source.is_some()),
+                    desktop: advice.is_some_and(|a| a.class == Class::Desktop),
+                };
+                if !out.contains(&m) {
+                    out.push(m);
+                }
             }
         }
     }
@@ -137,5 +136,66 @@ impl Collector for Storage {
             _ => Vec::new(),
         };
         Ok(Sample::clean(Snapshot { members }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(id: &str, device: &str, dev_type: &str, block: &[&str]) -> smart::Disk {
+        smart::Disk {
+            id: id.into(),
+            device: device.into(),
+            dev_type: dev_type.into(),
+            block: block.iter().map(|b| (*b).to_owned()).collect(),
+            protocol: "SCSI".into(),
+            hide_serial: false,
+            data: None,
+            age_seconds: None,
+            exit: None,
+            state: smart::power::State::Unknown,
+            standby_seconds: 0.0,
+            spin_ups: 0,
+            runs: Vec::new(),
+            advice: None,
+        }
+    }
+
+    #[test]
+    fn joins_on_kernel_disks_of_each_device_and_type() {
+        let disks = smart::Snapshot {
+            disks: vec![
+                disk("nvme-a", "/dev/nvme0", "nvme", &["nvme0n1"]),
+                disk("sas-1", "/dev/bus/0", "megaraid,1", &[]),
+                disk("sas-2", "/dev/bus/0", "megaraid,2", &[]),
+                disk("ld-1", "/dev/sdb", "megaraid,4", &["sdb"]),
+                disk("ld-2", "/dev/sdb", "megaraid,5", &["sdb"]),
+            ],
+        };
+        let pool = zfs::PoolData {
+            list: Some(zfs::Pool {
+                name: "tank".into(),
+                ..Default::default()
+            }),
+            status: None,
+            disks: vec![
+                ("nvme0n1p2".into(), "nvme0n1".into()),
+                ("sdb".into(), "sdb".into()),
+            ],
+        };
+        let pools = zfs::Snapshot {
+            pools: vec![pool],
+            ..Default::default()
+        };
+        let got: Vec<(String, String)> = join(&disks, &pools)
+            .into_iter()
+            .map(|m| (m.disk, m.device))
+            .collect();
+        // the NVMe namespace joins its controller; /dev/bus/0 members have no kernel disk;
+        // both members behind the logical drive sdb back the pool
+        let want = [("nvme-a", "nvme0n1"), ("ld-1", "sdb"), ("ld-2", "sdb")]
+            .map(|(d, k)| (d.to_owned(), k.to_owned()));
+        assert_eq!(got, want);
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hwmon::{self, SensorKind};
 use super::smart::{self, advisories::Class as AdviceClass, power::State as SmartState};
-use super::{CollectError, Collector, Context, Fault, Sample, meters, rapl, system};
+use super::{CollectError, Collector, Context, Fault, Sample, blockstat, meters, rapl, system};
 use crate::app::{Latest, Registration};
 use crate::config::Interval;
 use crate::estimate::calibrate::Calibration;
@@ -357,50 +357,6 @@ fn is_psu_input_label(label: &str) -> bool {
     l == "pin" || l.starts_with("pin ") || l == "power total" || l == "input power"
 }
 
-/// Total completed reads + writes of whole disks, from `sys/block/*/stat` (no disk access).
-pub fn read_disk_ios(root: &Root) -> Option<u64> {
-    let names = root.list("sys/block").ok()?;
-    let mut total = 0u64;
-    for name in names {
-        // partitions are not listed here; dm/md would count their members' I/O twice
-        if ["loop", "ram", "zram", "dm-", "md", "sr", "fd"]
-            .iter()
-            .any(|p| name.starts_with(p))
-        {
-            continue;
-        }
-        if let Ok(text) = root.read_trimmed(format!("sys/block/{name}/stat")) {
-            total += parse_block_stat_ios(&text).unwrap_or(0);
-        }
-    }
-    Some(total)
-}
-
-/// Reads completed + writes completed from a `sys/block/<dev>/stat` line
-/// (Documentation/block/stat.rst: fields 1 and 5).
-pub fn parse_block_stat_ios(text: &str) -> Result<u64, ParseError> {
-    let f: Vec<&str> = text.split_whitespace().collect();
-    let field = |i: usize| -> Result<u64, ParseError> {
-        f.get(i)
-            .ok_or_else(|| {
-                ParseError::at(
-                    "block stat",
-                    1,
-                    format!("expected at least 5 fields, got {}", f.len()),
-                )
-            })?
-            .parse()
-            .map_err(|_| {
-                ParseError::at(
-                    "block stat",
-                    1,
-                    format!("field {} is not an integer", i + 1),
-                )
-            })
-    };
-    Ok(field(0)? + field(4)?)
-}
-
 /// The wall collector.
 pub struct Wall {
     cfg: Config,
@@ -457,6 +413,7 @@ impl Wall {
             inputs.rapl = snap
                 .zones
                 .iter()
+                .filter(|z| z.counted)
                 .filter_map(|z| z.watts.map(|w| (z.name.clone(), w)))
                 .collect();
             complete &= snap.zones.is_empty() || !inputs.rapl.is_empty();
@@ -594,7 +551,7 @@ impl Wall {
                 .or_default()
                 .add(*w, at, &day, &month, max_gap);
         }
-        let ios = read_disk_ios(root);
+        let ios = blockstat::read_disk_ios(root);
         let iops = match (self.last_ios, ios) {
             (Some((t, prev)), Some(now)) if at > t => {
                 Some(now.saturating_sub(prev) as f64 / at.duration_since(t).as_secs_f64())
@@ -686,18 +643,5 @@ impl Collector for Wall {
         {
             tracing::warn!(collector = Self::NAME, error = %e, "could not save energy state on shutdown");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_block_stat() {
-        let line = "  194553     1254 11376014   179504   181432   150765  7287522  1097704        0   406380  1305288";
-        assert_eq!(parse_block_stat_ios(line), Ok(194_553 + 181_432));
-        assert!(parse_block_stat_ios("1 2 3").is_err());
-        assert!(parse_block_stat_ios("a b c d e").is_err());
     }
 }

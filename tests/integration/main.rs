@@ -6,6 +6,7 @@
 //! for the daemon's own code.
 #![allow(clippy::disallowed_methods)]
 
+mod alert_restart;
 mod alertmanager;
 mod cli;
 mod daemon;
@@ -16,10 +17,12 @@ mod parsers;
 mod permission;
 mod prometheus;
 mod promtool;
+mod rapl_interfaces;
 mod readme;
 mod restart;
 mod rules;
 mod server;
+mod smart_raid;
 mod support;
 mod systemd;
 mod tls;

@@ -4,7 +4,7 @@
 use hostwatt::collectors::hwmon::{self, SensorKind};
 use hostwatt::collectors::smart::json as smart_json;
 use hostwatt::collectors::zfs::{json as zfs_json, kstat, list, status, units};
-use hostwatt::collectors::{cpufreq, edac, rapl, thermal, wall};
+use hostwatt::collectors::{blockstat, cpufreq, edac, rapl, thermal};
 use proptest::prelude::*;
 
 fn all_text_parsers(s: &str) {
@@ -17,7 +17,7 @@ fn all_text_parsers(s: &str) {
     let _ = cpufreq::parse_khz("x", s);
     let _ = edac::parse_channel_attr(s);
     let _ = edac::parse_memory_array(s.as_bytes());
-    let _ = wall::parse_block_stat_ios(s);
+    let _ = blockstat::parse_ios(s);
     let _ = smart_json::parse_scan(s);
     let _ = smart_json::parse_report(s, 0);
     let _ = kstat::parse_kstat(s);

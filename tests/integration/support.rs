@@ -634,3 +634,23 @@ pub fn list_metrics_table() -> String {
     assert!(out.status.success(), "{stderr}");
     table
 }
+
+/// Runs `hostwatt once --root <root> --config <config>` plus `extra` arguments, with a fresh
+/// state dir, and returns its stdout (the exposition). Panics with stderr if it does not exit 0.
+pub fn once(root: &Path, config: &Path, extra: &[&std::ffi::OsStr]) -> String {
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = hostwatt()
+        .arg("once")
+        .arg("--root")
+        .arg(root)
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .expect("run hostwatt once");
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    stdout
+}

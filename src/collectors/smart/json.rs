@@ -143,7 +143,7 @@ pub struct Data {
     pub family: Option<String>,
     /// Serial number.
     pub serial: Option<String>,
-    /// Firmware (`firmware_version`, SCSI `scsi_revision`).
+    /// Firmware (`firmware_version`, SCSI `scsi_revision`, which smartctl 7.1 calls `revision`).
     pub firmware: Option<String>,
     /// World Wide Name as `0x` + 16 hex digits.
     pub wwn: Option<String>,
@@ -194,6 +194,8 @@ struct Raw {
     scsi_vendor: Option<String>,
     scsi_product: Option<String>,
     scsi_revision: Option<String>,
+    /// smartctl 7.1's name of `scsi_revision`.
+    revision: Option<String>,
     serial_number: Option<String>,
     firmware_version: Option<String>,
     wwn: Option<RawWwn>,
@@ -499,7 +501,7 @@ fn convert(raw: Raw) -> Data {
         model: raw.model_name.or(scsi_model),
         family: raw.model_family,
         serial: raw.serial_number,
-        firmware: raw.firmware_version.or(raw.scsi_revision),
+        firmware: raw.firmware_version.or(raw.scsi_revision).or(raw.revision),
         wwn: raw
             .wwn
             .map(|w| format!("0x{:x}{:06x}{:09x}", w.naa, w.oui, w.id)),

@@ -30,8 +30,13 @@
 //!
 //! Labels: `disk` is a stable identity, `wwn-0x…` when the disk reports a WWN, else
 //! `<model>_<serial>` (like /dev/disk/by-id), hashed to `disk-<16 hex>` with `hide_serial`;
-//! until a disk has answered once it is its device basename (`sda`). `/dev/sdX` names change
-//! across boots, so `device` is only in `hostwatt_smart_device_info`.
+//! until a disk has answered once it is its device basename (`sda`), or node and type for a disk
+//! behind a controller (`bus0_megaraid_1`). `/dev/sdX` names change across boots, so `device`
+//! is only in `hostwatt_smart_device_info`.
+//!
+//! A disk is its (device, type) everywhere: the device map, activity gating, query scheduling
+//! and labels. One node reaches several disks behind a RAID controller (`/dev/bus/0` with
+//! `-d megaraid,1/2/3`, `cciss,N`, `areca,N`, `3ware,N`, `aacraid,H,L,ID`, `sat+megaraid,N`).
 
 pub mod advisories;
 pub mod json;
@@ -44,10 +49,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use super::{CollectError, Collector, Context, Fault, Sample};
+use super::{CollectError, Collector, Context, Fault, Sample, blockstat};
 use crate::config::Interval;
 use crate::host::command::{CommandError, Output, Program};
-use crate::host::root::{ReadError, Root};
+use crate::host::root::ReadError;
 use crate::metrics::{Families, Family, Render};
 use advisories::{Advice, Class, Table, glob};
 use json::{Data, EXIT_BITS, Report, STANDBY_EXIT, ScanDevice};
@@ -55,10 +60,6 @@ use power::{Power, State};
 
 const HINT: &str =
     "smartctl needs root (or CAP_SYS_RAWIO and CAP_SYS_ADMIN for NVMe) to open disks";
-
-/// `sys/block` entries that are never SMART disks; their coming and going (loop devices of
-/// snaps, ZFS zvols, device-mapper) is not a hot-plug.
-const NOT_DISKS: [&str; 9] = ["loop", "ram", "zram", "dm-", "md", "nbd", "zd", "sr", "fd"];
 
 /// `[collectors.smart]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -348,9 +349,49 @@ impl Device {
         }
     }
 
-    fn basename(&self) -> &str {
-        self.scan.name.rsplit('/').next().unwrap_or(&self.scan.name)
+    /// The name of the disk until it has answered once: see [`node_name`].
+    fn basename(&self) -> String {
+        node_name(&self.scan.name, &self.scan.dev_type)
     }
+}
+
+/// A disk as smartctl addresses it: device node and `-d` type. Behind a RAID controller one
+/// node reaches many disks (`/dev/bus/0` with `megaraid,1`, `megaraid,2`…; `/dev/sg0` with
+/// `cciss,N`), so the node alone is not a disk.
+type Key = (String, String);
+
+/// `-d` types that address one disk behind a controller (smartctl(8) `-d`): a node with such a
+/// type is shared by every disk on that controller.
+const TARGET_TYPES: [&str; 8] = [
+    "megaraid", "cciss", "areca", "3ware", "aacraid", "hpt", "jmb39x", "sssraid",
+];
+
+/// Whether `dev_type` (`megaraid,1`, `sat+megaraid,1`, `cciss,0`, `areca,3/1`) names a disk
+/// behind a controller rather than the node's own disk.
+pub fn is_target_type(dev_type: &str) -> bool {
+    let last = dev_type.rsplit('+').next().unwrap_or(dev_type);
+    let base = last.split(',').next().unwrap_or(last);
+    TARGET_TYPES.iter().any(|t| base.starts_with(t)) && last.contains(',')
+}
+
+/// A disk's name from how it is addressed: the node's basename (`/dev/sda` → `sda`), and for a
+/// disk behind a controller the node and type too (`/dev/bus/0`, `megaraid,1` →
+/// `bus0_megaraid_1`), so two disks on one node never share a name.
+pub fn node_name(device: &str, dev_type: &str) -> String {
+    if !is_target_type(dev_type) {
+        return device.rsplit('/').next().unwrap_or(device).to_owned();
+    }
+    let node: String = device
+        .strip_prefix("/dev/")
+        .unwrap_or(device)
+        .chars()
+        .filter(|&c| c != '/')
+        .collect();
+    let target: String = dev_type
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{node}_{target}")
 }
 
 /// The `disk` label: WWN, else model + serial, else the device basename; hashed when hidden.
@@ -379,18 +420,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Whether `sys/block/<name>` can be a SMART disk.
-fn is_disk_entry(name: &str) -> bool {
-    !NOT_DISKS.iter().any(|p| name.starts_with(p))
-}
-
 /// The SMART collector.
 #[derive(Debug)]
 pub struct Smart {
     cfg: Config,
     program: Program,
     table: Table,
-    devices: BTreeMap<String, Device>,
+    devices: BTreeMap<Key, Device>,
     scanned_at: Option<Instant>,
     listing: Option<Vec<String>>,
 }
@@ -414,7 +450,7 @@ impl Smart {
     }
 
     fn query_interval(&self, d: &Device) -> Duration {
-        let id = identity(d.data.as_deref(), d.basename(), self.cfg.hide_serial);
+        let id = identity(d.data.as_deref(), &d.basename(), self.cfg.hide_serial);
         self.cfg
             .device_intervals
             .iter()
@@ -445,7 +481,8 @@ impl Smart {
     fn merge(&mut self, scanned: Vec<ScanDevice>, listing: &[String]) {
         let mut next = BTreeMap::new();
         for s in scanned {
-            let dev = match self.devices.remove(&s.name) {
+            let key = (s.name.clone(), s.dev_type.clone());
+            let dev = match self.devices.remove(&key) {
                 Some(mut d) if d.scan.dev_type == s.dev_type => {
                     d.block = power::block_entries(&s.name, listing);
                     d.scan = s;
@@ -453,7 +490,7 @@ impl Smart {
                 }
                 _ => Device::new(s, listing),
             };
-            next.insert(dev.scan.name.clone(), dev);
+            next.insert(key, dev);
         }
         self.devices = next;
     }
@@ -477,7 +514,7 @@ impl Smart {
         result: Result<Output, CommandError>,
         at: Instant,
     ) -> Option<Fault> {
-        let item = identity(d.data.as_deref(), d.basename(), self.cfg.hide_serial);
+        let item = identity(d.data.as_deref(), &d.basename(), self.cfg.hide_serial);
         let mut count = |o: &'static str| *d.runs.entry(o).or_insert(0) += 1;
         let out = match result {
             Ok(out) => out,
@@ -551,7 +588,7 @@ impl Smart {
             .map(|d| {
                 // one disk reachable twice (/dev/sda and /dev/bus/0 -d megaraid,N) would give
                 // duplicate series; the second keeps its device name in the label
-                let mut id = identity(d.data.as_deref(), d.basename(), self.cfg.hide_serial);
+                let mut id = identity(d.data.as_deref(), &d.basename(), self.cfg.hide_serial);
                 if !seen.insert(id.clone()) {
                     id = format!("{id}-{}", d.basename());
                 }
@@ -569,6 +606,7 @@ impl Smart {
                     id,
                     device: d.scan.name.clone(),
                     dev_type: d.scan.dev_type.clone(),
+                    block: d.block.clone(),
                     protocol: data
                         .map(|x| x.protocol.clone())
                         .unwrap_or_else(|| d.scan.protocol.clone()),
@@ -606,6 +644,9 @@ pub struct Disk {
     pub device: String,
     /// `-d` type.
     pub dev_type: String,
+    /// Kernel disk names (`sys/block` entries) the device node reaches: `sda`, an NVMe
+    /// controller's namespaces; none for a RAID pass-through node such as `/dev/bus/0`.
+    pub block: Vec<String>,
     /// Protocol.
     pub protocol: String,
     /// Whether the serial is hidden in `_info`.
@@ -799,13 +840,6 @@ impl Disk {
     }
 }
 
-/// The disk entries of `sys/block`, or `None` when there is no such directory.
-fn read_listing(root: &Root) -> Option<Vec<String>> {
-    root.list("sys/block")
-        .ok()
-        .map(|v| v.into_iter().filter(|n| is_disk_entry(n)).collect())
-}
-
 impl Collector for Smart {
     type Snapshot = Snapshot;
     const NAME: &'static str = "smart";
@@ -820,7 +854,9 @@ impl Collector for Smart {
         at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
         let mut faults = Vec::new();
-        let listing = read_listing(&cx.root);
+        // whole physical disks only: the coming and going of loop devices of snaps, zvols or
+        // device-mapper is not a hot-plug
+        let listing = blockstat::list_disks(&cx.root);
         let rescan = match self.scanned_at {
             None => true,
             Some(t) => {
@@ -852,12 +888,12 @@ impl Collector for Smart {
         let mut due = Vec::new();
         for d in self.devices.values_mut() {
             if !d.block.is_empty() {
-                match power::read_ios(&cx.root, &d.block) {
+                match blockstat::read_ios(&cx.root, &d.block) {
                     Ok(n) => d.ios = n,
                     Err(e) => {
                         d.ios = None;
                         faults.push(Fault {
-                            item: d.basename().to_owned(),
+                            item: d.basename(),
                             error: CollectError::from_read(e, HINT),
                         });
                     }
@@ -865,7 +901,7 @@ impl Collector for Smart {
             }
             d.power.observe_io(d.ios, at);
         }
-        for (name, d) in &self.devices {
+        for (key, d) in &self.devices {
             let is_due = match d.last_query {
                 None => true,
                 Some(last) => {
@@ -877,13 +913,13 @@ impl Collector for Smart {
                 }
             };
             if is_due {
-                due.push(name.clone());
+                due.push(key.clone());
             }
         }
 
         let mut runs = JoinSet::new();
-        for name in due {
-            let Some(d) = self.devices.get(&name) else {
+        for key in due {
+            let Some(d) = self.devices.get(&key) else {
                 continue;
             };
             let args = Self::args(d);
@@ -892,7 +928,7 @@ impl Collector for Smart {
             let limit = self.cfg.timeout.0;
             runs.spawn(async move {
                 let result = runner.run(&program, &args, limit).await;
-                (name, result)
+                (key, result)
             });
         }
         let mut results = Vec::new();
@@ -903,8 +939,8 @@ impl Collector for Smart {
             }
         }
         results.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, result) in results {
-            let Some(mut d) = self.devices.remove(&name) else {
+        for (key, result) in results {
+            let Some(mut d) = self.devices.remove(&key) else {
                 continue;
             };
             d.last_query = Some(at);
@@ -912,7 +948,7 @@ impl Collector for Smart {
             if let Some(f) = self.absorb(&mut d, result, at) {
                 faults.push(f);
             }
-            self.devices.insert(name, d);
+            self.devices.insert(key, d);
         }
         Ok(Sample {
             snapshot: self.snapshot(at),

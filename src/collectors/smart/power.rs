@@ -1,9 +1,6 @@
-//! Disk activity from `sys/block/<dev>/stat` and the power state tracked over time.
-//!
-//! `stat` is the kernel's per-disk I/O accounting (Documentation/block/stat.rst); reading it
-//! never touches the disk. Fields 1 and 5 are completed read and write requests. SMART
-//! pass-through commands (SG_IO, NVMe admin) are not accounted there, so hostwatt's own queries
-//! never look like activity.
+//! Which `sys/block` disks a device node reaches, and the power state tracked over time from
+//! their I/O (read by `collectors::blockstat`, which never touches the disk; SMART pass-through
+//! commands are not accounted there, so hostwatt's own queries never look like activity).
 //!
 //! The power state is what we know without waking the disk:
 //! - `active`: I/O happened since the last tick, or a query just got an answer (it is spinning);
@@ -18,9 +15,6 @@
 //! health-log read costs one brief wake-up, so an NVMe device is `active` or `idle` only.
 
 use std::time::Instant;
-
-use crate::host::root::{ReadError, Root};
-use crate::parse::{ParseError, parse_u64};
 
 /// What we know of a disk's power mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,19 +44,6 @@ impl State {
     }
 }
 
-/// Parses `sys/block/<dev>/stat`: the number of completed read plus write requests.
-pub fn parse_stat(text: &str) -> Result<u64, ParseError> {
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    if fields.len() < 11 {
-        return Err(ParseError::at(
-            "block stat",
-            1,
-            format!("expected at least 11 fields, got {}", fields.len()),
-        ));
-    }
-    Ok(parse_u64("block stat", fields[0])? + parse_u64("block stat", fields[4])?)
-}
-
 /// The `sys/block` entries that belong to a device node: `/dev/sda` → `sda`; an NVMe
 /// controller `/dev/nvme0` → its namespaces `nvme0n1`, `nvme0n2`…; nothing for nodes with no
 /// block device (`/dev/bus/0` behind a RAID controller), which are then never gated.
@@ -80,21 +61,6 @@ pub fn block_entries(device: &str, listing: &[String]) -> Vec<String> {
         })
         .cloned()
         .collect()
-}
-
-/// Sum of completed requests over `entries`; `Ok(None)` when there are none to read.
-pub fn read_ios(root: &Root, entries: &[String]) -> Result<Option<u64>, ReadError> {
-    let mut total = None;
-    for e in entries {
-        let rel = format!("sys/block/{e}/stat");
-        let text = root.read_trimmed(&rel)?;
-        let n = parse_stat(&text).map_err(|p| ReadError {
-            rel_path: rel.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, p.to_string()),
-        })?;
-        total = Some(total.unwrap_or(0) + n);
-    }
-    Ok(total)
 }
 
 /// One disk's power history.
@@ -172,15 +138,6 @@ impl Power {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn parses_block_stat() {
-        let line = "  1234  5  678  9  100  0  0  0  0  10  20  0  0  0  0  0  0";
-        assert_eq!(parse_stat(line), Ok(1334));
-        assert!(parse_stat("").is_err());
-        assert!(parse_stat("1 2 3").is_err());
-        assert!(parse_stat("a 0 0 0 0 0 0 0 0 0 0").is_err());
-    }
 
     #[test]
     fn maps_devices_to_block_entries() {

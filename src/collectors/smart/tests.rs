@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::*;
 use crate::host::command::Runner;
+use crate::host::root::Root;
 use crate::metrics::{SnapshotCollector, exposition};
 use crate::testutil::shared_fixture;
 
@@ -90,7 +92,7 @@ fn snapshot_of(report: Report, device: &str) -> Snapshot {
             let _ = s.absorb(&mut d, Ok(out), at);
         }
     }
-    s.devices.insert(device.into(), d);
+    s.devices.insert((device.into(), "sat".into()), d);
     s.snapshot(at)
 }
 
@@ -669,12 +671,6 @@ fn filters_devices_and_picks_per_device_intervals() {
 }
 
 #[test]
-fn hot_plug_ignores_virtual_block_devices() {
-    assert!(is_disk_entry("sda") && is_disk_entry("nvme0n1"));
-    assert!(!is_disk_entry("loop3") && !is_disk_entry("zd0") && !is_disk_entry("dm-1"));
-}
-
-#[test]
 fn a_disk_seen_twice_gets_distinct_labels() {
     let text =
         crate::testutil::shared_text("smartctl/smartctl_exporter/WDC_WD20EFRX-68EUZN0_17.json");
@@ -693,7 +689,7 @@ fn a_disk_seen_twice_gets_distinct_labels() {
             stderr: Vec::new(),
         };
         assert!(s.absorb(&mut d, Ok(out), Instant::now()).is_none());
-        s.devices.insert(name.into(), d);
+        s.devices.insert((name.into(), "sat".into()), d);
     }
     let ids: Vec<String> = s
         .snapshot(Instant::now())
@@ -702,4 +698,69 @@ fn a_disk_seen_twice_gets_distinct_labels() {
         .map(|d| d.id)
         .collect();
     assert_eq!(ids, [WD.to_owned(), format!("{WD}-sda")]);
+}
+
+/// Real-world case `smart-megaraid-three-disks` (smartctl 7.1): three SAS disks that are all
+/// `/dev/bus/0`, told apart only by `-d megaraid,N`, read in place through its commands.toml.
+#[tokio::test]
+async fn three_disks_behind_one_megaraid_node_are_three_disks() {
+    let case = shared_fixture("real-world/smart-megaraid-three-disks");
+    let cx = Context {
+        // no sys/block: RAID pass-through nodes cannot be gated and are queried every round
+        root: Root::new(&case),
+        runner: Runner::load_replay(&case.join("commands.toml"), None).unwrap(),
+    };
+    let mut smart = Smart::new(case_config(&case));
+    let t0 = Instant::now();
+    let s0 = smart.sample(&cx, t0).await.unwrap();
+    assert!(s0.faults.is_empty(), "{:?}", s0.faults);
+    let s1 = smart
+        .sample(&cx, t0 + Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(s1.faults.is_empty(), "{:?}", s1.faults);
+    let m = series(&s1.snapshot);
+    let k = |name: &str, disk: &str| format!("hostwatt_smart_{name}{{disk=\"{disk}\"}}");
+    for (n, celsius) in [(1, 31.0), (2, 30.0), (3, 29.0)] {
+        let disk = format!("TOSHIBA_MG08SCA16TEY_FAKESERIAL000{n}");
+        assert_eq!(get(&m, &k("temperature_celsius", &disk)), celsius, "{disk}");
+        assert_eq!(get(&m, &k("health_passed", &disk)), 1.0, "{disk}");
+        assert_eq!(get(&m, &k("scsi_grown_defects", &disk)), 0.0, "{disk}");
+        assert_eq!(
+            get(&m, &k("capacity_bytes", &disk)),
+            16_000_900_661_248.0,
+            "{disk}"
+        );
+        for op in ["read", "verify", "write"] {
+            let key = format!(
+                "hostwatt_smart_scsi_uncorrected_errors_total{{disk=\"{disk}\",operation=\"{op}\"}}"
+            );
+            assert_eq!(get(&m, &key), 0.0, "{key}");
+        }
+        let info = format!(
+            "hostwatt_smart_device_info{{device=\"/dev/bus/0\",disk=\"{disk}\",family=\"\",firmware=\"EJ08\",model=\"TOSHIBA MG08SCA16TEY\",protocol=\"SCSI\",rotation_rate=\"7200\",serial=\"FAKESERIAL000{n}\",type=\"megaraid,{n}\"}}"
+        );
+        assert_eq!(get(&m, &info), 1.0, "{info}");
+        let runs = format!("hostwatt_smart_runs_total{{disk=\"{disk}\",outcome=\"data\"}}");
+        assert_eq!(get(&m, &runs), 2.0, "{runs}");
+    }
+    assert_eq!(s1.snapshot.disks.len(), 3);
+}
+
+#[test]
+fn disks_behind_a_controller_are_named_by_node_and_type() {
+    for (device, dev_type, name) in [
+        ("/dev/sda", "sat", "sda"),
+        ("/dev/nvme0", "nvme", "nvme0"),
+        ("/dev/sda", "sat,12", "sda"),
+        ("/dev/bus/0", "megaraid,1", "bus0_megaraid_1"),
+        ("/dev/bus/0", "sat+megaraid,2", "bus0_sat_megaraid_2"),
+        ("/dev/sg0", "cciss,3", "sg0_cciss_3"),
+        ("/dev/sg2", "areca,3/1", "sg2_areca_3_1"),
+        ("/dev/twa0", "3ware,0", "twa0_3ware_0"),
+        ("/dev/sda", "aacraid,0,0,1", "sda_aacraid_0_0_1"),
+    ] {
+        assert_eq!(node_name(device, dev_type), name, "{device} {dev_type}");
+    }
+    assert!(is_target_type("sat+megaraid,0") && !is_target_type("sat,auto"));
 }
