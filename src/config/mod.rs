@@ -5,6 +5,7 @@
 //! With no `--config` and no `/etc/hostwatt/hostwatt.toml`, the embedded example config is used.
 
 pub mod file;
+pub mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,42 +27,74 @@ pub const EMBEDDED: &str = include_str!("../../config/hostwatt.example.toml");
 /// The name the embedded config goes by in messages.
 pub const EMBEDDED_NAME: &str = "<embedded default config>";
 
-/// The resolved configuration the rest of the crate sees.
-#[derive(Debug, Clone, Serialize)]
+/// The resolved configuration the rest of the crate sees. It serializes in the file's own
+/// shape (`[daemon]`, `[collectors.*]`, ...), so `check-config`'s output is a valid config.
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Where it came from: a path or `EMBEDDED_NAME`.
     pub source: String,
     /// HTTP listen address.
     pub listen: SocketAddr,
     /// Filesystem root for sysfs/procfs.
-    #[serde(serialize_with = "ser_root")]
     pub root: Root,
     /// State directory.
     pub state_dir: PathBuf,
     /// Whether state is read and written there (`hostwatt once` keeps none).
-    #[serde(skip)]
     pub persist: bool,
     /// The web config file (`--web.config.file`, `daemon.web_config_file`), if any.
     pub web_config_file: Option<PathBuf>,
     /// The web config read from it, validated: TLS, basic auth, headers.
-    #[serde(skip)]
     pub web: Arc<crate::web::WebConfig>,
     /// Per-collector settings.
     pub collectors: file::Collectors,
     /// Wall-power meters, `[[meters]]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub meters: Vec<crate::meters::Meter>,
     /// `[alerts]` as written.
     pub alerts: crate::alerts::rules::Config,
     /// The alert rules with the `[alerts.rules.*]` overrides applied.
-    #[serde(skip)]
     pub alert_rules: Vec<crate::alerts::rules::Rule>,
     /// Notification receivers by name (`[notify.<name>]`).
     pub notify: std::collections::BTreeMap<String, crate::notify::Receiver>,
 }
 
-fn ser_root<S: Serializer>(root: &Root, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&root.base().to_string_lossy())
+impl Serialize for Config {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Daemon {
+            listen: String,
+            root: String,
+            state_dir: String,
+            #[serde(skip_serializing_if = "String::is_empty")]
+            web_config_file: String,
+        }
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            daemon: Daemon,
+            collectors: &'a file::Collectors,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            meters: &'a [crate::meters::Meter],
+            alerts: &'a crate::alerts::rules::Config,
+            notify: &'a std::collections::BTreeMap<String, crate::notify::Receiver>,
+        }
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        Shape {
+            daemon: Daemon {
+                listen: self.listen.to_string(),
+                root: path(self.root.base()),
+                state_dir: path(&self.state_dir),
+                web_config_file: self
+                    .web_config_file
+                    .as_deref()
+                    .map(path)
+                    .unwrap_or_default(),
+            },
+            collectors: &self.collectors,
+            meters: &self.meters,
+            alerts: &self.alerts,
+            notify: &self.notify,
+        }
+        .serialize(s)
+    }
 }
 
 /// Command-line values that override the file.
@@ -156,8 +189,8 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         ConfigError::Invalid {
             path: source.to_owned(),
             line,
+            message: validate::reword(&key, e.message().trim()),
             key,
-            message: e.message().trim().to_owned(),
         }
     })?;
     let invalid = |key: &str, message: String| ConfigError::Invalid {
@@ -195,6 +228,23 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             key: format!("alerts.{key}"),
             message,
         })?;
+    // serde accepted the text, so it is valid TOML
+    let raw: toml::Table = toml::from_str(text).unwrap_or_default();
+    validate::check(&raw, &alert_rules).map_err(|(key, nth, message)| {
+        let (line, key) = match key.split_once(".*.") {
+            Some((table, leaf)) => (
+                find_entry_key_line(text, table, nth, leaf),
+                format!("{table}[{nth}].{leaf}"),
+            ),
+            None => (find_table_line(text, &key), key),
+        };
+        ConfigError::Invalid {
+            path: source.to_owned(),
+            line,
+            key,
+            message,
+        }
+    })?;
     let web_config_file = cli.web_config_file.clone().or_else(|| {
         Some(PathBuf::from(&parsed.daemon.web_config_file)).filter(|p| !p.as_os_str().is_empty())
     });
@@ -279,6 +329,30 @@ fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The line of `key` in the `nth` (0-based) `[[table]]` entry, else of that entry's header.
+fn find_entry_key_line(text: &str, table: &str, nth: usize, key: &str) -> Option<usize> {
+    let header = format!("[[{table}]]");
+    let mut seen = 0;
+    let mut inside = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            if inside.is_some() {
+                break;
+            }
+            if t == header {
+                seen += 1;
+                if seen == nth + 1 {
+                    inside = Some(i + 1);
+                }
+            }
+        } else if inside.is_some() && t.split('=').next().map(str::trim) == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    inside
 }
 
 /// The line of `dotted.key` when written as a key, else of the nearest written table it

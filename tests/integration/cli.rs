@@ -144,3 +144,38 @@ fn every_invalid_config_fails_naming_file_line_and_key() {
         );
     }
 }
+
+/// What `check-config` prints after its `# config OK` line is itself a valid config that
+/// resolves to the same thing. Credentials print as `<redacted>` (a redacted webhook URL is no
+/// URL), so configs with notify credentials are left out.
+#[test]
+fn every_resolved_config_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut paths = corpus("valid");
+    paths.push("config/hostwatt.example.toml".into());
+    let mut checked = 0;
+    for path in paths {
+        let (code, printed, stderr) = check_config(&path);
+        assert_eq!(code, Some(0), "{path}: {stderr}");
+        if printed.contains("\"<redacted>\"") {
+            continue;
+        }
+        checked += 1;
+        let body = printed.split_once('\n').map_or("", |(_, b)| b);
+        let again = dir.path().join("resolved.toml");
+        std::fs::write(&again, body).expect("write");
+        let (code, reprinted, stderr) = check_config(again.to_str().expect("utf-8"));
+        assert_eq!(
+            code,
+            Some(0),
+            "{path}'s resolved config is refused: {stderr}\n{body}"
+        );
+        let rebody = reprinted.split_once('\n').map_or("", |(_, b)| b);
+        assert!(
+            rebody == body,
+            "{path}: resolving the resolved config changes it (- first, + second):\n{}",
+            support::diff(body, rebody)
+        );
+    }
+    assert!(checked >= 6, "only {checked} configs round-tripped");
+}
