@@ -20,28 +20,70 @@ use crate::shutdown::{Event, Signals};
 #[command(version, about)]
 pub struct Cli {
     /// Config file [default: /etc/hostwatt/hostwatt.toml, else the embedded default]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
     /// The host's filesystem root: sysfs is read at DIR/sys, procfs at DIR/proc
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub root: Option<PathBuf>,
     /// Listen address of the HTTP endpoint, ADDR:PORT
-    #[arg(long, global = true, value_name = "ADDR:PORT")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "ADDR:PORT"
+    )]
     pub listen: Option<String>,
     /// Directory for persistent state (energy counters, calibration, alert state)
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub state_dir: Option<PathBuf>,
     /// Web config file for TLS and basic auth (the Prometheus exporter-toolkit format)
-    #[arg(long = "web.config.file", global = true, value_name = "PATH")]
+    #[arg(
+        long = "web.config.file",
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
     pub web_config_file: Option<PathBuf>,
     /// Log level or tracing filter (error, warn, info, debug, trace)
-    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        default_value = "info",
+        value_name = "LEVEL"
+    )]
     pub log_level: String,
     /// Answer external commands from recorded outputs (commands.toml) instead of running them
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub replay_commands: Option<PathBuf>,
     /// Where `shared:` paths of a commands.toml point (e.g. ../shared/fixtures)
-    #[arg(long, global = true, value_name = "DIR", requires = "replay_commands")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR",
+        requires = "replay_commands"
+    )]
     pub shared_fixtures: Option<PathBuf>,
     /// What to do [default: run]
     #[command(subcommand)]
@@ -177,7 +219,22 @@ pub fn all_families() -> anyhow::Result<Vec<&'static Family>> {
 /// logged and the old one keeps running.
 pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
-    let listener = TcpListener::bind(cfg.listen).await?;
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {}: {e}; choose another address with --listen or [daemon] listen",
+            cfg.listen
+        )
+    })?;
+    if cfg.persist {
+        let dir = cfg.state_dir.clone();
+        // the daemon keeps running without state: only what survives a restart is lost
+        if let Err(e) = tokio::task::spawn_blocking(move || state_dir_writable(&dir)).await? {
+            tracing::warn!(
+                "state directory {} is not writable ({e}): energy counters, calibration and alert state will not survive a restart; pass --state-dir DIR, or run as the service user (hostwatt)",
+                cfg.state_dir.display()
+            );
+        }
+    }
     let tls = cfg.web.tls.is_some();
     tracing::info!(listen = %listener.local_addr()?, tls, basic_auth = cfg.web.auth.is_some(), config = %cfg.source, root = %cfg.root.base().display(), "hostwatt started");
     let (mut running, served) = Running::start(&cfg, cli.runner()?)?;
@@ -224,6 +281,15 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     server.await??;
     Ok(())
+}
+
+/// Whether the state directory exists (or can be made) and takes a file: a probe file is
+/// written and removed.
+fn state_dir_writable(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".hostwatt-write-test");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
 }
 
 struct Running {

@@ -134,6 +134,14 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A command-line flag's value is wrong (not the config's: the user typed it).
+    #[error("{flag}: {message}")]
+    Flag {
+        /// The flag, `--root`.
+        flag: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Config {
@@ -199,22 +207,27 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         key: key.to_owned(),
         message,
     };
-    let listen_text = cli.listen.clone().unwrap_or(parsed.daemon.listen);
-    let listen: SocketAddr = listen_text.parse().map_err(|_| {
-        invalid(
-            "daemon.listen",
-            format!("expected ADDR:PORT, got {listen_text:?}"),
-        )
-    })?;
+    // a value from a flag is blamed on the flag, not on a config the user may never have written
+    let listen = match &cli.listen {
+        Some(text) => parse_listen(text).map_err(|message| ConfigError::Flag {
+            flag: "--listen",
+            message,
+        })?,
+        None => parse_listen(&parsed.daemon.listen).map_err(|m| invalid("daemon.listen", m))?,
+    };
     let root = cli
         .root
         .clone()
         .unwrap_or_else(|| PathBuf::from(&parsed.daemon.root));
     if !root.is_dir() {
-        return Err(invalid(
-            "daemon.root",
-            format!("{} is not a directory", root.display()),
-        ));
+        let message = format!("{} is not a directory", root.display());
+        return Err(match cli.root {
+            Some(_) => ConfigError::Flag {
+                flag: "--root",
+                message,
+            },
+            None => invalid("daemon.root", message),
+        });
     }
     if let Err((key, message)) = parsed.collectors.wall.chain() {
         return Err(invalid(&format!("collectors.wall.{key}"), message));
@@ -249,9 +262,13 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         Some(PathBuf::from(&parsed.daemon.web_config_file)).filter(|p| !p.as_os_str().is_empty())
     });
     let web = match &web_config_file {
-        Some(path) => {
-            crate::web::load(path).map_err(|e| invalid("daemon.web_config_file", e.to_string()))?
-        }
+        Some(path) => crate::web::load(path).map_err(|e| match cli.web_config_file {
+            Some(_) => ConfigError::Flag {
+                flag: "--web.config.file",
+                message: e.to_string(),
+            },
+            None => invalid("daemon.web_config_file", e.to_string()),
+        })?,
         None => crate::web::WebConfig::default(),
     };
     for (name, receiver) in &parsed.notify {
@@ -276,6 +293,30 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         alert_rules,
         notify: parsed.notify,
     })
+}
+
+/// A listen address as Prometheus exporters take it: `ADDR:PORT`, `[V6]:PORT`, `HOST:PORT`
+/// (resolved now, first address), or `:PORT` (every IPv4 interface).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let expected =
+        || format!("expected HOST:PORT (such as \"localhost:9891\" or \":9891\"), got {text:?}");
+    let (host, port) = text.rsplit_once(':').ok_or_else(expected)?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port number (0-65535) in {text:?}"))?;
+    match host {
+        "" => Ok(SocketAddr::from(([0, 0, 0, 0], port))),
+        // no resolver needed for the common case
+        "localhost" => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        h if h.contains([':', '[', ']', '/']) => Err(expected()),
+        h => std::net::ToSocketAddrs::to_socket_addrs(&(h, port))
+            .map_err(|e| format!("cannot resolve {h:?} in {text:?}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{h:?} in {text:?} has no address")),
+    }
 }
 
 /// `X` of serde's "unknown field `X`, expected ...".
@@ -522,7 +563,7 @@ mod tests {
         let e = err("[daemon]\nlisten = \"localhost\"\n");
         assert_eq!(
             e,
-            "/etc/hostwatt/hostwatt.toml:2: daemon.listen: expected ADDR:PORT, got \"localhost\""
+            "/etc/hostwatt/hostwatt.toml:2: daemon.listen: expected HOST:PORT (such as \"localhost:9891\" or \":9891\"), got \"localhost\""
         );
     }
 
