@@ -105,10 +105,63 @@ pub enum Command {
     Rules,
     /// List the current alerts of a running daemon
     Alerts {
-        /// The daemon's base URL [default: from the config's listen address]
+        /// The daemon's base URL, http:// or https:// [default: from the config's listen address and web config]
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+        /// How to pass the daemon's TLS and basic auth.
+        #[command(flatten)]
+        access: AlertsAccess,
     },
+}
+
+/// `hostwatt alerts`' TLS and basic-auth flags. No flag takes the password itself: `ps`
+/// would show it to every user.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct AlertsAccess {
+    /// PEM file of the CA (or the self-signed certificate) that signed the daemon's certificate
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the daemon's certificate (a self-signed one you have not copied here)
+    #[arg(long, conflicts_with = "ca_file")]
+    pub insecure: bool,
+    /// Basic-auth user; the password comes from $HOSTWATT_ALERTS_PASSWORD or --password-file
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// File holding the basic-auth password (its first line)
+    #[arg(long, value_name = "PATH", requires = "user")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl AlertsAccess {
+    /// The client's access: the CA file as given, the password read from the file or the
+    /// environment. A `--user` without a password is an error that says where to put it.
+    pub fn resolve(&self) -> anyhow::Result<crate::alerts::client::Access> {
+        use crate::alerts::client::PASSWORD_ENV;
+        let basic_auth = match &self.user {
+            None => None,
+            Some(user) => {
+                let password = match &self.password_file {
+                    Some(path) => std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("--password-file {}: {e}", path.display()))?
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    None => std::env::var(PASSWORD_ENV).map_err(|_| {
+                        anyhow::anyhow!(
+                            "--user {user} needs a password: set {PASSWORD_ENV} or pass --password-file PATH (not on the command line, where ps shows it)"
+                        )
+                    })?,
+                };
+                Some((user.clone(), password))
+            }
+        };
+        Ok(crate::alerts::client::Access {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+            basic_auth,
+        })
+    }
 }
 
 impl Cli {
@@ -179,7 +232,7 @@ pub fn list_metrics(families: &[&Family]) -> String {
 }
 
 /// The URL `hostwatt alerts` reaches the daemon of `cfg` at: its listen address, with a
-/// wildcard address replaced by loopback.
+/// wildcard address replaced by loopback; `https://` when its web config turns TLS on.
 pub fn local_url(cfg: &Config) -> String {
     let mut addr = cfg.listen;
     if addr.ip().is_unspecified() {
@@ -188,12 +241,18 @@ pub fn local_url(cfg: &Config) -> String {
             std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    format!("http://{addr}")
+    let scheme = if cfg.web.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{addr}")
 }
 
 /// `hostwatt alerts`: the table of the daemon at `url`.
-pub async fn alerts(url: &str) -> anyhow::Result<String> {
-    let body = crate::alerts::client::fetch(url, Duration::from_secs(10)).await?;
+pub async fn alerts(url: &str, access: &AlertsAccess) -> anyhow::Result<String> {
+    let body =
+        crate::alerts::client::fetch_with(url, Duration::from_secs(10), &access.resolve()?).await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

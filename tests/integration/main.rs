@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod alertmanager;
+mod alerts_tls;
 mod cli;
 mod daemon;
 mod golden;
