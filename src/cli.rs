@@ -20,28 +20,70 @@ use crate::shutdown::{Event, Signals};
 #[command(version, about)]
 pub struct Cli {
     /// Config file [default: /etc/hostwatt/hostwatt.toml, else the embedded default]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
     /// The host's filesystem root: sysfs is read at DIR/sys, procfs at DIR/proc
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub root: Option<PathBuf>,
     /// Listen address of the HTTP endpoint, ADDR:PORT
-    #[arg(long, global = true, value_name = "ADDR:PORT")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "ADDR:PORT"
+    )]
     pub listen: Option<String>,
     /// Directory for persistent state (energy counters, calibration, alert state)
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub state_dir: Option<PathBuf>,
     /// Web config file for TLS and basic auth (the Prometheus exporter-toolkit format)
-    #[arg(long = "web.config.file", global = true, value_name = "PATH")]
+    #[arg(
+        long = "web.config.file",
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
     pub web_config_file: Option<PathBuf>,
     /// Log level or tracing filter (error, warn, info, debug, trace)
-    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        default_value = "info",
+        value_name = "LEVEL"
+    )]
     pub log_level: String,
     /// Answer external commands from recorded outputs (commands.toml) instead of running them
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub replay_commands: Option<PathBuf>,
     /// Where `shared:` paths of a commands.toml point (e.g. ../shared/fixtures)
-    #[arg(long, global = true, value_name = "DIR", requires = "replay_commands")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR",
+        requires = "replay_commands"
+    )]
     pub shared_fixtures: Option<PathBuf>,
     /// What to do [default: run]
     #[command(subcommand)]
@@ -63,10 +105,63 @@ pub enum Command {
     Rules,
     /// List the current alerts of a running daemon
     Alerts {
-        /// The daemon's base URL [default: from the config's listen address]
+        /// The daemon's base URL, http:// or https:// [default: from the config's listen address and web config]
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+        /// How to pass the daemon's TLS and basic auth.
+        #[command(flatten)]
+        access: AlertsAccess,
     },
+}
+
+/// `hostwatt alerts`' TLS and basic-auth flags. No flag takes the password itself: `ps`
+/// would show it to every user.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct AlertsAccess {
+    /// PEM file of the CA (or the self-signed certificate) that signed the daemon's certificate
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the daemon's certificate (a self-signed one you have not copied here)
+    #[arg(long, conflicts_with = "ca_file")]
+    pub insecure: bool,
+    /// Basic-auth user; the password comes from $HOSTWATT_ALERTS_PASSWORD or --password-file
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// File holding the basic-auth password (its first line)
+    #[arg(long, value_name = "PATH", requires = "user")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl AlertsAccess {
+    /// The client's access: the CA file as given, the password read from the file or the
+    /// environment. A `--user` without a password is an error that says where to put it.
+    pub fn resolve(&self) -> anyhow::Result<crate::alerts::client::Access> {
+        use crate::alerts::client::PASSWORD_ENV;
+        let basic_auth = match &self.user {
+            None => None,
+            Some(user) => {
+                let password = match &self.password_file {
+                    Some(path) => std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("--password-file {}: {e}", path.display()))?
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    None => std::env::var(PASSWORD_ENV).map_err(|_| {
+                        anyhow::anyhow!(
+                            "--user {user} needs a password: set {PASSWORD_ENV} or pass --password-file PATH (not on the command line, where ps shows it)"
+                        )
+                    })?,
+                };
+                Some((user.clone(), password))
+            }
+        };
+        Ok(crate::alerts::client::Access {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+            basic_auth,
+        })
+    }
 }
 
 impl Cli {
@@ -137,7 +232,7 @@ pub fn list_metrics(families: &[&Family]) -> String {
 }
 
 /// The URL `hostwatt alerts` reaches the daemon of `cfg` at: its listen address, with a
-/// wildcard address replaced by loopback.
+/// wildcard address replaced by loopback; `https://` when its web config turns TLS on.
 pub fn local_url(cfg: &Config) -> String {
     let mut addr = cfg.listen;
     if addr.ip().is_unspecified() {
@@ -146,12 +241,18 @@ pub fn local_url(cfg: &Config) -> String {
             std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    format!("http://{addr}")
+    let scheme = if cfg.web.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{addr}")
 }
 
 /// `hostwatt alerts`: the table of the daemon at `url`.
-pub async fn alerts(url: &str) -> anyhow::Result<String> {
-    let body = crate::alerts::client::fetch(url, Duration::from_secs(10)).await?;
+pub async fn alerts(url: &str, access: &AlertsAccess) -> anyhow::Result<String> {
+    let body =
+        crate::alerts::client::fetch_with(url, Duration::from_secs(10), &access.resolve()?).await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -177,7 +278,22 @@ pub fn all_families() -> anyhow::Result<Vec<&'static Family>> {
 /// logged and the old one keeps running.
 pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
-    let listener = TcpListener::bind(cfg.listen).await?;
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {}: {e}; choose another address with --listen or [daemon] listen",
+            cfg.listen
+        )
+    })?;
+    if cfg.persist {
+        let dir = cfg.state_dir.clone();
+        // the daemon keeps running without state: only what survives a restart is lost
+        if let Err(e) = tokio::task::spawn_blocking(move || state_dir_writable(&dir)).await? {
+            tracing::warn!(
+                "state directory {} is not writable ({e}): energy counters, calibration and alert state will not survive a restart; pass --state-dir DIR, or run as the service user (hostwatt)",
+                cfg.state_dir.display()
+            );
+        }
+    }
     let tls = cfg.web.tls.is_some();
     tracing::info!(listen = %listener.local_addr()?, tls, basic_auth = cfg.web.auth.is_some(), config = %cfg.source, root = %cfg.root.base().display(), "hostwatt started");
     let (mut running, served) = Running::start(&cfg, cli.runner()?)?;
@@ -224,6 +340,15 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     server.await??;
     Ok(())
+}
+
+/// Whether the state directory exists (or can be made) and takes a file: a probe file is
+/// written and removed.
+fn state_dir_writable(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".hostwatt-write-test");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
 }
 
 struct Running {

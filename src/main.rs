@@ -64,9 +64,9 @@ async fn run() -> anyhow::Result<()> {
             "{}",
             hostwatt::alerts::promql::rules_file(&cfg.alert_rules, &cfg.source)
         ),
-        Command::Alerts { url } => {
+        Command::Alerts { url, access } => {
             let url = url.unwrap_or_else(|| cli::local_url(&cfg));
-            print!("{}", cli::alerts(&url).await?);
+            print!("{}", cli::alerts(&url, &access).await?);
         }
         Command::Run | Command::ListMetrics => cli::run_daemon(&cli, cfg).await?,
     }

@@ -1,29 +1,50 @@
-//! `hostwatt alerts`: fetches `/api/alerts` from a running daemon over plain HTTP/1.1 and
-//! prints a table. A dozen lines of HTTP over a `TcpStream` instead of an HTTP client crate:
-//! one GET with `Connection: close`, a bounded read, `Content-Length` or chunked bodies.
+//! `hostwatt alerts`: fetches `/api/alerts` from a running daemon and prints a table. Talks to
+//! the daemon as configured by docs/install.md: plain HTTP, or HTTPS (the platform's trust store,
+//! a CA file, or no verification at all when asked), with basic auth. The password comes from a
+//! file or the environment, never from a flag, where `ps` would show it.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
 
 use super::State;
 use crate::server::AlertsBody;
 
+/// The environment variable `hostwatt alerts --user` takes the password from.
+pub const PASSWORD_ENV: &str = "HOSTWATT_ALERTS_PASSWORD";
+
+/// How to reach a daemon behind TLS and basic auth (`web.config.file`).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// PEM file of the CA (or the self-signed certificate) to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the certificate at all.
+    pub insecure: bool,
+    /// Basic auth: user name and password.
+    pub basic_auth: Option<(String, String)>,
+}
+
 /// Why the alerts could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The URL is not `http://host:port[/prefix]`.
-    #[error("unsupported URL {0:?}: expected http://HOST:PORT")]
-    Url(String),
-    /// Connecting, sending or reading failed.
-    #[error("{url}: {source}")]
+    /// The URL is not `http(s)://host:port[/prefix]`, or the TLS setup failed.
+    #[error("{0}")]
+    Setup(String),
+    /// Connecting, the TLS handshake, sending or reading failed; `hint` says what to try.
+    #[error("{url}: {message}{hint}")]
     Io {
         /// The URL.
         url: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        /// The error and its causes.
+        message: String,
+        /// What to try, with its leading separator, or empty.
+        hint: &'static str,
     },
     /// The daemon answered something else than the alerts JSON.
     #[error("{url}: {message}")]
@@ -35,100 +56,167 @@ pub enum FetchError {
     },
 }
 
-/// Splits `http://host:port/prefix` into (`host:port`, `/prefix`).
-fn split_url(url: &str) -> Result<(String, String), FetchError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| FetchError::Url(url.to_owned()))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-        None => (rest, ""),
-    };
-    if authority.is_empty() {
-        return Err(FetchError::Url(url.to_owned()));
+/// Accepts any certificate (`--insecure`), but still checks the handshake's signatures with
+/// the provider's algorithms, so the connection is at least to whoever holds the key.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
     }
-    let authority = if authority.contains(':') && !authority.ends_with(']') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    Ok((authority, path.to_owned()))
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
-/// The body of an HTTP/1.1 response, de-chunked; `Err` for a non-200 status.
-pub fn parse_response(raw: &[u8]) -> Result<Vec<u8>, String> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let body = &raw[end + 4..];
-    let mut lines = head.lines();
-    let status = lines.next().unwrap_or_default();
-    if status.split(' ').nth(1) != Some("200") {
-        return Err(format!("HTTP status {status:?}"));
-    }
-    let chunked = lines.any(|l| {
-        l.split_once(':').is_some_and(|(n, v)| {
-            n.trim().eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")
-        })
-    });
-    if !chunked {
-        return Ok(body.to_vec());
-    }
-    let mut out = Vec::new();
-    let mut rest = body;
-    loop {
-        let eol = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunk size")?;
-        let size_text = String::from_utf8_lossy(&rest[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            return Ok(out);
+fn client(access: &Access, limit: Duration) -> Result<reqwest::Client, FetchError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let setup = |e: String| FetchError::Setup(e);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| setup(format!("TLS setup: {e}")))?;
+    let tls = if access.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth()
+    } else if let Some(ca) = &access.ca_file {
+        let mut roots = rustls::RootCertStore::empty();
+        let bad = |e: String| setup(format!("--ca-file {}: {e}", ca.display()));
+        for cert in CertificateDer::pem_file_iter(ca).map_err(|e| bad(e.to_string()))? {
+            roots
+                .add(cert.map_err(|e| bad(e.to_string()))?)
+                .map_err(|e| bad(e.to_string()))?;
         }
-        let chunk = rest.get(..size).ok_or("truncated chunk")?;
-        out.extend_from_slice(chunk);
-        rest = rest.get(size + 2..).ok_or("truncated chunk")?;
-    }
+        if roots.is_empty() {
+            return Err(bad("no PEM certificate in it".into()));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .with_platform_verifier()
+            .map_err(|e| setup(format!("TLS setup: {e}")))?
+            .with_no_client_auth()
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(limit)
+        .user_agent(concat!("hostwatt/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| setup(format!("HTTP client: {e}")))
 }
 
-/// GET `<url>/api/alerts`, within `limit`.
+/// An error with its causes (`error sending request: ...: invalid peer certificate: ...`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// GETs `<url>/api/alerts` within `limit`: plain HTTP, no credentials.
 pub async fn fetch(url: &str, limit: Duration) -> Result<AlertsBody, FetchError> {
-    let (authority, prefix) = split_url(url)?;
-    let io = |source| FetchError::Io {
-        url: url.to_owned(),
-        source,
-    };
-    let exchange = async {
-        let mut stream = TcpStream::connect(&authority).await?;
-        let request = format!(
-            "GET {prefix}/api/alerts HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut raw = Vec::new();
-        // the daemon's answer is small; a cap keeps a wrong port from filling memory
-        stream.take(16 << 20).read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(raw)
-    };
-    let raw = tokio::time::timeout(limit, exchange)
-        .await
-        .map_err(|_| {
-            io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "timed out",
-            ))
-        })?
-        .map_err(io)?;
-    let response = |message: String| FetchError::Response {
+    fetch_with(url, limit, &Access::default()).await
+}
+
+/// GETs `<url>/api/alerts` (`http://` or `https://`, with an optional path prefix) within
+/// `limit`, with `access`'s TLS trust and credentials. Errors say what to try: `--ca-file` or
+/// `--insecure` for a certificate, `--user` for a 401.
+pub async fn fetch_with(
+    url: &str,
+    limit: Duration,
+    access: &Access,
+) -> Result<AlertsBody, FetchError> {
+    let base = url.trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(FetchError::Setup(format!(
+            "unsupported URL {url:?}: expected http://HOST:PORT or https://HOST:PORT"
+        )));
+    }
+    let mut request = client(access, limit)?
+        .get(format!("{base}/api/alerts"))
+        .header("Accept", "application/json");
+    if let Some((user, password)) = &access.basic_auth {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().await.map_err(|e| {
+        let message = chain(&e);
+        let hint = if message.contains("certificate") || message.contains("UnknownIssuer") {
+            "; trust the daemon's certificate with --ca-file PATH (or skip the check: --insecure)"
+        } else if base.starts_with("http://") && e.is_request() {
+            "; if the daemon serves TLS (web.config.file), use an https:// URL"
+        } else {
+            ""
+        };
+        FetchError::Io {
+            url: url.to_owned(),
+            message,
+            hint,
+        }
+    })?;
+    let fail = |message: String| FetchError::Response {
         url: url.to_owned(),
         message,
     };
-    let body = parse_response(&raw).map_err(response)?;
-    serde_json::from_slice(&body).map_err(|e| response(format!("not the alerts JSON: {e}")))
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(fail(format!(
+            "HTTP {status}: the daemon wants basic auth: --user NAME, with the password in ${PASSWORD_ENV} or --password-file PATH"
+        )));
+    }
+    if !status.is_success() {
+        return Err(fail(format!("HTTP {status}")));
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| fail(format!("reading the body: {}", chain(&e))))?;
+    serde_json::from_slice(&body).map_err(|e| fail(format!("not the alerts JSON: {e}")))
 }
 
 /// A table of the alerts, `now` in Unix seconds for the "since" column.
@@ -185,37 +273,6 @@ pub fn table(body: &AlertsBody, now: f64) -> String {
 mod tests {
     use super::*;
     use crate::alerts::{Alert, Severity};
-
-    #[test]
-    fn splits_urls() {
-        assert_eq!(
-            split_url("http://127.0.0.1:9891").unwrap(),
-            ("127.0.0.1:9891".into(), "".into())
-        );
-        assert_eq!(
-            split_url("http://nas/hostwatt/").unwrap(),
-            ("nas:80".into(), "/hostwatt".into())
-        );
-        assert!(split_url("https://nas:1").is_err());
-        assert!(split_url("http://").is_err());
-    }
-
-    #[test]
-    fn parses_plain_and_chunked_responses() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
-        assert_eq!(parse_response(plain).unwrap(), b"{}");
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n2\r\n\":\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).unwrap(), b"{\"a\":");
-        assert!(
-            parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n")
-                .unwrap_err()
-                .contains("404")
-        );
-        assert!(parse_response(b"garbage").is_err());
-        assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err()
-        );
-    }
 
     #[test]
     fn prints_a_table() {

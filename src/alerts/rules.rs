@@ -516,7 +516,7 @@ pub fn builtin() -> Vec<Rule> {
             mins(5),
             None,
             "RAPL zone {zone} is not readable",
-            "energy_uj is root-only since Linux 5.10: run hostwatt as root or make the files group-readable before start. CPU power is missing from the wall estimate meanwhile.",
+            "energy_uj is root-only since Linux 5.10 (CVE-2020-8694): hostwatt needs CAP_DAC_READ_SEARCH, which the packaged systemd unit grants (docs/systemd.md), or root. Outside the unit: setpriv --ambient-caps +dac_read_search, or a container's cap_add. CPU power is missing from the wall estimate meanwhile.",
         ),
     ]
 }

@@ -32,8 +32,8 @@ const BASE: &str = "sys/class/powercap";
 /// draws 5 kW.
 const MAX_PLAUSIBLE_WATTS: f64 = 5000.0;
 
-const HINT: &str = "energy_uj is root-only since Linux 5.10 (CVE-2020-8694): run hostwatt as root, \
-                    or chgrp/chmod g+r sys/class/powercap/*/energy_uj to hostwatt's group at boot";
+const HINT: &str = "energy_uj is root-only since Linux 5.10 (CVE-2020-8694): hostwatt needs \
+                    CAP_DAC_READ_SEARCH (the packaged systemd unit grants it, docs/systemd.md) or root";
 
 /// `[collectors.rapl]`: `enabled`, and `interval` (default 15s). Sampling interval; must stay well
 /// under range / (2 × peak watts), about 7 minutes.

@@ -5,6 +5,7 @@
 //! With no `--config` and no `/etc/hostwatt/hostwatt.toml`, the embedded example config is used.
 
 pub mod file;
+pub mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,42 +27,74 @@ pub const EMBEDDED: &str = include_str!("../../config/hostwatt.example.toml");
 /// The name the embedded config goes by in messages.
 pub const EMBEDDED_NAME: &str = "<embedded default config>";
 
-/// The resolved configuration the rest of the crate sees.
-#[derive(Debug, Clone, Serialize)]
+/// The resolved configuration the rest of the crate sees. It serializes in the file's own
+/// shape (`[daemon]`, `[collectors.*]`, ...), so `check-config`'s output is a valid config.
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Where it came from: a path or `EMBEDDED_NAME`.
     pub source: String,
     /// HTTP listen address.
     pub listen: SocketAddr,
     /// Filesystem root for sysfs/procfs.
-    #[serde(serialize_with = "ser_root")]
     pub root: Root,
     /// State directory.
     pub state_dir: PathBuf,
     /// Whether state is read and written there (`hostwatt once` keeps none).
-    #[serde(skip)]
     pub persist: bool,
     /// The web config file (`--web.config.file`, `daemon.web_config_file`), if any.
     pub web_config_file: Option<PathBuf>,
     /// The web config read from it, validated: TLS, basic auth, headers.
-    #[serde(skip)]
     pub web: Arc<crate::web::WebConfig>,
     /// Per-collector settings.
     pub collectors: file::Collectors,
     /// Wall-power meters, `[[meters]]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub meters: Vec<crate::meters::Meter>,
     /// `[alerts]` as written.
     pub alerts: crate::alerts::rules::Config,
     /// The alert rules with the `[alerts.rules.*]` overrides applied.
-    #[serde(skip)]
     pub alert_rules: Vec<crate::alerts::rules::Rule>,
     /// Notification receivers by name (`[notify.<name>]`).
     pub notify: std::collections::BTreeMap<String, crate::notify::Receiver>,
 }
 
-fn ser_root<S: Serializer>(root: &Root, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&root.base().to_string_lossy())
+impl Serialize for Config {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Daemon {
+            listen: String,
+            root: String,
+            state_dir: String,
+            #[serde(skip_serializing_if = "String::is_empty")]
+            web_config_file: String,
+        }
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            daemon: Daemon,
+            collectors: &'a file::Collectors,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            meters: &'a [crate::meters::Meter],
+            alerts: &'a crate::alerts::rules::Config,
+            notify: &'a std::collections::BTreeMap<String, crate::notify::Receiver>,
+        }
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        Shape {
+            daemon: Daemon {
+                listen: self.listen.to_string(),
+                root: path(self.root.base()),
+                state_dir: path(&self.state_dir),
+                web_config_file: self
+                    .web_config_file
+                    .as_deref()
+                    .map(path)
+                    .unwrap_or_default(),
+            },
+            collectors: &self.collectors,
+            meters: &self.meters,
+            alerts: &self.alerts,
+            notify: &self.notify,
+        }
+        .serialize(s)
+    }
 }
 
 /// Command-line values that override the file.
@@ -98,6 +131,14 @@ pub enum ConfigError {
         line: Option<usize>,
         /// Dotted key (`collectors.rapl.interval`).
         key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A command-line flag's value is wrong (not the config's: the user typed it).
+    #[error("{flag}: {message}")]
+    Flag {
+        /// The flag, `--root`.
+        flag: &'static str,
         /// What is wrong.
         message: String,
     },
@@ -156,8 +197,8 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         ConfigError::Invalid {
             path: source.to_owned(),
             line,
+            message: validate::reword(&key, e.message().trim()),
             key,
-            message: e.message().trim().to_owned(),
         }
     })?;
     let invalid = |key: &str, message: String| ConfigError::Invalid {
@@ -166,22 +207,27 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         key: key.to_owned(),
         message,
     };
-    let listen_text = cli.listen.clone().unwrap_or(parsed.daemon.listen);
-    let listen: SocketAddr = listen_text.parse().map_err(|_| {
-        invalid(
-            "daemon.listen",
-            format!("expected ADDR:PORT, got {listen_text:?}"),
-        )
-    })?;
+    // a value from a flag is blamed on the flag, not on a config the user may never have written
+    let listen = match &cli.listen {
+        Some(text) => parse_listen(text).map_err(|message| ConfigError::Flag {
+            flag: "--listen",
+            message,
+        })?,
+        None => parse_listen(&parsed.daemon.listen).map_err(|m| invalid("daemon.listen", m))?,
+    };
     let root = cli
         .root
         .clone()
         .unwrap_or_else(|| PathBuf::from(&parsed.daemon.root));
     if !root.is_dir() {
-        return Err(invalid(
-            "daemon.root",
-            format!("{} is not a directory", root.display()),
-        ));
+        let message = format!("{} is not a directory", root.display());
+        return Err(match cli.root {
+            Some(_) => ConfigError::Flag {
+                flag: "--root",
+                message,
+            },
+            None => invalid("daemon.root", message),
+        });
     }
     if let Err((key, message)) = parsed.collectors.wall.chain() {
         return Err(invalid(&format!("collectors.wall.{key}"), message));
@@ -195,13 +241,34 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             key: format!("alerts.{key}"),
             message,
         })?;
+    // serde accepted the text, so it is valid TOML
+    let raw: toml::Table = toml::from_str(text).unwrap_or_default();
+    validate::check(&raw, &alert_rules).map_err(|(key, nth, message)| {
+        let (line, key) = match key.split_once(".*.") {
+            Some((table, leaf)) => (
+                find_entry_key_line(text, table, nth, leaf),
+                format!("{table}[{nth}].{leaf}"),
+            ),
+            None => (find_table_line(text, &key), key),
+        };
+        ConfigError::Invalid {
+            path: source.to_owned(),
+            line,
+            key,
+            message,
+        }
+    })?;
     let web_config_file = cli.web_config_file.clone().or_else(|| {
         Some(PathBuf::from(&parsed.daemon.web_config_file)).filter(|p| !p.as_os_str().is_empty())
     });
     let web = match &web_config_file {
-        Some(path) => {
-            crate::web::load(path).map_err(|e| invalid("daemon.web_config_file", e.to_string()))?
-        }
+        Some(path) => crate::web::load(path).map_err(|e| match cli.web_config_file {
+            Some(_) => ConfigError::Flag {
+                flag: "--web.config.file",
+                message: e.to_string(),
+            },
+            None => invalid("daemon.web_config_file", e.to_string()),
+        })?,
         None => crate::web::WebConfig::default(),
     };
     for (name, receiver) in &parsed.notify {
@@ -226,6 +293,30 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         alert_rules,
         notify: parsed.notify,
     })
+}
+
+/// A listen address as Prometheus exporters take it: `ADDR:PORT`, `[V6]:PORT`, `HOST:PORT`
+/// (resolved now, first address), or `:PORT` (every IPv4 interface).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let expected =
+        || format!("expected HOST:PORT (such as \"localhost:9891\" or \":9891\"), got {text:?}");
+    let (host, port) = text.rsplit_once(':').ok_or_else(expected)?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port number (0-65535) in {text:?}"))?;
+    match host {
+        "" => Ok(SocketAddr::from(([0, 0, 0, 0], port))),
+        // no resolver needed for the common case
+        "localhost" => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        h if h.contains([':', '[', ']', '/']) => Err(expected()),
+        h => std::net::ToSocketAddrs::to_socket_addrs(&(h, port))
+            .map_err(|e| format!("cannot resolve {h:?} in {text:?}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{h:?} in {text:?} has no address")),
+    }
 }
 
 /// `X` of serde's "unknown field `X`, expected ...".
@@ -279,6 +370,30 @@ fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The line of `key` in the `nth` (0-based) `[[table]]` entry, else of that entry's header.
+fn find_entry_key_line(text: &str, table: &str, nth: usize, key: &str) -> Option<usize> {
+    let header = format!("[[{table}]]");
+    let mut seen = 0;
+    let mut inside = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            if inside.is_some() {
+                break;
+            }
+            if t == header {
+                seen += 1;
+                if seen == nth + 1 {
+                    inside = Some(i + 1);
+                }
+            }
+        } else if inside.is_some() && t.split('=').next().map(str::trim) == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    inside
 }
 
 /// The line of `dotted.key` when written as a key, else of the nearest written table it
@@ -448,7 +563,7 @@ mod tests {
         let e = err("[daemon]\nlisten = \"localhost\"\n");
         assert_eq!(
             e,
-            "/etc/hostwatt/hostwatt.toml:2: daemon.listen: expected ADDR:PORT, got \"localhost\""
+            "/etc/hostwatt/hostwatt.toml:2: daemon.listen: expected HOST:PORT (such as \"localhost:9891\" or \":9891\"), got \"localhost\""
         );
     }
 

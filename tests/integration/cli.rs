@@ -144,3 +144,148 @@ fn every_invalid_config_fails_naming_file_line_and_key() {
         );
     }
 }
+
+/// What `check-config` prints after its `# config OK` line is itself a valid config that
+/// resolves to the same thing. Credentials print as `<redacted>` (a redacted webhook URL is no
+/// URL), so configs with notify credentials are left out.
+#[test]
+fn every_resolved_config_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut paths = corpus("valid");
+    paths.push("config/hostwatt.example.toml".into());
+    let mut checked = 0;
+    for path in paths {
+        let (code, printed, stderr) = check_config(&path);
+        assert_eq!(code, Some(0), "{path}: {stderr}");
+        if printed.contains("\"<redacted>\"") {
+            continue;
+        }
+        checked += 1;
+        let body = printed.split_once('\n').map_or("", |(_, b)| b);
+        let again = dir.path().join("resolved.toml");
+        std::fs::write(&again, body).expect("write");
+        let (code, reprinted, stderr) = check_config(again.to_str().expect("utf-8"));
+        assert_eq!(
+            code,
+            Some(0),
+            "{path}'s resolved config is refused: {stderr}\n{body}"
+        );
+        let rebody = reprinted.split_once('\n').map_or("", |(_, b)| b);
+        assert!(
+            rebody == body,
+            "{path}: resolving the resolved config changes it (- first, + second):\n{}",
+            support::diff(body, rebody)
+        );
+    }
+    assert!(checked >= 6, "only {checked} configs round-tripped");
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = support::hostwatt()
+        .args(args)
+        .output()
+        .expect("run hostwatt");
+    let (stdout, stderr) = support::texts(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn a_bad_flag_value_is_blamed_on_the_flag() {
+    let (code, _, stderr) = run(&["check-config", "--root", "/nonexistent/hw-root"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        "hostwatt: --root: /nonexistent/hw-root is not a directory\n"
+    );
+    let (code, _, stderr) = run(&["check-config", "--web.config.file", "/nonexistent/web.yml"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with("hostwatt: --web.config.file: ")
+            && stderr.contains("/nonexistent/web.yml")
+            && !stderr.contains("embedded"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["check-config", "--listen", "localhost"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        "hostwatt: --listen: expected HOST:PORT (such as \"localhost:9891\" or \":9891\"), got \"localhost\"\n"
+    );
+}
+
+#[test]
+fn listen_takes_host_names_and_an_empty_host() {
+    for (flag, resolved) in [
+        ("localhost:9891", "127.0.0.1:9891"),
+        (":9891", "0.0.0.0:9891"),
+        ("[::1]:9891", "[::1]:9891"),
+    ] {
+        let (code, stdout, stderr) = run(&["check-config", "--listen", flag]);
+        assert_eq!(code, Some(0), "{flag}: {stderr}");
+        assert!(
+            stdout.contains(&format!("listen = \"{resolved}\"\n")),
+            "{flag}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn each_subcommand_lists_its_own_options_before_the_global_ones() {
+    let (code, stdout, _) = run(&["alerts", "--help"]);
+    assert_eq!(code, Some(0));
+    let at = |s: &str| {
+        stdout
+            .find(s)
+            .unwrap_or_else(|| panic!("no {s} in {stdout}"))
+    };
+    assert!(at("--url") < at("Global options:"), "{stdout}");
+    assert!(at("Global options:") < at("--config <PATH>"), "{stdout}");
+}
+
+#[test]
+fn a_port_in_use_names_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("hostwatt.toml");
+    std::fs::write(&conf, support::config_enabling_only(&[])).expect("write");
+    let (code, _, stderr) = run(&[
+        "run",
+        "--config",
+        conf.to_str().expect("utf-8"),
+        "--listen",
+        &addr,
+        "--state-dir",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}: "))
+            && stderr.contains("in use")
+            && stderr.contains("--listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unwritable_state_dir_is_said_at_start_and_the_daemon_runs_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // a directory below a regular file cannot be made, not even by root
+    std::fs::write(dir.path().join("file"), "").expect("write");
+    let state = dir.path().join("file/state");
+    let conf = dir.path().join("hostwatt.toml");
+    std::fs::write(&conf, support::config_enabling_only(&[])).expect("write");
+    let (mut daemon, addr, lines) = support::Daemon::start(dir.path(), &conf, &state);
+    let mut seen = Vec::new();
+    let line = support::wait_for_log(&lines, "is not writable", &mut seen);
+    assert!(
+        line.contains(&format!(
+            "state directory {} is not writable",
+            state.display()
+        )) && line.contains("pass --state-dir DIR, or run as the service user (hostwatt)"),
+        "{line}"
+    );
+    let health = support::http_get(&addr, "/healthz").expect("healthz");
+    assert_eq!(health.status, 200);
+    daemon.stop();
+}

@@ -8,10 +8,12 @@
 
 mod alert_restart;
 mod alertmanager;
+mod alerts_tls;
 mod cli;
 mod daemon;
 mod golden;
 mod grafana;
+mod install_deps;
 mod package;
 mod parsers;
 mod permission;

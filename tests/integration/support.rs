@@ -341,8 +341,30 @@ pub fn tools_required() -> bool {
     std::env::var("HOSTWATT_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
 }
 
-/// The path of `tool` on PATH. When missing, prints why the calling test is skipped and returns
-/// `None`, or panics under `HOSTWATT_REQUIRE_TOOLS=1`.
+/// Records that the calling test did not run: prints `SKIPPED: {what}: {reason}` and appends it
+/// to `$HOSTWATT_SKIP_LOG` (scripts/test prints that file in its summary). Under
+/// `HOSTWATT_REQUIRE_TOOLS=1` it panics instead, with `fix` (what to do so the test runs).
+pub fn skipped(what: &str, reason: &str, fix: &str) {
+    assert!(
+        !tools_required(),
+        "{what} cannot run (HOSTWATT_REQUIRE_TOOLS=1): {reason}; {fix}"
+    );
+    let line = format!("{what}: {reason}");
+    eprintln!("SKIPPED: {line}");
+    if let Some(log) = std::env::var_os("HOSTWATT_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// The path of `tool` on PATH. When missing, records why the calling test is skipped
+/// ([`skipped`]) and returns `None`, or panics under `HOSTWATT_REQUIRE_TOOLS=1`.
 pub fn require_tool(tool: &str, why: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
@@ -350,11 +372,11 @@ pub fn require_tool(tool: &str, why: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        assert!(
-            !tools_required(),
-            "{tool} is required (HOSTWATT_REQUIRE_TOOLS=1) for {why}; scripts/install-test-deps installs it"
+        skipped(
+            why,
+            &format!("{tool} not found on PATH"),
+            "run scripts/install-test-deps (as root) to install it",
         );
-        eprintln!("SKIPPED: {tool} not found on PATH, needed for {why}");
     }
     found
 }

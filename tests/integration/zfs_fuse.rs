@@ -1,8 +1,11 @@
-//! A real ZFS pool under Debian's zfs-fuse, read through the ZFS collector with the real
-//! `Runner::system()`: a raidz on sparse files, filled past 80 %, one device offlined, scrubbed.
-//! zfs-fuse's zpool is old (no `zpool version`, no `-p`), so this runs the legacy human-units
-//! path. Skips with a printed reason when zfs-fuse or /dev/fuse is missing, unless
-//! `HOSTWATT_REQUIRE_TOOLS=1`. The pool is destroyed and the daemon stopped even on failure.
+//! A real ZFS pool, read through the ZFS collector with the real `Runner::system()`: a raidz on
+//! sparse files, filled past 80 %, one device offlined, scrubbed. Under Debian's zfs-fuse (CI)
+//! zpool is old (no `zpool version`, no `-p`), so this runs the legacy human-units path; a
+//! zfs-fuse daemon already running is used as it is, not stopped. On a host with OpenZFS
+//! (zfsutils-linux, which conflicts with zfs-fuse, and the kernel module: /dev/zfs) the same
+//! test runs on the host's OpenZFS. Skips with a SKIPPED reason when neither is usable, unless
+//! `HOSTWATT_REQUIRE_TOOLS=1`. The pool is destroyed, and a daemon we started stopped, even on
+//! failure.
 #![allow(clippy::disallowed_methods)] // the test drives zfs-fuse itself, outside the collector
 #![allow(clippy::unwrap_used)] // helpers of a test module
 
@@ -19,26 +22,35 @@ use hostwatt::host::root::Root;
 const ZFS_FUSE: &str = "/usr/sbin/zfs-fuse";
 const ZPOOL: &str = "/usr/sbin/zpool";
 
-fn skip(reason: &str) -> bool {
-    if crate::support::tools_required() {
-        panic!("HOSTWATT_REQUIRE_TOOLS=1 but {reason}");
-    }
-    eprintln!("skipping zfs-fuse test: {reason}");
-    true
+fn skip(reason: &str, fix: &str) {
+    crate::support::skipped("the real-pool ZFS test", reason, fix);
 }
 
 fn zpool(args: &[&str]) -> std::process::Output {
     Command::new(ZPOOL).args(args).output().expect("zpool runs")
 }
 
-/// The zfs-fuse daemon and the pool on it: destroyed and stopped on drop, whatever happened.
+/// The ZFS the pool lives on, and the pool: destroyed (and a zfs-fuse daemon we started,
+/// stopped) on drop, whatever happened. `pid` 0: nothing of ours to stop (OpenZFS in the kernel,
+/// or a zfs-fuse daemon that was already running).
 struct ZfsFuse {
     pid: u32,
+    active: bool,
     pool: String,
     dir: PathBuf,
 }
 
 impl ZfsFuse {
+    /// The pool on a ZFS that is already there: the host's OpenZFS, or a running zfs-fuse.
+    fn existing(dir: &Path, pool: &str) -> Self {
+        Self {
+            pid: 0,
+            active: true,
+            pool: pool.to_owned(),
+            dir: dir.to_owned(),
+        }
+    }
+
     fn start(dir: &Path, pool: &str) -> Self {
         let pidfile = dir.join("zfs-fuse.pid");
         // without --no-daemon it forks, writes the pidfile and the parent exits
@@ -59,15 +71,17 @@ impl ZfsFuse {
         }
         Self {
             pid: pid.expect("zfs-fuse wrote its pidfile"),
+            active: true,
             pool: pool.to_owned(),
             dir: dir.to_owned(),
         }
     }
 
     fn stop(&mut self) {
-        if self.pid == 0 {
+        if !self.active {
             return;
         }
+        self.active = false;
         // a failed destroy would leave the pool in zfs-fuse's cache, re-imported (FAULTED) by the
         // next daemon: retry, and say so
         for attempt in 0..5 {
@@ -82,6 +96,10 @@ impl ZfsFuse {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        let _ = std::fs::remove_dir(self.dir.join("mnt"));
+        if self.pid == 0 {
+            return;
+        }
         let pid = nix::unistd::Pid::from_raw(self.pid as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         for i in 0..200 {
@@ -93,7 +111,6 @@ impl ZfsFuse {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = std::fs::remove_dir(self.dir.join("mnt"));
         let gone = !process_alive(self.pid);
         self.pid = 0;
         assert!(gone, "zfs-fuse did not exit");
@@ -102,9 +119,9 @@ impl ZfsFuse {
 
 impl Drop for ZfsFuse {
     fn drop(&mut self) {
-        if self.pid != 0 && !std::thread::panicking() {
+        if self.active && !std::thread::panicking() {
             self.stop();
-        } else if self.pid != 0 {
+        } else if self.active {
             // already failing: clean up without a second panic
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.stop()));
         }
@@ -136,21 +153,45 @@ fn vdev_state(s: &Snapshot, pool_name: &str, vdev: &str) -> String {
 
 #[tokio::test]
 async fn real_pool_under_zfs_fuse() {
-    if !Path::new(ZFS_FUSE).exists()
-        && skip("zfs-fuse is not installed (apt-get install zfs-fuse, contrib)")
-    {
+    let fuse = Path::new(ZFS_FUSE).exists();
+    let openzfs = !fuse && Path::new("/dev/zfs").exists() && Path::new(ZPOOL).exists();
+    if !fuse && !openzfs {
+        if Path::new(ZPOOL).exists() {
+            skip(
+                "OpenZFS's zpool is installed but /dev/zfs is missing (zfs kernel module not loaded)",
+                "modprobe zfs",
+            );
+        } else {
+            skip(
+                "neither zfs-fuse nor OpenZFS is installed",
+                "scripts/install-test-deps installs zfs-fuse (contrib) when OpenZFS is absent",
+            );
+        }
         return;
     }
-    if !Path::new("/dev/fuse").exists() && skip("/dev/fuse is missing") {
+    if fuse && !Path::new("/dev/fuse").exists() {
+        skip(
+            "/dev/fuse is missing",
+            "modprobe fuse (in a container: --device /dev/fuse)",
+        );
         return;
     }
-    if zpool(&["list"]).status.success() && skip("a zfs-fuse daemon is already running") {
+    if !crate::support::is_root() {
+        skip(
+            "creating a pool needs root",
+            "run scripts/test as root (or with sudo)",
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let name = format!("hwtest{}", std::process::id());
-    let mut daemon = ZfsFuse::start(dir, &name);
+    // a zfs-fuse daemon already running (the zfs-fuse service) serves our pool as well as its own
+    let mut daemon = if openzfs || zpool(&["list"]).status.success() {
+        ZfsFuse::existing(dir, &name)
+    } else {
+        ZfsFuse::start(dir, &name)
+    };
 
     let files: Vec<String> = ["a", "b", "c"]
         .iter()
@@ -178,14 +219,22 @@ async fn real_pool_under_zfs_fuse() {
         ..Config::default()
     });
 
-    // fresh: size of a raidz1 of three 128 MiB files, ONLINE, legacy format detected
+    // fresh: size of a raidz1 of three 128 MiB files, ONLINE; zfs-fuse: legacy format detected
     let s = sample(&mut zfs, &cx).await;
-    assert_eq!(s.zpool.as_ref().map(|z| z.1), Some(Format::Legacy));
     let list = pool(&s, &name).list.clone().unwrap();
-    assert_eq!(
-        (list.size, list.health.as_str()),
-        (Some(370 << 20), "ONLINE")
-    );
+    if fuse {
+        assert_eq!(s.zpool.as_ref().map(|z| z.1), Some(Format::Legacy));
+        assert_eq!(
+            (list.size, list.health.as_str()),
+            (Some(370 << 20), "ONLINE")
+        );
+    } else {
+        // OpenZFS: exact bytes (-p/JSON), raw size of the three files less labels and reserve
+        assert_ne!(s.zpool.as_ref().map(|z| z.1), Some(Format::Legacy));
+        let size = list.size.unwrap();
+        assert!((350 << 20..=384 << 20).contains(&size), "{list:?}");
+        assert_eq!(list.health, "ONLINE");
+    }
     assert!(list.capacity.unwrap() < 0.05, "{list:?}");
     assert_eq!(vdev_state(&s, &name, &files[1]), "ONLINE");
     let leaves: Vec<_> = pool(&s, &name)
