@@ -98,6 +98,16 @@ pub fn parse_response(raw: &[u8]) -> Result<Vec<u8>, String> {
 
 /// GET `<url>/api/alerts`, within `limit`.
 pub async fn fetch(url: &str, limit: Duration) -> Result<AlertsBody, FetchError> {
+    get_json(url, "/api/alerts", limit).await
+}
+
+/// GETs `path` below the daemon at `url` and parses the JSON body (also `hostwatt audit`'s
+/// `/api/v1/advice`).
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    url: &str,
+    path: &str,
+    limit: Duration,
+) -> Result<T, FetchError> {
     let (authority, prefix) = split_url(url)?;
     let io = |source| FetchError::Io {
         url: url.to_owned(),
@@ -106,7 +116,7 @@ pub async fn fetch(url: &str, limit: Duration) -> Result<AlertsBody, FetchError>
     let exchange = async {
         let mut stream = TcpStream::connect(&authority).await?;
         let request = format!(
-            "GET {prefix}/api/alerts HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+            "GET {prefix}{path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
@@ -128,7 +138,7 @@ pub async fn fetch(url: &str, limit: Duration) -> Result<AlertsBody, FetchError>
         message,
     };
     let body = parse_response(&raw).map_err(response)?;
-    serde_json::from_slice(&body).map_err(|e| response(format!("not the alerts JSON: {e}")))
+    serde_json::from_slice(&body).map_err(|e| response(format!("not the {path} JSON: {e}")))
 }
 
 /// A table of the alerts, `now` in Unix seconds for the "since" column.
