@@ -8,6 +8,7 @@
 //! setting itself. `audit` runs every check; `Report::text` is the terminal form, the JSON form
 //! is `Report` serialized (`hostwatt audit --json`, `GET /api/v1/advice`).
 
+pub mod api;
 mod aspm;
 mod blockers;
 mod cpu_policy;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::estimate::psu::Curve;
 use crate::host::root::Root;
+pub use disks::activity_since_boot as disks_since_boot;
 pub use facts::{Facts, Figure, Source};
 
 /// How much a figure can be trusted.

@@ -90,3 +90,89 @@ fn audit_text_has_totals_commands_and_sources() {
     );
     assert!(text.contains("no findings"));
 }
+
+async fn serve_untuned(advisor: bool) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let dir = box_dir("untuned");
+    let overrides = hostwatt::config::Overrides {
+        root: Some(dir.join("root")),
+        ..Default::default()
+    };
+    let mut cfg =
+        hostwatt::config::load(Some(&dir.join("config.toml")), &overrides).expect("config");
+    // the daemon test runs no smartctl
+    cfg.collectors.smart.enabled = false;
+    cfg.collectors.advisor.enabled = advisor;
+    cfg.persist = false;
+    let runner = hostwatt::host::command::Runner::system();
+    let mut app = hostwatt::app::App::new(&cfg, hostwatt::cli::context(&cfg, runner)).expect("app");
+    app.sample_all(std::time::Instant::now()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let (_tx, rx) = tokio::sync::watch::channel(app.served());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _keep = (_tx, app);
+        hostwatt::server::run(listener, rx, async move {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    (addr, stop_tx)
+}
+
+async fn get(addr: &str, path: &'static str) -> support::Response {
+    let addr = addr.to_owned();
+    tokio::task::spawn_blocking(move || support::http_get(&addr, path))
+        .await
+        .expect("client thread")
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+#[tokio::test]
+async fn daemon_serves_advice_json_and_bounded_metrics() {
+    let (addr, stop) = serve_untuned(true).await;
+    let r = get(&addr, "/api/v1/advice").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let report: hostwatt::advisor::Report = serde_json::from_str(&r.body).expect("advice JSON");
+    // the untuned box's 15 findings less the SMART one (smartctl is off here)
+    assert_eq!(
+        report.findings.len(),
+        14,
+        "{:?}",
+        report.findings.iter().map(|f| &f.id).collect::<Vec<_>>()
+    );
+    assert_eq!(report.idle_wall_watts, Some(37.6));
+    assert!(
+        report.idle_basis.ends_with("not yet known to be idle"),
+        "{}",
+        report.idle_basis
+    );
+    let m = get(&addr, "/metrics").await;
+    assert_eq!(
+        support::value(
+            &m.body,
+            "hostwatt_advice_potential_watts{id=\"pcie-aspm-off\"}"
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        support::value(
+            &m.body,
+            "hostwatt_advice_active{id=\"nmi-watchdog-on\",severity=\"warning\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(m.body.matches("hostwatt_advice_active{").count(), 14);
+    assert!(
+        !m.body.contains("0000:01:00.0"),
+        "device names stay out of labels"
+    );
+    let _ = stop.send(());
+
+    let (addr, stop) = serve_untuned(false).await;
+    let r = get(&addr, "/api/v1/advice").await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let _ = stop.send(());
+}
