@@ -1,5 +1,5 @@
 //! Tests of the advisor: each check on small trees in real kernel formats, the sourced figures,
-//! and the two fixture boxes under tests/advisor/.
+//! and the two fixture boxes under tests/cases/advisor-*/root.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -35,8 +35,8 @@ impl Tree {
 fn fixture(name: &str) -> Root {
     Root::new(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/advisor")
-            .join(name)
+            .join("tests/cases")
+            .join(format!("advisor-{name}"))
             .join("root"),
     )
 }

@@ -1,5 +1,6 @@
-//! `hostwatt audit` on the two fixture boxes under tests/advisor/: a golden `--json` report
-//! each (UPDATE_GOLDEN=1 rewrites them), and the terminal form's totals.
+//! `hostwatt audit` on the two fixture boxes (trees in tests/cases/advisor-*/root, audit configs
+//! and golden `--json` reports in tests/advisor/*; UPDATE_GOLDEN=1 rewrites them), the terminal
+//! form's totals, and the daemon's `/api/v1/advice`.
 
 use std::path::PathBuf;
 
@@ -9,13 +10,19 @@ fn box_dir(name: &str) -> PathBuf {
     support::manifest_dir().join("tests/advisor").join(name)
 }
 
+fn box_root(name: &str) -> PathBuf {
+    support::cases_dir()
+        .join(format!("advisor-{name}"))
+        .join("root")
+}
+
 fn audit(name: &str, json: bool) -> (String, String) {
     let dir = box_dir(name);
     let mut cmd = support::hostwatt();
     cmd.arg("--config")
         .arg(dir.join("config.toml"))
         .arg("--root")
-        .arg(dir.join("root"))
+        .arg(box_root(name))
         .arg("--log-level")
         .arg("warn")
         .arg("audit");
@@ -94,7 +101,7 @@ fn audit_text_has_totals_commands_and_sources() {
 async fn serve_untuned(advisor: bool) -> (String, tokio::sync::oneshot::Sender<()>) {
     let dir = box_dir("untuned");
     let overrides = hostwatt::config::Overrides {
-        root: Some(dir.join("root")),
+        root: Some(box_root("untuned")),
         ..Default::default()
     };
     let mut cfg =
