@@ -22,11 +22,11 @@ pub(super) fn check(pci: &[Device], inputs: &Inputs, facts: &Facts) -> Outcome {
         .with_figure(facts, inputs, &b.figure, found.len());
         f.evidence = found
             .iter()
-            .map(|d| {
-                Evidence::new(
-                    format!("{}/vendor, device", d.dir()),
-                    format!("0x{:04x}, 0x{:04x}", d.vendor, d.device),
-                )
+            .flat_map(|d| {
+                [
+                    Evidence::new(format!("{}/vendor", d.dir()), format!("0x{:04x}", d.vendor)),
+                    Evidence::new(format!("{}/device", d.dir()), format!("0x{:04x}", d.device)),
+                ]
             })
             .collect();
         f.devices = found.iter().map(|d| d.label()).collect();

@@ -17,9 +17,10 @@ pub const BUSY_GAP_SECS: f64 = 600.0;
 /// often than the longest of these can keep a spinning disk's idle timer from running out.
 pub const SPINDOWN_SECS: f64 = 1800.0;
 
-/// Kernel names that are never physical disks.
+/// Kernel names that are never physical spinning disks. virtio-blk (`vd*`) and Xen (`xvd*`)
+/// disks report `rotational` 1 by default whatever backs them.
 fn is_virtual(name: &str) -> bool {
-    ["loop", "ram", "zram", "dm-", "md", "sr", "nbd"]
+    ["loop", "ram", "zram", "dm-", "md", "sr", "nbd", "vd", "xvd"]
         .iter()
         .any(|p| name.starts_with(p))
 }
@@ -106,7 +107,7 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
                 Evidence::new(
                     format!("sys/block/{}/stat", a.name),
                     format!(
-                        "{} I/Os in {:.0} s{}: one every {:.1} s",
+                        "{} I/Os in {:.0} s{}: one every {:.3} s",
                         a.ios,
                         a.window_secs,
                         if a.since_boot { " (since boot)" } else { "" },

@@ -275,8 +275,27 @@ impl Outcome {
     }
 }
 
-/// Runs every check against `root`. Blocking file I/O: call it off the async runtime.
+/// Whether `proc/cpuinfo` has the `hypervisor` flag: a virtual machine, whose device settings do
+/// not reach the wall.
+pub fn is_virtual_machine(root: &Root) -> bool {
+    root.read_trimmed("proc/cpuinfo").is_ok_and(|c| {
+        c.lines()
+            .filter(|l| l.starts_with("flags"))
+            .any(|l| l.split_whitespace().any(|w| w == "hypervisor"))
+    })
+}
+
+/// Runs every check against `root`. Blocking file I/O: call it off the async runtime. In a
+/// virtual machine there are no findings, only a note: the power is spent by the host.
 pub fn audit(root: &Root, inputs: &Inputs, facts: &Facts) -> Report {
+    if is_virtual_machine(root) {
+        let mut vm = Outcome::default();
+        vm.note(
+            "hw_class",
+            "virtual machine (proc/cpuinfo flag hypervisor): its device settings do not reach the wall; run hostwatt audit on the host",
+        );
+        return report(inputs, vm);
+    }
     let pci = pci::devices(root);
     let checks: [Outcome; 10] = [
         aspm::check(root, &pci, inputs, facts),
@@ -290,12 +309,20 @@ pub fn audit(root: &Root, inputs: &Inputs, facts: &Facts) -> Report {
         blockers::check(&pci, inputs, facts),
         hw_class::check(root, inputs, facts),
     ];
-    let mut findings = Vec::new();
-    let mut notes = Vec::new();
+    let mut all = Outcome::default();
     for o in checks {
-        findings.extend(o.findings);
-        notes.extend(o.notes);
+        all.findings.extend(o.findings);
+        all.notes.extend(o.notes);
     }
+    report(inputs, all)
+}
+
+/// Sorts the findings (most watts first) and adds the totals.
+fn report(inputs: &Inputs, all: Outcome) -> Report {
+    let Outcome {
+        mut findings,
+        notes,
+    } = all;
     findings.sort_by(|a, b| {
         let w = |f: &Finding| f.watts.map_or(0.0, |w| w.high);
         w(b).total_cmp(&w(a)).then_with(|| a.id.cmp(&b.id))
@@ -330,12 +357,14 @@ impl Report {
     pub fn text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-        let idle = self.idle_wall_watts.map_or("not measured".to_owned(), |w| {
-            format!("{w:.1} W ({})", self.idle_basis)
-        });
+        let idle = self
+            .idle_wall_watts
+            .map_or("idle power not measured".to_owned(), |w| {
+                format!("measured idle {w:.1} W ({})", self.idle_basis)
+            });
         let _ = writeln!(
             out,
-            "measured idle {idle}, findings worth {:.1}-{:.1} W at the wall{}",
+            "{idle}, findings worth {:.1}-{:.1} W at the wall{}",
             self.total.low,
             self.total.high,
             if self.through_psu {

@@ -34,10 +34,12 @@ pub struct Device {
 impl Device {
     /// `0000:01:00.0 Intel Corporation Ethernet Controller I226-V [8086:125c]`.
     pub fn label(&self) -> String {
-        format!(
-            "{} {} [{:04x}:{:04x}]",
-            self.address, self.name, self.vendor, self.device
-        )
+        let ids = format!("{:04x}:{:04x}", self.vendor, self.device);
+        if self.name == ids {
+            format!("{} [{ids}]", self.address)
+        } else {
+            format!("{} {} [{ids}]", self.address, self.name)
+        }
     }
 
     /// Root-relative directory of this device.

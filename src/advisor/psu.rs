@@ -43,8 +43,8 @@ pub(super) fn check(inputs: &Inputs, facts: &Facts) -> Outcome {
             curve.input_watts(dc)
         ),
     )];
+    // the swap figures are measured at the wall
     f.watts = Some(watts);
-    f.watts_dc = Some(watts);
     f.confidence = fig.confidence;
     f.sources = fig.sources.clone();
     f.command = Some("none at runtime: replace the PSU".to_owned());

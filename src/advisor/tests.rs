@@ -24,6 +24,15 @@ impl Tree {
         Self { _dir: dir, root }
     }
 
+    fn with(self, files: &[(&str, &str)]) -> Self {
+        for (rel, text) in files {
+            let p = self.root.path(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, format!("{text}\n")).unwrap();
+        }
+        self
+    }
+
     fn link(self, rel: &str, target: &str) -> Self {
         let p = self.root.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -208,6 +217,7 @@ fn aspm_reads_policy_cmdline_and_links() {
     ]);
     let pci = pci::devices(&t.root);
     assert_eq!(pci[0].name, "8086:15f3", "no pci.ids: IDs");
+    assert_eq!(pci[0].label(), "0000:01:00.0 [8086:15f3]");
     assert!(
         aspm::check(&t.root, &pci, &none, &facts)
             .findings
@@ -406,6 +416,10 @@ fn disks_use_block_stat_and_skip_virtual_devices() {
         ("sys/block/nvme0n1/queue/rotational", "0"),
         ("sys/block/nvme0n1/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
     ]);
+    let t = t.with(&[
+        ("sys/block/vda/queue/rotational", "1"),
+        ("sys/block/vda/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+    ]);
     let act = disks::activity_since_boot(&t.root);
     assert_eq!(act.len(), 1);
     assert_eq!((act[0].name.as_str(), act[0].ios), ("sda", 11));
@@ -510,4 +524,34 @@ fn pci_ids_names_from_the_database_format() {
         Some("ASMedia Technology Inc. ASM1166 Serial ATA Controller")
     );
     assert_eq!(names.len(), 2);
+}
+
+#[test]
+fn a_virtual_machine_has_no_findings_only_a_note() {
+    let t = Tree::new(&[
+        (
+            "proc/cpuinfo",
+            "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr pae hypervisor lahf_lm\n",
+        ),
+        ("proc/sys/kernel/nmi_watchdog", "1"),
+        ("sys/bus/pci/devices/0000:00:01.0/vendor", "0x1af4"),
+        ("sys/bus/pci/devices/0000:00:01.0/device", "0x1045"),
+        ("sys/bus/pci/devices/0000:00:01.0/power/control", "on"),
+    ]);
+    assert!(is_virtual_machine(&t.root));
+    let r = audit(&t.root, &Inputs::default(), &Facts::embedded());
+    assert!(r.findings.is_empty());
+    assert_eq!(r.notes.len(), 1);
+    assert!(
+        r.notes[0].text.starts_with("virtual machine"),
+        "{:?}",
+        r.notes
+    );
+    assert!(
+        r.text()
+            .starts_with("idle power not measured, findings worth 0.0-0.0 W"),
+        "{}",
+        r.text()
+    );
+    assert!(!is_virtual_machine(&fixture("untuned")));
 }
