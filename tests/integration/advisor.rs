@@ -178,8 +178,42 @@ async fn daemon_serves_advice_json_and_bounded_metrics() {
     );
     let _ = stop.send(());
 
+    // with the advisor off the route says so, and `hostwatt audit` samples once instead
     let (addr, stop) = serve_untuned(false).await;
     let r = get(&addr, "/api/v1/advice").await;
     assert_eq!(r.status, 404, "{r:?}");
+    let cfg = audit_config();
+    let runner = hostwatt::host::command::Runner::system();
+    let own = hostwatt::advisor::run::report(&cfg, runner, Some(&format!("http://{addr}")))
+        .await
+        .expect("one-shot report");
+    assert_eq!(own.idle_basis, "one sample, not known to be idle");
+    let _ = stop.send(());
+}
+
+fn audit_config() -> hostwatt::config::Config {
+    let overrides = hostwatt::config::Overrides {
+        root: Some(box_root("untuned")),
+        ..Default::default()
+    };
+    hostwatt::config::load(Some(&box_dir("untuned").join("config.toml")), &overrides)
+        .expect("config")
+}
+
+#[tokio::test]
+async fn audit_takes_the_daemons_report_when_one_answers() {
+    let (addr, stop) = serve_untuned(true).await;
+    let runner = hostwatt::host::command::Runner::system();
+    let got =
+        hostwatt::advisor::run::report(&audit_config(), runner, Some(&format!("http://{addr}")))
+            .await
+            .expect("report");
+    // the daemon's (wall estimate of its latest round), not a sample of its own
+    assert!(
+        got.idle_basis.starts_with("latest estimate"),
+        "{}",
+        got.idle_basis
+    );
+    assert_eq!(got.findings.len(), 14);
     let _ = stop.send(());
 }
