@@ -433,6 +433,29 @@ pub(crate) fn read_evidence(root: &Root, rel: &str) -> Option<(String, Evidence)
     Some((v.clone(), Evidence::new(rel, v)))
 }
 
+/// What `{advice}` in an alert description becomes: the findings with watts, most first, from
+/// gathered `hostwatt_advice_potential_watts` series (`pcie-aspm-off up to 4 W; ...`).
+pub fn advice_summary(families: &[prometheus::proto::MetricFamily]) -> String {
+    let mut items: Vec<(String, f64)> = families
+        .iter()
+        .filter(|f| f.name() == "hostwatt_advice_potential_watts")
+        .flat_map(|f| f.get_metric())
+        .filter_map(|m| {
+            let id = m.get_label().iter().find(|l| l.name() == "id")?.value();
+            Some((id.to_owned(), m.get_gauge().value()))
+        })
+        .collect();
+    if items.is_empty() {
+        return "none known (is [collectors.advisor] on?)".to_owned();
+    }
+    items.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    items
+        .iter()
+        .map(|(id, w)| format!("{id} up to {w:.1} W"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Values of `key=` on the kernel command line (`proc/cmdline`).
 pub(crate) fn cmdline_values(cmdline: &str, key: &str) -> Vec<String> {
     cmdline

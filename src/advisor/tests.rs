@@ -555,3 +555,36 @@ fn a_virtual_machine_has_no_findings_only_a_note() {
     );
     assert!(!is_virtual_machine(&fixture("untuned")));
 }
+
+#[test]
+fn advice_summary_lists_findings_by_watts_for_alert_descriptions() {
+    let snap = crate::collectors::advisor::Snapshot {
+        report: audit(
+            &fixture("untuned"),
+            &Inputs {
+                idle_dc_watts: Some(25.0),
+                psu: Some(gold_500()),
+                ..Inputs::default()
+            },
+            &Facts::embedded(),
+        ),
+    };
+    let mut fams = crate::metrics::Families::new(
+        <crate::collectors::advisor::Snapshot as crate::metrics::Render>::FAMILIES,
+    );
+    crate::metrics::Render::render(&snap, &mut fams);
+    let text = advice_summary(&fams.into_vec());
+    assert!(
+        text.starts_with("disk-never-idle up to 12.1 W; cpu-chiplet-io-die up to 8.0 W; gpu-runtime-pm-off up to 7.1 W; psu-oversized up to 7.0 W;"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches(" up to ").count(),
+        9,
+        "only findings with watts: {text}"
+    );
+    assert_eq!(
+        advice_summary(&[]),
+        "none known (is [collectors.advisor] on?)"
+    );
+}

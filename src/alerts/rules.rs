@@ -211,7 +211,7 @@ pub fn builtin() -> Vec<Rule> {
             mins(60),
             None,
             "idle wall power is {value} W (threshold {threshold} W)",
-            "The host draws more than the threshold at the wall while idle. The advisor's findings explain it with watts and fixes: hostwatt audit, /api/v1/advice, hostwatt_advice_potential_watts; also check C-state residency (hostwatt_cpuidle_*) and the wall breakdown (hostwatt_wall_component_watts).",
+            "The host draws more than the threshold at the wall while idle. The advisor's findings that explain it: {advice}. Commands and risks: hostwatt audit. Also check C-state residency (hostwatt_cpuidle_*) and the wall breakdown (hostwatt_wall_component_watts).",
         ),
         rule(
             "ZfsPoolCapacityHigh",
