@@ -127,7 +127,8 @@ pub struct Rule {
     /// One-line summary; `{label}`, `{value}`, `{value:percent}`, `{value:duration}`,
     /// `{threshold}` are filled in.
     pub summary: &'static str,
-    /// What it means and what to do.
+    /// What it means and what to do; may also hold `{advice}`, the advisor's findings with
+    /// their watts (filled by the alert task, a template query in `hostwatt rules`).
     pub description: &'static str,
     /// Whether the rule is evaluated.
     pub enabled: bool,
