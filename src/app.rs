@@ -68,6 +68,7 @@ pub struct App {
     samplers: Vec<Box<dyn Sampler>>,
     families: Vec<&'static Family>,
     alerts: Option<Latest<alerts::task::Snapshot>>,
+    advice: Option<Latest<collectors::advisor::Snapshot>>,
 }
 
 impl App {
@@ -111,12 +112,14 @@ impl App {
             )?;
         }
         let alerts = reg.subscribe();
+        let advice = reg.subscribe();
         Ok(Self {
             registry: reg.registry,
             cx,
             samplers: reg.samplers,
             families: reg.families,
             alerts,
+            advice,
         })
     }
 
@@ -153,6 +156,7 @@ impl App {
         crate::server::Served {
             registry: self.registry.clone(),
             alerts: self.alerts.clone(),
+            advice: self.advice.clone(),
         }
     }
 }

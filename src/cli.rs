@@ -112,6 +112,12 @@ pub enum Command {
         #[command(flatten)]
         access: AlertsAccess,
     },
+    /// Say what keeps this box from idling lower and what each fix is worth (read-only)
+    Audit {
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `hostwatt alerts`' TLS and basic-auth flags. No flag takes the password itself: `ps`
@@ -258,6 +264,18 @@ pub async fn alerts(url: &str, access: &AlertsAccess) -> anyhow::Result<String> 
         .unwrap_or_default()
         .as_secs_f64();
     Ok(crate::alerts::client::table(&body, now))
+}
+
+/// `hostwatt audit`: the running daemon's report (it has history), else one sampled here. With
+/// `--root` or `--replay-commands` the host is not this one, so no daemon is asked.
+pub async fn audit(cli: &Cli, cfg: &Config, json: bool) -> anyhow::Result<String> {
+    let daemon = (cli.root.is_none() && cli.replay_commands.is_none()).then(|| local_url(cfg));
+    let report = crate::advisor::run::report(cfg, cli.runner()?, daemon.as_deref()).await?;
+    Ok(if json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        report.text()
+    })
 }
 
 /// Every family of every collector, as if all were enabled.

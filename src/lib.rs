@@ -7,6 +7,7 @@
 //! - `scheduler`, `app`: background sampling loops and wiring; `server`: `/metrics`, `/healthz`.
 //! - `config`: the TOML file and its resolution; `cli`: the command line; `web`: TLS and basic auth.
 
+pub mod advisor;
 pub mod alerts;
 pub mod app;
 pub mod cli;

@@ -68,6 +68,7 @@ async fn run() -> anyhow::Result<()> {
             let url = url.unwrap_or_else(|| cli::local_url(&cfg));
             print!("{}", cli::alerts(&url, &access).await?);
         }
+        Command::Audit { json } => print!("{}", cli::audit(&cli, &cfg, json).await?),
         Command::Run | Command::ListMetrics => cli::run_daemon(&cli, cfg).await?,
     }
     Ok(())

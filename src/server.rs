@@ -28,6 +28,8 @@ pub struct Served {
     pub registry: Registry,
     /// The alert engine's evaluations, when alerts are enabled.
     pub alerts: Option<Latest<Alerts>>,
+    /// The advisor's reports, when `[collectors.advisor]` is on.
+    pub advice: Option<Latest<crate::collectors::advisor::Snapshot>>,
 }
 
 impl From<Registry> for Served {
@@ -35,6 +37,7 @@ impl From<Registry> for Served {
         Self {
             registry,
             alerts: None,
+            advice: None,
         }
     }
 }
@@ -82,6 +85,7 @@ pub fn router(served: watch::Receiver<Served>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/alerts", get(alerts))
+        .route(crate::advisor::run::ROUTE, get(crate::advisor::api::advice))
         .with_state(served)
 }
 

@@ -172,6 +172,20 @@ pub async fn fetch_with(
     limit: Duration,
     access: &Access,
 ) -> Result<AlertsBody, FetchError> {
+    get_json(url, "/api/alerts", limit, access).await
+}
+
+/// The daemon's JSON answers are small; a cap keeps a wrong port from filling memory.
+const BODY_LIMIT: usize = 16 << 20;
+
+/// GETs `path` below the daemon at `url` and parses the JSON body (`/api/alerts`, and
+/// `hostwatt audit`'s `/api/v1/advice`), within `limit` and at most 16 MiB.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    url: &str,
+    path: &str,
+    limit: Duration,
+    access: &Access,
+) -> Result<T, FetchError> {
     let base = url.trim_end_matches('/');
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(FetchError::Setup(format!(
@@ -179,7 +193,7 @@ pub async fn fetch_with(
         )));
     }
     let mut request = client(access, limit)?
-        .get(format!("{base}/api/alerts"))
+        .get(format!("{base}{path}"))
         .header("Accept", "application/json");
     if let Some((user, password)) = &access.basic_auth {
         request = request.basic_auth(user, Some(password));
@@ -212,11 +226,19 @@ pub async fn fetch_with(
     if !status.is_success() {
         return Err(fail(format!("HTTP {status}")));
     }
-    let body = response
-        .bytes()
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| fail(format!("reading the body: {}", chain(&e))))?;
-    serde_json::from_slice(&body).map_err(|e| fail(format!("not the alerts JSON: {e}")))
+        .map_err(|e| fail(format!("reading the body: {}", chain(&e))))?
+    {
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Err(fail(format!("answer larger than {BODY_LIMIT} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| fail(format!("not the {path} JSON: {e}")))
 }
 
 /// A table of the alerts, `now` in Unix seconds for the "since" column.

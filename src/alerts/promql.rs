@@ -93,6 +93,7 @@ pub fn template(text: &str, rule: &Rule) -> String {
             "value:percent" => "{{ $value | humanizePercentage }}".to_owned(),
             "value:duration" => "{{ $value | humanizeDuration }}".to_owned(),
             "threshold" => num(rule.threshold.unwrap_or(0.0)),
+            "advice" => "{{ range query (printf \"sort_desc(hostwatt_advice_potential_watts{instance=%q})\" $labels.instance) }}{{ .Labels.id }} up to {{ .Value | humanize }} W; {{ end }}".to_owned(),
             label => format!("{{{{ $labels.{label} }}}}"),
         })
     })

@@ -127,7 +127,8 @@ pub struct Rule {
     /// One-line summary; `{label}`, `{value}`, `{value:percent}`, `{value:duration}`,
     /// `{threshold}` are filled in.
     pub summary: &'static str,
-    /// What it means and what to do.
+    /// What it means and what to do; may also hold `{advice}`, the advisor's findings with
+    /// their watts (filled by the alert task, a template query in `hostwatt rules`).
     pub description: &'static str,
     /// Whether the rule is evaluated.
     pub enabled: bool,
@@ -211,7 +212,7 @@ pub fn builtin() -> Vec<Rule> {
             mins(60),
             None,
             "idle wall power is {value} W (threshold {threshold} W)",
-            "The host draws more than the threshold at the wall while idle. Check C-state residency (hostwatt_cpuidle_*), disks that never spin down and the wall breakdown (hostwatt_wall_component_watts).",
+            "The host draws more than the threshold at the wall while idle. The advisor's findings that explain it: {advice}. Commands and risks: hostwatt audit. Also check C-state residency (hostwatt_cpuidle_*) and the wall breakdown (hostwatt_wall_component_watts).",
         ),
         rule(
             "ZfsPoolCapacityHigh",

@@ -262,7 +262,15 @@ impl Engine {
             .iter()
             .map(|r| (r, eval::evaluate(r, families, now, &mut self.history)))
             .collect();
-        engine::advance_holding(&mut self.book, &results, &held, now, self.timing)
+        let mut outcome =
+            engine::advance_holding(&mut self.book, &results, &held, now, self.timing);
+        // `{advice}` is not a label: it is the advisor's findings, filled in here
+        let advice = crate::advisor::advice_summary(families);
+        let alerts = self.book.alerts.values_mut().map(|t| &mut t.alert);
+        for a in alerts.chain(outcome.notifications.iter_mut().map(|n| &mut n.alert)) {
+            a.description = a.description.replace("{advice}", &advice);
+        }
+        outcome
     }
 
     fn send(&mut self, notifications: Vec<Notification>) {
@@ -417,6 +425,48 @@ mod tests {
             root: crate::host::root::Root::new("/nonexistent"),
             runner: crate::host::command::Runner::replay(Vec::new()),
         }
+    }
+
+    #[tokio::test]
+    async fn idle_power_alert_lists_the_advisor_findings() {
+        const IDLE: Family = Family::gauge("hostwatt_wall_idle_power_watts", "i", &[]);
+        const ADVICE: Family = Family::gauge("hostwatt_advice_potential_watts", "a", &["id"]);
+        struct Idle;
+        impl Render for Idle {
+            const FAMILIES: &'static [&'static Family] = &[&IDLE, &ADVICE];
+            fn render(&self, out: &mut Families) {
+                out.push(&IDLE, &[], 62.0);
+                out.push(&ADVICE, &["sata-alpm-off"], 3.04);
+                out.push(&ADVICE, &["pcie-aspm-off"], 4.0);
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new();
+        let (tx, rx) = watch::channel(Some(Arc::new(Idle)));
+        registry
+            .register(Box::new(SnapshotCollector::<Idle>::new(rx)))
+            .unwrap();
+        let cfg: Config = toml::from_str("").unwrap();
+        let mut e = Engine::new(
+            &cfg,
+            cfg.rules().unwrap(),
+            registry,
+            crate::state::Store::dir(dir.path()),
+            None,
+        );
+        let s = e.sample(&cx(), Instant::now()).await.unwrap();
+        let a = s
+            .snapshot
+            .alerts
+            .iter()
+            .find(|a| a.name == "HostIdlePowerHigh")
+            .unwrap();
+        assert!(
+            a.description.contains("findings that explain it: pcie-aspm-off up to 4.0 W; sata-alpm-off up to 3.0 W. Commands"),
+            "{}",
+            a.description
+        );
+        drop(tx);
     }
 
     #[tokio::test]

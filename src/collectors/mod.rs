@@ -5,6 +5,7 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
 //! here plus one line in `register_enabled`.
 
+pub mod advisor;
 pub mod attrs;
 pub mod blockstat;
 pub mod cpufreq;
@@ -205,6 +206,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.wall.enabled {
         reg.add(wall::Wall::new(c.wall.clone(), cfg.store(), reg))?;
     }
+    if c.advisor.enabled {
+        reg.add(advisor::Advisor::new(c.advisor.clone(), cfg, reg))?;
+    }
     Ok(())
 }
 
@@ -222,4 +226,5 @@ pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.cpufreq.enabled = true;
     c.storage.enabled = true;
     c.wall.enabled = true;
+    c.advisor.enabled = true;
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::rules as alerts;
 use crate::collectors::{
-    cpufreq, cpuidle, edac, hwmon, meters, rapl, smart, storage, system, thermal, wall, zfs,
+    advisor, cpufreq, cpuidle, edac, hwmon, meters, rapl, smart, storage, system, thermal, wall,
+    zfs,
 };
 
 /// The whole file.
@@ -87,4 +88,6 @@ pub struct Collectors {
     pub storage: storage::Config,
     /// `[collectors.wall]`.
     pub wall: wall::Config,
+    /// `[collectors.advisor]`.
+    pub advisor: advisor::Config,
 }

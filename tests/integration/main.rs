@@ -6,6 +6,7 @@
 //! for the daemon's own code.
 #![allow(clippy::disallowed_methods)]
 
+mod advisor;
 mod alert_restart;
 mod alertmanager;
 mod alerts_tls;

@@ -1,0 +1,147 @@
+//! Check 4, CPU idle and frequency policy: deep idle states disabled
+//! (`sys/devices/system/cpu/cpu*/cpuidle/state*/disable` = 1, Documentation/ABI/testing/
+//! sysfs-devices-system-cpu), `intel_idle.max_cstate=`, `processor.max_cstate=` or `idle=poll`
+//! on the kernel command line; `scaling_governor` and `energy_performance_preference` set to
+//! `performance`, with the `intel_pstate`/`amd_pstate` mode (`status`: active, passive, guided,
+//! off) as evidence.
+
+use std::collections::BTreeSet;
+
+use super::{Evidence, Facts, Inputs, Outcome, cmdline_values, finding, read_evidence};
+use crate::host::root::Root;
+
+/// Where the CPUs are.
+pub const CPUS: &str = "sys/devices/system/cpu";
+
+/// Names of idle states that are not deep: polling and C1 halt.
+const SHALLOW: [&str; 3] = ["POLL", "C1", "C1E"];
+
+fn deep_states_disabled(root: &Root, out: &mut Outcome, inputs: &Inputs, facts: &Facts) {
+    let mut evidence = Vec::new();
+    let mut commands = Vec::new();
+    let mut names = BTreeSet::new();
+    let mut cpus = BTreeSet::new();
+    for cpu in root.list(CPUS).unwrap_or_default() {
+        if !(cpu.starts_with("cpu") && cpu[3..].parse::<u32>().is_ok()) {
+            continue;
+        }
+        let dir = format!("{CPUS}/{cpu}/cpuidle");
+        for state in root.list(&dir).unwrap_or_default() {
+            let rel = format!("{dir}/{state}/disable");
+            if root.read_trimmed(&rel).ok().as_deref() != Some("1") {
+                continue;
+            }
+            let name = root
+                .read_trimmed(format!("{dir}/{state}/name"))
+                .unwrap_or_else(|_| state.clone());
+            if SHALLOW.contains(&name.as_str()) {
+                continue;
+            }
+            evidence.push(Evidence::new(&rel, "1"));
+            commands.push(format!("echo 0 > /{rel}"));
+            names.insert(name);
+            cpus.insert(cpu.clone());
+        }
+    }
+    let mut persist = vec![
+        "systemd-tmpfiles: w /sys/devices/system/cpu/cpu*/cpuidle/state*/disable - - - - 0"
+            .to_owned(),
+    ];
+    if let Some((cmdline, ev)) = read_evidence(root, "proc/cmdline") {
+        let limits: Vec<String> = ["intel_idle.max_cstate", "processor.max_cstate", "idle"]
+            .iter()
+            .flat_map(|k| {
+                cmdline_values(&cmdline, k)
+                    .into_iter()
+                    .map(move |v| format!("{k}={v}"))
+            })
+            // idle=halt and idle=nomwait still allow C1; only idle=poll forbids idling at all
+            .filter(|kv| !kv.starts_with("idle=") || kv == "idle=poll")
+            .collect();
+        if !limits.is_empty() {
+            evidence.push(ev);
+            names.insert(format!("limited at boot by {}", limits.join(" ")));
+            persist.insert(
+                0,
+                format!(
+                    "remove {} from the kernel command line and reboot",
+                    limits.join(" ")
+                ),
+            );
+        }
+    }
+    if evidence.is_empty() {
+        return;
+    }
+    let mut f = finding(
+        "cpu-deep-cstates-disabled",
+        "cpu_policy",
+        format!(
+            "deep CPU idle states are disabled ({}), so the package cannot reach its deep C-states",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    )
+    .with_figure(facts, inputs, "pkg_cstates", 1);
+    f.evidence = evidence;
+    f.devices = cpus.into_iter().collect();
+    f.command = (!commands.is_empty()).then(|| commands.join(" && "));
+    f.persist = Some(
+        persist.join("; ") + "; and enable package C-states (C6/C8/C10, not Auto) in the BIOS",
+    );
+    f.risk = Some("wake-up latency grows to tens or hundreds of microseconds; a few platforms (early Ryzen with the C6 freeze, some Bay Trail boards) hang with deep C-states, which is why they were disabled there".to_owned());
+    out.findings.push(f);
+}
+
+fn governor(root: &Root, out: &mut Outcome) {
+    let dir = format!("{CPUS}/cpufreq");
+    let mut evidence = Vec::new();
+    let mut commands = Vec::new();
+    let mode = ["intel_pstate", "amd_pstate"].iter().find_map(|d| {
+        let (v, ev) = read_evidence(root, &format!("{CPUS}/{d}/status"))?;
+        Some((v, ev))
+    });
+    let active_pstate = mode.as_ref().is_some_and(|(v, _)| v == "active");
+    let want = if active_pstate {
+        "powersave"
+    } else {
+        "schedutil"
+    };
+    for policy in root.list(&dir).unwrap_or_default() {
+        let gov = format!("{dir}/{policy}/scaling_governor");
+        if root.read_trimmed(&gov).ok().as_deref() == Some("performance") {
+            evidence.push(Evidence::new(&gov, "performance"));
+            commands.push(format!("echo {want} > /{gov}"));
+        }
+        let epp = format!("{dir}/{policy}/energy_performance_preference");
+        if root.read_trimmed(&epp).ok().as_deref() == Some("performance") {
+            evidence.push(Evidence::new(&epp, "performance"));
+            commands.push(format!("echo balance_power > /{epp}"));
+        }
+    }
+    if evidence.is_empty() {
+        return;
+    }
+    if let Some((_, ev)) = mode {
+        evidence.push(ev);
+    }
+    let mut f = finding(
+        "cpu-governor-performance",
+        "cpu_policy",
+        "the CPU frequency governor or energy-performance preference is set to performance"
+            .to_owned(),
+    );
+    f.evidence = evidence;
+    f.command = Some(commands.join(" && "));
+    f.persist = Some(format!(
+        "systemd-tmpfiles: w /sys/devices/system/cpu/cpufreq/policy*/scaling_governor - - - - {want} (and energy_performance_preference balance_power), or cpupower frequency-set -g {want} in a unit; check tuned/TLP profiles that set performance"
+    ));
+    f.risk = Some("bursty latency-sensitive work ramps up a little slower; no published idle-watt figure, so no watts are claimed".to_owned());
+    out.findings.push(f);
+}
+
+pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
+    let mut out = Outcome::default();
+    deep_states_disabled(root, &mut out, inputs, facts);
+    governor(root, &mut out);
+    out
+}

@@ -1,0 +1,154 @@
+//! Check 6, disks: rotational disks (`sys/block/<dev>/queue/rotational` = 1) whose I/O never
+//! pauses long enough to spin down, from `sys/block/<dev>/stat` (reads completed is field 1,
+//! writes completed field 5; Documentation/block/stat.rst) over the daemon's window or, for a
+//! one-shot audit, since boot (`proc/uptime`); and a SMART query interval shorter than common
+//! spindown timers (hostwatt itself must never be the reason a disk stays up).
+//!
+//! Whether a disk reached standby in the last day needs the SMART power-mode history of a
+//! running daemon; a one-shot audit says so in a note.
+
+use super::{Confidence, DiskActivity, Evidence, Facts, Inputs, Outcome, finding};
+use crate::host::root::Root;
+
+/// A mean gap between I/Os shorter than this keeps a disk from any usual spindown timer.
+pub const BUSY_GAP_SECS: f64 = 600.0;
+
+/// Spindown timers people set are 10-30 min (`hdparm -S 120`..`-S 241`); a SMART read more
+/// often than the longest of these can keep a spinning disk's idle timer from running out.
+pub const SPINDOWN_SECS: f64 = 1800.0;
+
+/// Kernel names that are never physical spinning disks. virtio-blk (`vd*`) and Xen (`xvd*`)
+/// disks report `rotational` 1 by default whatever backs them.
+fn is_virtual(name: &str) -> bool {
+    ["loop", "ram", "zram", "dm-", "md", "sr", "nbd", "vd", "xvd"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Rotational physical disks under the root.
+pub fn rotational(root: &Root) -> Vec<String> {
+    root.list("sys/block")
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| !is_virtual(d))
+        .filter(|d| {
+            root.read_trimmed(format!("sys/block/{d}/queue/rotational"))
+                .is_ok_and(|v| v == "1")
+        })
+        .collect()
+}
+
+/// Completed reads + writes from a `stat` line.
+pub fn parse_stat_ios(text: &str) -> Option<u64> {
+    let f: Vec<u64> = text
+        .split_whitespace()
+        .map(|w| w.parse().ok())
+        .collect::<Option<_>>()?;
+    Some(f.first()? + f.get(4)?)
+}
+
+/// Each rotational disk's I/O since boot: what a single sampling gives.
+pub fn activity_since_boot(root: &Root) -> Vec<DiskActivity> {
+    let Some(uptime) = root
+        .read_trimmed("proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+    else {
+        return Vec::new();
+    };
+    rotational(root)
+        .into_iter()
+        .filter_map(|name| {
+            let ios = parse_stat_ios(&root.read_trimmed(format!("sys/block/{name}/stat")).ok()?)?;
+            Some(DiskActivity {
+                name,
+                ios,
+                window_secs: uptime,
+                since_boot: true,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
+    let mut out = Outcome::default();
+    let activity = if inputs.disk_activity.is_empty() {
+        activity_since_boot(root)
+    } else {
+        inputs.disk_activity.clone()
+    };
+    let busy: Vec<&DiskActivity> = activity
+        .iter()
+        .filter(|a| a.ios > 0 && (a.window_secs / a.ios as f64) < BUSY_GAP_SECS)
+        .collect();
+    if activity.iter().any(|a| a.since_boot) {
+        out.note(
+            "disks",
+            "whether each disk reached standby in the last day needs the SMART power-mode history of a running daemon; this one-shot audit uses the I/O rate since boot",
+        );
+    }
+    if !busy.is_empty() {
+        let mut f = finding(
+            "disk-never-idle",
+            "disks",
+            format!(
+                "{} spinning disk(s) see I/O more often than every {} min, so they never spin down",
+                busy.len(),
+                BUSY_GAP_SECS / 60.0
+            ),
+        )
+        .with_figure(facts, inputs, "disk_spindown_35", busy.len());
+        if busy.iter().any(|a| a.since_boot) {
+            f.confidence = f.confidence.min(Confidence::Low);
+        }
+        f.evidence = busy
+            .iter()
+            .map(|a| {
+                Evidence::new(
+                    format!("sys/block/{}/stat", a.name),
+                    format!(
+                        "{} I/Os in {:.0} s{}: one every {:.3} s",
+                        a.ios,
+                        a.window_secs,
+                        if a.since_boot { " (since boot)" } else { "" },
+                        a.window_secs / a.ios as f64
+                    ),
+                )
+            })
+            .collect();
+        f.devices = busy.iter().map(|a| a.name.clone()).collect();
+        f.command = Some(format!(
+            "find the writer: `grep . /sys/block/{{{}}}/stat` twice a minute apart, and `fatrace` or `iotop -oa`; then set a spindown timer: {}",
+            f.devices.join(","),
+            f.devices
+                .iter()
+                .map(|d| format!("hdparm -S 241 /dev/{d}"))
+                .collect::<Vec<_>>()
+                .join(" && ")
+        ));
+        f.persist = Some("move logs, swap and frequently written datasets to an SSD; hdparm -S in /etc/hdparm.conf or a udev rule; watts assume 3.5-inch disks (form factor is not in sysfs)".to_owned());
+        f.risk = Some("each spin-up wears the drive (load/unload cycles are rated, e.g. 600 k for IronWolf) and a spun-down disk takes seconds to answer; do not spin down disks that wake every few minutes".to_owned());
+        out.findings.push(f);
+    }
+    if let Some(q) = inputs.smart_query_secs.filter(|q| *q < SPINDOWN_SECS) {
+        let mut f = finding(
+            "smart-interval-below-spindown",
+            "disks",
+            format!(
+                "hostwatt's SMART query interval ({q:.0} s) is shorter than common spindown timers ({SPINDOWN_SECS:.0} s): its reads can keep spinning disks up"
+            ),
+        );
+        f.evidence = vec![Evidence::new(
+            "hostwatt config: collectors.smart.query_interval",
+            format!("{q:.0}s"),
+        )];
+        f.command = Some(
+            "set [collectors.smart] query_interval = \"1h\" and reload (systemctl reload hostwatt)"
+                .to_owned(),
+        );
+        f.persist = Some("the config file".to_owned());
+        f.risk = Some("SMART values (temperatures, error counters) update less often; the watts are those of the disk-never-idle finding".to_owned());
+        out.findings.push(f);
+    }
+    out
+}

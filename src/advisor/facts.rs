@@ -1,0 +1,91 @@
+//! The sourced figures (`facts.toml`, embedded): DC watts saved per unit, with where each
+//! figure comes from, and the PCI devices known to block deep package C-states.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Confidence;
+
+/// The embedded data file.
+pub const FACTS_TOML: &str = include_str!("facts.toml");
+
+/// One citation: where a figure comes from and what that source says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// URL of the source.
+    pub url: String,
+    /// What it says, in one sentence with its numbers.
+    pub says: String,
+}
+
+/// Where a figure was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum At {
+    /// At the wall (AC input): used as it is.
+    Wall,
+    /// At the components (DC): carried to the wall through the PSU curve.
+    Dc,
+}
+
+/// A saving per unit (`per`: box, disk, device), watts, with its sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Figure {
+    /// Where it was measured.
+    pub at: At,
+    /// What one unit is: `box`, `disk` or `device`.
+    pub per: String,
+    /// Lower end, watts per unit.
+    pub low: f64,
+    /// Upper end, watts per unit.
+    pub high: f64,
+    /// How much the sources can be trusted.
+    pub confidence: Confidence,
+    /// At least one citation.
+    pub sources: Vec<Source>,
+}
+
+/// A PCI device known to keep the package out of deep C-states.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blocker {
+    /// PCI vendor ID.
+    pub vendor: u16,
+    /// PCI device ID.
+    pub device: u16,
+    /// Marketing name, used when pci.ids is absent.
+    pub name: String,
+    /// Key of the figure in `figures`.
+    pub figure: String,
+    /// Why it blocks.
+    pub why: String,
+}
+
+/// The whole data file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    /// Figures by key (`aspm`, `sata_alpm`, ...).
+    pub figures: BTreeMap<String, Figure>,
+    /// Known blockers.
+    #[serde(default)]
+    pub blockers: Vec<Blocker>,
+}
+
+impl Facts {
+    /// The embedded facts. Panics only if `facts.toml` is malformed, which a unit test catches.
+    pub fn embedded() -> Self {
+        toml::from_str(FACTS_TOML).expect("src/advisor/facts.toml parses")
+    }
+
+    /// The figure `key`. Panics on an unknown key: keys are compile-time names in the checks,
+    /// and a test runs every check.
+    pub fn figure(&self, key: &str) -> &Figure {
+        self.figures
+            .get(key)
+            .unwrap_or_else(|| panic!("facts.toml has no figure {key:?}"))
+    }
+}

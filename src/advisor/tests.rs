@@ -1,0 +1,590 @@
+//! Tests of the advisor: each check on small trees in real kernel formats, the sourced figures,
+//! and the two fixture boxes under tests/cases/advisor-*/root.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::*;
+use crate::estimate::psu::{Curve, Level, Mains};
+
+struct Tree {
+    _dir: tempfile::TempDir,
+    root: Root,
+}
+
+impl Tree {
+    fn new(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, format!("{text}\n")).unwrap();
+        }
+        let root = Root::new(dir.path());
+        Self { _dir: dir, root }
+    }
+
+    fn with(self, files: &[(&str, &str)]) -> Self {
+        for (rel, text) in files {
+            let p = self.root.path(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, format!("{text}\n")).unwrap();
+        }
+        self
+    }
+
+    fn link(self, rel: &str, target: &str) -> Self {
+        let p = self.root.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, p).unwrap();
+        self
+    }
+}
+
+fn fixture(name: &str) -> Root {
+    Root::new(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/cases")
+            .join(format!("advisor-{name}"))
+            .join("root"),
+    )
+}
+
+fn ids(findings: &[Finding]) -> BTreeSet<&str> {
+    findings.iter().map(|f| f.id.as_str()).collect()
+}
+
+fn gold_500() -> Curve {
+    Curve::from_profile(Level::Gold, Mains::V115, 500.0).unwrap()
+}
+
+#[test]
+fn every_figure_cites_a_source_and_every_blocker_a_figure() {
+    let facts = Facts::embedded();
+    assert!(facts.figures.len() >= 10);
+    for (key, f) in &facts.figures {
+        assert!(!f.sources.is_empty(), "{key} has no source");
+        assert!(
+            0.0 < f.low && f.low <= f.high,
+            "{key}: {} .. {}",
+            f.low,
+            f.high
+        );
+        assert!(
+            ["box", "disk", "device"].contains(&f.per.as_str()),
+            "{key}: per {}",
+            f.per
+        );
+        for s in &f.sources {
+            assert!(s.url.starts_with("https://"), "{key}: url {}", s.url);
+            assert!(
+                s.says.chars().any(|c| c.is_ascii_digit()),
+                "{key}: source gives no number: {}",
+                s.says
+            );
+        }
+    }
+    for b in &facts.blockers {
+        assert!(
+            facts.figures.contains_key(&b.figure),
+            "blocker {} cites {}",
+            b.name,
+            b.figure
+        );
+    }
+}
+
+#[test]
+fn untuned_box_lists_every_check_with_watts_from_a_source() {
+    let inputs = Inputs {
+        idle_dc_watts: Some(25.0),
+        psu: Some(gold_500()),
+        smart_query_secs: Some(600.0),
+        ..Inputs::default()
+    };
+    let report = audit(&fixture("untuned"), &inputs, &Facts::embedded());
+    let want: BTreeSet<&str> = [
+        "audio-power-save-off",
+        "cpu-chiplet-io-die",
+        "cpu-deep-cstates-disabled",
+        "cpu-governor-performance",
+        "cstate-blocker-8086-125c",
+        "dirty-writeback-short",
+        "disk-never-idle",
+        "gpu-runtime-pm-off",
+        "nmi-watchdog-on",
+        "pci-runtime-pm-off",
+        "pcie-aspm-off",
+        "psu-oversized",
+        "sata-alpm-off",
+        "smart-interval-below-spindown",
+        "usb-autosuspend-off",
+    ]
+    .into();
+    assert_eq!(ids(&report.findings), want);
+    let checks: BTreeSet<&str> = report.findings.iter().map(|f| f.check.as_str()).collect();
+    assert_eq!(
+        checks.len(),
+        9,
+        "every check but pkg_cstates finds something: {checks:?}"
+    );
+    for f in &report.findings {
+        assert_eq!(
+            f.watts.is_some(),
+            !f.sources.is_empty(),
+            "{}: watts iff sources",
+            f.id
+        );
+        assert!(f.persist.is_some() && f.risk.is_some(), "{}", f.id);
+        assert!(!f.evidence.is_empty(), "{}: no evidence", f.id);
+        assert!(
+            f.evidence.iter().all(|e| !e.path.starts_with('/')),
+            "{}: absolute path",
+            f.id
+        );
+    }
+    // sorted by watts, most first
+    let highs: Vec<f64> = report
+        .findings
+        .iter()
+        .map(|f| f.watts.map_or(0.0, |w| w.high))
+        .collect();
+    assert!(highs.windows(2).all(|w| w[0] >= w[1]), "{highs:?}");
+    assert!(report.through_psu);
+    let sum: f64 = report
+        .findings
+        .iter()
+        .filter_map(|f| f.watts)
+        .map(|w| w.low)
+        .sum();
+    assert!(
+        (report.total.low - sum).abs() < 0.01,
+        "{} vs {sum}",
+        report.total.low
+    );
+    // pkg C-states on a Ryzen: said plainly, never 0 %
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.check == "pkg_cstates" && n.text.starts_with("not measurable on this CPU"))
+    );
+    assert!(report.notes.iter().all(|n| !n.text.contains("0 %")));
+}
+
+#[test]
+fn tuned_box_has_no_findings() {
+    let inputs = Inputs {
+        idle_dc_watts: Some(18.0),
+        psu: Some(Curve::from_profile(Level::Gold, Mains::V115, 150.0).unwrap()),
+        smart_query_secs: Some(3600.0),
+        ..Inputs::default()
+    };
+    let report = audit(&fixture("tuned"), &inputs, &Facts::embedded());
+    assert_eq!(ids(&report.findings), BTreeSet::new());
+    assert_eq!(
+        report.total,
+        Watts {
+            low: 0.0,
+            high: 0.0
+        }
+    );
+    assert!(report.text().contains("no findings"));
+}
+
+#[test]
+fn aspm_reads_policy_cmdline_and_links() {
+    assert_eq!(
+        aspm::current_choice("default [performance] powersave powersupersave"),
+        "performance"
+    );
+    assert_eq!(
+        aspm::current_choice("[default] performance powersave powersupersave"),
+        "default"
+    );
+    let facts = Facts::embedded();
+    let none = Inputs::default();
+    // BIOS default policy, links on: nothing
+    let t = Tree::new(&[
+        (
+            aspm::POLICY,
+            "[default] performance powersave powersupersave",
+        ),
+        ("proc/cmdline", "ro quiet pcie_aspm.policy=default"),
+        ("sys/bus/pci/devices/0000:01:00.0/vendor", "0x8086"),
+        ("sys/bus/pci/devices/0000:01:00.0/device", "0x15f3"),
+        ("sys/bus/pci/devices/0000:01:00.0/link/l1_aspm", "1"),
+    ]);
+    let pci = pci::devices(&t.root);
+    assert_eq!(pci[0].name, "8086:15f3", "no pci.ids: IDs");
+    assert_eq!(pci[0].label(), "0000:01:00.0 [8086:15f3]");
+    assert!(
+        aspm::check(&t.root, &pci, &none, &facts)
+            .findings
+            .is_empty()
+    );
+    // pcie_aspm=off alone: no runtime command, a reboot is needed
+    let t = Tree::new(&[
+        (aspm::POLICY, "[default] performance"),
+        ("proc/cmdline", "ro pcie_aspm=off"),
+    ]);
+    let f = &aspm::check(&t.root, &[], &none, &facts).findings[0];
+    assert_eq!(f.id, "pcie-aspm-off");
+    assert_eq!(f.command, None);
+    assert!(
+        f.persist
+            .as_deref()
+            .unwrap()
+            .starts_with("remove pcie_aspm=off")
+    );
+    assert_eq!(
+        f.watts,
+        Some(Watts {
+            low: 1.8,
+            high: 4.0
+        }),
+        "a wall figure is not converted"
+    );
+    assert_eq!(f.watts_dc, None);
+}
+
+#[test]
+fn sata_alpm_counts_disks_behind_each_host() {
+    let facts = Facts::embedded();
+    let dev = "devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0";
+    let t = Tree::new(&[
+        (
+            "sys/class/scsi_host/host0/link_power_management_policy",
+            "medium_power",
+        ),
+        (
+            "sys/class/scsi_host/host1/link_power_management_policy",
+            "max_performance",
+        ),
+        (
+            "sys/class/scsi_host/host2/link_power_management_policy",
+            "med_power_with_dipm",
+        ),
+        (&format!("sys/{dev}/model"), "WDC WD40EFRX"),
+    ])
+    .link("sys/block/sda/device", &format!("../../{dev}"));
+    assert_eq!(sata_alpm::disks_behind(&t.root, "host0"), vec!["sda"]);
+    let out = sata_alpm::check(&t.root, &Inputs::default(), &facts);
+    // host1 has no disk: not counted; host2 saves already
+    let f = &out.findings[0];
+    assert_eq!(f.devices, vec!["host0: sda"]);
+    assert_eq!(
+        f.watts_dc,
+        Some(Watts {
+            low: 0.4,
+            high: 1.5
+        })
+    );
+    // no curve: wall = DC
+    assert_eq!(f.watts, f.watts_dc);
+    // through a 500 W Gold PSU at 25 W a DC watt costs more at the wall
+    let inputs = Inputs {
+        idle_dc_watts: Some(25.0),
+        psu: Some(gold_500()),
+        ..Inputs::default()
+    };
+    let f = &sata_alpm::check(&t.root, &inputs, &facts).findings[0];
+    let c = gold_500();
+    let want = c.input_watts(25.0) - c.input_watts(25.0 - 1.5);
+    assert!(want > 1.5);
+    assert_eq!(f.watts.unwrap().high, (want * 100.0).round() / 100.0);
+}
+
+#[test]
+fn runtime_pm_skips_suspended_gpus_usb_interfaces_and_upses() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[
+        ("sys/bus/pci/devices/0000:03:00.0/vendor", "0x10de"),
+        ("sys/bus/pci/devices/0000:03:00.0/device", "0x1c82"),
+        ("sys/bus/pci/devices/0000:03:00.0/class", "0x030000"),
+        ("sys/bus/pci/devices/0000:03:00.0/power/control", "on"),
+        (
+            "sys/bus/pci/devices/0000:03:00.0/power/runtime_status",
+            "suspended",
+        ),
+        ("sys/bus/usb/devices/1-1/power/control", "on"),
+        ("sys/bus/usb/devices/1-1/idVendor", "0764"),
+        ("sys/bus/usb/devices/1-1/idProduct", "0501"),
+        ("sys/bus/usb/devices/1-1:1.0/power/control", "on"),
+        ("sys/bus/usb/devices/usb1/power/control", "on"),
+    ]);
+    let pci = pci::devices(&t.root);
+    assert!(pci[0].is_display());
+    let out = runtime_pm::check(&t.root, &pci, &Inputs::default(), &facts);
+    assert_eq!(ids(&out.findings), BTreeSet::new());
+    assert_eq!(out.notes.len(), 1, "the UPS is noted: {:?}", out.notes);
+}
+
+#[test]
+fn cpu_policy_ignores_shallow_states_and_idle_halt() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[
+        ("proc/cmdline", "ro idle=halt"),
+        ("sys/devices/system/cpu/cpu0/cpuidle/state1/name", "C1E"),
+        ("sys/devices/system/cpu/cpu0/cpuidle/state1/disable", "1"),
+        ("sys/devices/system/cpu/cpu0/cpuidle/state2/name", "C6"),
+        ("sys/devices/system/cpu/cpu0/cpuidle/state2/disable", "0"),
+        (
+            "sys/devices/system/cpu/cpufreq/policy0/scaling_governor",
+            "schedutil",
+        ),
+    ]);
+    assert!(
+        cpu_policy::check(&t.root, &Inputs::default(), &facts)
+            .findings
+            .is_empty()
+    );
+    let t = Tree::new(&[
+        ("proc/cmdline", "ro intel_idle.max_cstate=1 idle=poll"),
+        ("sys/devices/system/cpu/intel_pstate/status", "passive"),
+        (
+            "sys/devices/system/cpu/cpufreq/policy0/scaling_governor",
+            "performance",
+        ),
+    ]);
+    let out = cpu_policy::check(&t.root, &Inputs::default(), &facts);
+    assert_eq!(
+        ids(&out.findings),
+        ["cpu-deep-cstates-disabled", "cpu-governor-performance"].into()
+    );
+    assert!(
+        out.findings[0]
+            .title
+            .contains("intel_idle.max_cstate=1 idle=poll"),
+        "{}",
+        out.findings[0].title
+    );
+    assert_eq!(
+        out.findings[0].command, None,
+        "a boot parameter has no runtime fix"
+    );
+    // intel_pstate passive offers the generic governors
+    assert_eq!(
+        out.findings[1].command.as_deref(),
+        Some("echo schedutil > /sys/devices/system/cpu/cpufreq/policy0/scaling_governor")
+    );
+}
+
+#[test]
+fn pkg_cstates_says_how_to_measure_never_zero() {
+    let t = Tree::new(&[
+        (
+            "sys/bus/event_source/devices/cstate_pkg/events/c6-residency",
+            "event=0x02",
+        ),
+        ("proc/sys/kernel/perf_event_paranoid", "-1"),
+    ]);
+    let out = pkg_cstates::check(&t.root);
+    assert!(out.findings.is_empty());
+    assert!(
+        out.notes[0].text.contains("cstate_pkg/c6-residency/")
+            && out.notes[0].text.contains("perf_event_paranoid = -1"),
+        "{:?}",
+        out.notes
+    );
+    assert_eq!(
+        out.notes[1].text,
+        "no ACPI LPIT: S0ix residency not measurable here"
+    );
+    let t = Tree::new(&[(pkg_cstates::LPIT, "0")]);
+    let out = pkg_cstates::check(&t.root);
+    assert!(out.notes[0].text.starts_with("not measurable on this CPU"));
+    assert!(
+        out.notes[1]
+            .text
+            .starts_with("S0ix (LPIT) residency since boot: 0.0 s")
+    );
+}
+
+#[test]
+fn disks_use_block_stat_and_skip_virtual_devices() {
+    let line = "  137013    31210 17283250   151834   620433   385624 29614672  2893316        0  1136544  3106946        0        0        0        0    41690    61796";
+    assert_eq!(disks::parse_stat_ios(line), Some(137013 + 620433));
+    assert_eq!(disks::parse_stat_ios("1 2 x"), None);
+    let facts = Facts::embedded();
+    let t = Tree::new(&[
+        ("proc/uptime", "7200.50 14000.00"),
+        ("sys/block/sda/queue/rotational", "1"),
+        ("sys/block/sda/stat", "6 0 0 0 5 0 0 0 0 0 0"),
+        ("sys/block/loop0/queue/rotational", "1"),
+        ("sys/block/loop0/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+        ("sys/block/nvme0n1/queue/rotational", "0"),
+        ("sys/block/nvme0n1/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+    ]);
+    let t = t.with(&[
+        ("sys/block/vda/queue/rotational", "1"),
+        ("sys/block/vda/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+    ]);
+    let act = disks::activity_since_boot(&t.root);
+    assert_eq!(act.len(), 1);
+    assert_eq!((act[0].name.as_str(), act[0].ios), ("sda", 11));
+    // 11 I/Os in 2 h: one every 11 min, quiet enough
+    let out = disks::check(&t.root, &Inputs::default(), &facts);
+    assert!(out.findings.is_empty());
+    // the daemon's window overrides since-boot and keeps the figure's confidence
+    let inputs = Inputs {
+        disk_activity: vec![DiskActivity {
+            name: "sda".into(),
+            ios: 400,
+            window_secs: 3600.0,
+            since_boot: false,
+        }],
+        ..Inputs::default()
+    };
+    let f = &disks::check(&t.root, &inputs, &facts).findings[0];
+    assert_eq!(f.id, "disk-never-idle");
+    assert_eq!(f.confidence, Confidence::Medium);
+    assert_eq!(
+        f.watts_dc,
+        Some(Watts {
+            low: 3.0,
+            high: 6.0
+        })
+    );
+}
+
+#[test]
+fn psu_saving_is_capped_at_its_loss() {
+    let facts = Facts::embedded();
+    // 12 % load on a 150 W unit: not flagged
+    let ok = Inputs {
+        idle_dc_watts: Some(18.0),
+        psu: Some(Curve::from_profile(Level::Gold, Mains::V115, 150.0).unwrap()),
+        ..Inputs::default()
+    };
+    assert!(psu::check(&ok, &facts).findings.is_empty());
+    // a unit with a small fixed loss loses less than the published 7 W at 20 W: capped
+    let good = Curve::new(300.0, &[(30.0, 0.90), (150.0, 0.94), (300.0, 0.92)]).unwrap();
+    let loss = good.loss_watts(20.0);
+    assert!(loss < 7.0, "{loss}");
+    let tight = Inputs {
+        idle_dc_watts: Some(20.0),
+        psu: Some(good),
+        ..Inputs::default()
+    };
+    let w = psu::check(&tight, &facts).findings[0].watts.unwrap();
+    assert_eq!(w.high, (loss * 100.0).round() / 100.0);
+    assert_eq!(w.low, 2.5_f64.min(w.high));
+    // no curve: a note, no finding
+    let out = psu::check(&Inputs::default(), &facts);
+    assert!(out.findings.is_empty() && out.notes.len() == 1);
+}
+
+#[test]
+fn kernel_knobs_read_proc_and_module_parameters() {
+    let t = Tree::new(&[
+        ("proc/sys/kernel/nmi_watchdog", "0"),
+        ("proc/sys/vm/dirty_writeback_centisecs", "0"),
+        ("sys/module/snd_hda_intel/parameters/power_save", "10"),
+    ]);
+    assert!(
+        kernel_knobs::check(&t.root).findings.is_empty(),
+        "0 turns periodic writeback off"
+    );
+    let t = Tree::new(&[("proc/sys/vm/dirty_writeback_centisecs", "1499")]);
+    assert_eq!(
+        ids(&kernel_knobs::check(&t.root).findings),
+        ["dirty-writeback-short"].into()
+    );
+}
+
+#[test]
+fn hw_class_tells_chiplet_ryzens_from_apus() {
+    for (model, want) in [
+        ("AMD Ryzen 5 5600X 6-Core Processor", true),
+        ("AMD Ryzen 9 7950X3D 16-Core Processor", true),
+        ("AMD Ryzen 7 5700G with Radeon Graphics", false),
+        ("AMD Ryzen 5 PRO 4650GE with Radeon Graphics", false),
+        ("AMD Ryzen 7 7840HS w/ Radeon 780M Graphics", false),
+        ("AMD Ryzen 5 8600G w/ Radeon 760M Graphics", false),
+        ("12th Gen Intel(R) Core(TM) i5-12400", false),
+    ] {
+        assert_eq!(hw_class::is_chiplet_desktop_ryzen(model), want, "{model}");
+    }
+}
+
+#[test]
+fn pci_ids_names_from_the_database_format() {
+    let ids = "# comment\n8086  Intel Corporation\n\t125c  Ethernet Controller I226-V\n\t\t8086 0000  Ethernet Controller I226-V\n1b21  ASMedia Technology Inc.\n\t1166  ASM1166 Serial ATA Controller\nC 01  Mass storage controller\n\t06  SATA controller\n";
+    let names = pci::names_from(
+        ids.as_bytes(),
+        &[(0x8086, 0x125c), (0x1b21, 0x1166), (0x10de, 0x1c82)],
+    );
+    assert_eq!(
+        names.get(&(0x8086, 0x125c)).map(String::as_str),
+        Some("Intel Corporation Ethernet Controller I226-V")
+    );
+    assert_eq!(
+        names.get(&(0x1b21, 0x1166)).map(String::as_str),
+        Some("ASMedia Technology Inc. ASM1166 Serial ATA Controller")
+    );
+    assert_eq!(names.len(), 2);
+}
+
+#[test]
+fn a_virtual_machine_has_no_findings_only_a_note() {
+    let t = Tree::new(&[
+        (
+            "proc/cpuinfo",
+            "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr pae hypervisor lahf_lm\n",
+        ),
+        ("proc/sys/kernel/nmi_watchdog", "1"),
+        ("sys/bus/pci/devices/0000:00:01.0/vendor", "0x1af4"),
+        ("sys/bus/pci/devices/0000:00:01.0/device", "0x1045"),
+        ("sys/bus/pci/devices/0000:00:01.0/power/control", "on"),
+    ]);
+    assert!(is_virtual_machine(&t.root));
+    let r = audit(&t.root, &Inputs::default(), &Facts::embedded());
+    assert!(r.findings.is_empty());
+    assert_eq!(r.notes.len(), 1);
+    assert!(
+        r.notes[0].text.starts_with("virtual machine"),
+        "{:?}",
+        r.notes
+    );
+    assert!(
+        r.text()
+            .starts_with("idle power not measured, findings worth 0.0-0.0 W"),
+        "{}",
+        r.text()
+    );
+    assert!(!is_virtual_machine(&fixture("untuned")));
+}
+
+#[test]
+fn advice_summary_lists_findings_by_watts_for_alert_descriptions() {
+    let snap = crate::collectors::advisor::Snapshot {
+        report: audit(
+            &fixture("untuned"),
+            &Inputs {
+                idle_dc_watts: Some(25.0),
+                psu: Some(gold_500()),
+                ..Inputs::default()
+            },
+            &Facts::embedded(),
+        ),
+    };
+    let mut fams = crate::metrics::Families::new(
+        <crate::collectors::advisor::Snapshot as crate::metrics::Render>::FAMILIES,
+    );
+    crate::metrics::Render::render(&snap, &mut fams);
+    let text = advice_summary(&fams.into_vec());
+    assert!(
+        text.starts_with("disk-never-idle up to 12.1 W; cpu-chiplet-io-die up to 8.0 W; gpu-runtime-pm-off up to 7.1 W; psu-oversized up to 7.0 W;"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches(" up to ").count(),
+        9,
+        "only findings with watts: {text}"
+    );
+    assert_eq!(
+        advice_summary(&[]),
+        "none known (is [collectors.advisor] on?)"
+    );
+}
