@@ -34,7 +34,7 @@ pub struct Cli {
     /// Web config file for TLS and basic auth (the Prometheus exporter-toolkit format)
     #[arg(long = "web.config.file", global = true, value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
-    /// Log level or tracing filter (error, warn, info, debug, trace)
+    /// Log level (error, warn, info, debug, trace; warning and verbose too) or a tracing filter
     #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
     /// Answer external commands from recorded outputs (commands.toml) instead of running them

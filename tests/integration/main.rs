@@ -11,6 +11,7 @@ mod cli;
 mod daemon;
 mod golden;
 mod grafana;
+mod logging;
 mod package;
 mod parsers;
 mod permission;
