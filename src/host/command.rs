@@ -1,9 +1,11 @@
 //! `Runner`: the one way hostwatt runs an external program (smartctl, zpool, ipmitool).
 //!
-//! `System` runs the real program with a timeout, a cleared environment (`LC_ALL=C`, fixed
-//! `PATH`) and `kill_on_drop`, so a hung child is SIGKILLed when its timeout fires. A child that
-//! survives SIGKILL (a `zpool` in D state holding the namespace lock) is remembered, and the next
-//! run of that program is refused until it is gone: a second run would only queue behind it.
+//! `System` runs the real program with a timeout and a cleared environment (`LC_ALL=C`, fixed
+//! `PATH`), in a process group of its own. When the timeout fires, the output passes
+//! [`OUTPUT_LIMIT`], or the run is dropped, the whole group gets SIGKILL: a wrapper script
+//! (sudo, a TrueNAS shim) that ignores SIGTERM takes its smartctl with it. A group that survives
+//! SIGKILL (a `zpool` in D state holding the namespace lock) is remembered, and the next run of
+//! that program is refused while any member is alive: a second run would only queue behind it.
 //! `Replay` answers by exact argv from a recorded `commands.toml`, for tests and bug reports;
 //! commands are not rooted.
 
@@ -13,8 +15,16 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use prometheus::IntCounterVec;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The most bytes kept from one of a child's streams (stdout, stderr): 4 MiB is far above any
+/// real output (`smartctl -x` of a large SAS disk is ~60 KB, `zpool status` of 100 vdevs ~20 KB)
+/// and bounds what `exec yes` can cost (it printed 2 GB in 5 s).
+pub const OUTPUT_LIMIT: usize = 4 << 20;
 
 const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -85,12 +95,21 @@ pub enum CommandError {
         /// The limit it exceeded.
         after: Duration,
     },
-    /// An earlier run was killed but has not exited yet; refusing to start another.
-    #[error("{program}: earlier run (pid {pid}) is still alive after being killed")]
+    /// It wrote more than [`OUTPUT_LIMIT`] bytes to stdout or stderr and was killed.
+    #[error("{program}: wrote more than {limit} bytes, killed")]
+    TooMuchOutput {
+        /// Program name.
+        program: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// An earlier run was killed but a process of its group has not exited yet; refusing to
+    /// start another.
+    #[error("{program}: earlier run (process group {pid}) is still alive after being killed")]
     StillRunning {
         /// Program name.
         program: &'static str,
-        /// The stuck child's pid.
+        /// The stuck run's process group id (the pid of the program started).
         pid: u32,
     },
     /// Replay mode has no recording for this argv.
@@ -280,6 +299,7 @@ impl Runner {
                 Ok(_) => "nonzero",
                 Err(CommandError::Timeout { .. }) => "timeout",
                 Err(CommandError::StillRunning { .. }) => "still_running",
+                Err(CommandError::TooMuchOutput { .. }) => "output_limit",
                 Err(_) => "error",
             };
             runs.with_label_values(&[program.name, outcome]).inc();
@@ -298,8 +318,11 @@ async fn run_system(
     {
         let mut stuck = stuck.lock().expect("stuck map is never poisoned");
         match stuck.get(name).copied() {
-            Some(pid) if process_alive(pid) => {
-                return Err(CommandError::StillRunning { program: name, pid });
+            Some(pgid) if group_alive(pgid) => {
+                return Err(CommandError::StillRunning {
+                    program: name,
+                    pid: pgid,
+                });
             }
             Some(_) => {
                 stuck.remove(name);
@@ -316,36 +339,124 @@ async fn run_system(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true); // when the timeout drops the future, the child gets SIGKILL
-    let child = cmd.spawn().map_err(|source| CommandError::Spawn {
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
         program: name,
         source,
     })?;
-    let pid = child.id();
-    match tokio::time::timeout(limit, child.wait_with_output()).await {
-        Ok(out) => out
-            .map(|o| Output {
-                code: o.status.code(),
-                stdout: o.stdout,
-                stderr: o.stderr,
-            })
-            .map_err(|source| CommandError::Wait {
+    // the group id is the child's pid; from here on, leaving this function any way but a
+    // finished run kills the group (a dropped future included)
+    let group = Group(child.id());
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let finished = async {
+        let (out, err) = tokio::join!(read_capped(stdout), read_capped(stderr));
+        match (out, err) {
+            (Some(stdout), Some(stderr)) => {
+                let status = child.wait().await.map_err(|source| CommandError::Wait {
+                    program: name,
+                    source,
+                })?;
+                Ok(Output {
+                    code: status.code(),
+                    stdout,
+                    stderr,
+                })
+            }
+            _ => Err(CommandError::TooMuchOutput {
                 program: name,
-                source,
+                limit: OUTPUT_LIMIT,
             }),
-        Err(_) => {
-            if let Some(pid) = pid {
+        }
+    };
+    let result = match tokio::time::timeout(limit, finished).await {
+        Ok(result) => result,
+        Err(_) => Err(CommandError::Timeout {
+            program: name,
+            after: limit,
+        }),
+    };
+    match result {
+        Ok(out) => {
+            group.disarm();
+            Ok(out)
+        }
+        Err(e) => {
+            if let Some(pgid) = group.kill() {
                 stuck
                     .lock()
                     .expect("stuck map is never poisoned")
-                    .insert(name, pid);
+                    .insert(name, pgid);
             }
-            Err(CommandError::Timeout {
-                program: name,
-                after: limit,
-            })
+            Err(e)
         }
     }
+}
+
+/// Reads a child's stream to its end; `None` past [`OUTPUT_LIMIT`] bytes.
+async fn read_capped(stream: Option<impl AsyncRead + Unpin>) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    if let Some(stream) = stream {
+        let mut capped = stream.take(OUTPUT_LIMIT as u64 + 1);
+        // a read error (the child closed its end oddly) keeps what was read
+        let _ = capped.read_to_end(&mut buf).await;
+    }
+    (buf.len() <= OUTPUT_LIMIT).then_some(buf)
+}
+
+/// A child's process group, killed (SIGKILL to every member) when dropped unless disarmed.
+struct Group(Option<u32>);
+
+impl Group {
+    /// Kills the group now; its id, for the liveness guard.
+    fn kill(mut self) -> Option<u32> {
+        let pgid = self.0.take()?;
+        kill_group(pgid);
+        Some(pgid)
+    }
+
+    /// The run finished: leave the group alone.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            kill_group(pgid);
+        }
+    }
+}
+
+fn kill_group(pgid: u32) {
+    if let Ok(pgid) = i32::try_from(pgid) {
+        // ESRCH: every member has exited already
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// Whether any process of group `pgid` is alive (zombies do not count), from `/proc/*/stat`.
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return process_alive(pgid);
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let (_, rest) = stat.rsplit_once(')')?;
+                    // after the command: state, ppid, pgrp
+                    let mut fields = rest.split_whitespace();
+                    let state = fields.next()?;
+                    let group = fields.nth(1)?.parse::<u32>().ok()?;
+                    Some(group == pgid && state != "Z" && state != "X")
+                })
+                .unwrap_or(false)
+        })
 }
 
 /// Whether `pid` is a live process. A zombie counts as gone: it holds no lock and a signal-0
@@ -363,6 +474,7 @@ pub fn process_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt as _;
 
     fn sh() -> Program {
         Program::new("sh", "/bin/sh")
@@ -417,6 +529,86 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.code, Some(0));
+    }
+
+    #[tokio::test]
+    async fn kills_a_child_that_prints_without_end() {
+        let runs = prometheus::IntCounterVec::new(
+            prometheus::Opts::new("runs", "runs"),
+            &["program", "outcome"],
+        )
+        .unwrap();
+        let runner = Runner::system().with_counter(runs.clone());
+        let yes = Program::new("yes", "/usr/bin/yes");
+        let err = runner
+            .run(&yes, &[], Duration::from_secs(30))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CommandError::TooMuchOutput {
+                    program: "yes",
+                    limit: OUTPUT_LIMIT
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(runs.with_label_values(&["yes", "output_limit"]).get(), 1);
+        let Mode::System { stuck } = &*runner.mode else {
+            unreachable!()
+        };
+        let pgid = *stuck.lock().unwrap().get("yes").expect("group remembered");
+        assert!(crate::testutil::wait_until_gone(pgid).await);
+    }
+
+    #[tokio::test]
+    async fn kills_the_whole_group_of_a_wrapper_that_ignores_sigterm() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        // a shim like sudo or a TrueNAS wrapper: ignores SIGTERM, runs the real program as a
+        // grandchild and waits for it
+        let script = format!(
+            "trap '' TERM; sleep 300 & echo $! > {}; wait",
+            pidfile.display()
+        );
+        let err = Runner::system()
+            .run(&sh(), &["-c".into(), script], Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
+        let grandchild: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            crate::testutil::wait_until_gone(grandchild).await,
+            "grandchild {grandchild} left behind"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_liveness_guard_sees_a_group_whose_leader_exited() {
+        // the leader exits at once, its background child lives on in the group
+        #[allow(clippy::disallowed_methods)]
+        let mut leader = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 300 >/dev/null 2>&1 & exit 0"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = leader.id();
+        leader.wait().unwrap();
+        assert!(!process_alive(pgid));
+        assert!(group_alive(pgid));
+        kill_group(pgid);
+        for _ in 0..100 {
+            if !group_alive(pgid) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!group_alive(pgid));
     }
 
     #[tokio::test]
