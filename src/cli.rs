@@ -184,10 +184,15 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let (registry_tx, registry_rx) = watch::channel(served);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let (web_tx, web_rx) = watch::channel(cfg.web.clone());
-    let server = tokio::spawn(crate::server::serve(
+    let limits = crate::server::conn::Limits {
+        max_connections: cfg.max_connections,
+        ..Default::default()
+    };
+    let server = tokio::spawn(crate::server::serve_with(
         listener,
         registry_rx,
         web_rx,
+        limits,
         async move {
             let _ = stop_rx.changed().await;
         },

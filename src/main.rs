@@ -14,6 +14,21 @@ fn print(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Raises the soft limit on open files to the hard one: the default soft limit of 1,024 is what
+/// `[daemon] max_connections` and the collectors' files share. Skipped when the two are equal
+/// (the unit's `LimitNOFILE=` sets both), so it needs no `setrlimit` under systemd.
+fn raise_nofile() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open-files limit"),
+            Err(e) => tracing::warn!(soft, hard, error = %e, "cannot raise the open-files limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-files limit"),
+    }
+}
+
 /// A message on stderr, then exit status 2; stderr may be closed too.
 fn fail(message: &str) -> ! {
     use std::io::Write;
@@ -44,6 +59,7 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(logging::filter(&cli.log_level).unwrap_or_else(|e| fail(&e)));
+    raise_nofile();
     let command = cli.command.clone().unwrap_or(Command::Run);
     if command == Command::ListMetrics {
         return print(&cli::list_metrics(&cli::all_families()?));

@@ -26,10 +26,8 @@
 //! covers every path, `/healthz` included.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
@@ -40,11 +38,8 @@ use base64::Engine;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio_rustls::rustls::{self, ServerConfig};
-use tokio_rustls::server::TlsStream;
 
 /// A web config that could not be loaded; the message names the key.
 #[derive(Debug, thiserror::Error)]
@@ -446,72 +441,6 @@ pub async fn guard(
         response.headers_mut().insert(name.clone(), value.clone());
     }
     response
-}
-
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A TCP listener that hands axum only connections whose TLS handshake succeeded. Handshakes run
-/// as tasks, so a slow or silent client never holds up the others.
-pub struct TlsListener {
-    tcp: TcpListener,
-    /// The config at start: used while a reloaded web config has no TLS (turning TLS off, like
-    /// on, takes a restart).
-    initial: Arc<ServerConfig>,
-    web: watch::Receiver<Arc<WebConfig>>,
-    pending: JoinSet<(SocketAddr, std::io::Result<TlsStream<TcpStream>>)>,
-}
-
-impl TlsListener {
-    /// Wraps a bound listener; each handshake uses the TLS settings of the latest `web`.
-    pub fn new(
-        tcp: TcpListener,
-        initial: Arc<ServerConfig>,
-        web: watch::Receiver<Arc<WebConfig>>,
-    ) -> Self {
-        Self {
-            tcp,
-            initial,
-            web,
-            pending: JoinSet::new(),
-        }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            tokio::select! {
-                accepted = self.tcp.accept() => match accepted {
-                    Ok((stream, addr)) => {
-                        let tls = self.web.borrow().tls.clone().unwrap_or_else(|| self.initial.clone());
-                        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                        self.pending.spawn(async move {
-                            let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-                            (addr, done.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())))
-                        });
-                    }
-                    // EMFILE and friends: back off instead of spinning (axum does the same)
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-                Some(done) = self.pending.join_next(), if !self.pending.is_empty() => match done {
-                    Ok((addr, Ok(stream))) => return (stream, addr),
-                    Ok((addr, Err(e))) => tracing::debug!(peer = %addr, error = %e, "TLS handshake failed"),
-                    Err(e) => tracing::debug!(error = %e, "TLS handshake task ended"),
-                },
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
 }
 
 #[cfg(test)]
