@@ -11,6 +11,7 @@ mod cli;
 mod daemon;
 mod golden;
 mod grafana;
+mod http_limits;
 mod logging;
 mod package;
 mod parsers;
