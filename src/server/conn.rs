@@ -30,9 +30,12 @@ use crate::web::WebConfig;
 pub struct Limits {
     /// Open connections at most (`[daemon] max_connections`).
     pub max_connections: usize,
-    /// A request's head (request line and headers) must arrive within this.
+    /// A request's head (request line and headers) must arrive within this. hyper runs this
+    /// timer from the moment it waits for a request, so it is also how long a keep-alive
+    /// connection may sit idle (measured: closed after 10.0 s).
     pub header_timeout: Duration,
-    /// A keep-alive connection with no request for this long is closed.
+    /// A keep-alive connection with no request for this long is closed: the backstop when
+    /// `header_timeout` is longer.
     pub idle_timeout: Duration,
     /// A request head larger than this is answered 431 and the connection closed, in bytes.
     pub max_header_bytes: usize,
@@ -51,7 +54,6 @@ impl Default for Limits {
         Self {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: Duration::from_secs(10),
-            // Prometheus keeps its connection between scrapes (15-60 s apart)
             idle_timeout: Duration::from_secs(90),
             max_header_bytes: 16 << 10,
             handshake_timeout: Duration::from_secs(10),
