@@ -214,3 +214,72 @@ async fn the_root_page_links_the_endpoints() {
         assert!(page.body.contains(link), "{link} in {}", page.body);
     }
 }
+
+#[test]
+fn the_daemon_raises_its_soft_open_files_limit_to_the_hard_one() {
+    let Some(prlimit) = support::require_tool("prlimit", "starting the daemon at a low soft limit")
+    else {
+        return;
+    };
+    let root = Case::load("rapl-wrap").build_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("hostwatt.toml");
+    std::fs::write(&conf, support::config_enabling_only(&["rapl"])).expect("config");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    // prlimit execs the daemon: the child's pid is the daemon's
+    let child = std::process::Command::new(prlimit)
+        .arg("--nofile=512:4096")
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_hostwatt"))
+        .arg("run")
+        .arg("--root")
+        .arg(root.path())
+        .args(["--listen", &addr])
+        .arg("--config")
+        .arg(&conf)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start hostwatt under prlimit");
+    let mut daemon = support::Daemon(child);
+    support::poll_until("/healthz", 600, || {
+        daemon.assert_running();
+        support::http_get(&addr, "/healthz")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.0.id()))
+        .expect("/proc/PID/limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .map(|l| l.split_whitespace().skip(3).take(2).collect::<Vec<_>>());
+    assert_eq!(open_files, Some(vec!["4096", "4096"]), "{limits}");
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn zero_max_connections_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("hostwatt.toml");
+    std::fs::write(&conf, "[daemon]\nmax_connections = 0\n").expect("config");
+    let out = support::hostwatt()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&conf)
+        .output()
+        .expect("run");
+    let (_, stderr) = support::texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("daemon.max_connections: must be at least 1"),
+        "{stderr}"
+    );
+}
