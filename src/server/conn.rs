@@ -1,6 +1,12 @@
 //! Connections, bounded: a header read timeout, an idle keep-alive timeout, a cap on buffered
 //! header bytes and a cap on open connections, TLS handshakes included.
 //!
+//! The head timer is ours, not hyper's `header_read_timeout`: hyper starts that one as soon as
+//! it waits for the next request, so it also closed idle keep-alives (measured: after 10.0 s),
+//! and Prometheus, scraping every 15 s, reconnected for each scrape. Here the stream tells the
+//! slot when bytes arrive, so a head has `header_timeout` from its first byte (or from the
+//! open) and an idle keep-alive gets `idle_timeout`.
+//!
 //! At the cap, a new connection takes the slot of the oldest one that is not inside a request
 //! (a half-sent header, a TLS handshake, an idle keep-alive): a slowloris client holds its slots
 //! only until someone else needs them, so a scrape from Prometheus, which sends its request at
@@ -8,15 +14,17 @@
 //! at once. hyper (HTTP/1.1) serves each connection; axum routes.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -30,12 +38,10 @@ use crate::web::WebConfig;
 pub struct Limits {
     /// Open connections at most (`[daemon] max_connections`).
     pub max_connections: usize,
-    /// A request's head (request line and headers) must arrive within this. hyper runs this
-    /// timer from the moment it waits for a request, so it is also how long a keep-alive
-    /// connection may sit idle (measured: closed after 10.0 s).
+    /// A request head (request line and headers) must arrive within this, from the connection's
+    /// open or from its first byte after the previous request.
     pub header_timeout: Duration,
-    /// A keep-alive connection with no request for this long is closed: the backstop when
-    /// `header_timeout` is longer.
+    /// A keep-alive connection with no byte for this long after a request is closed.
     pub idle_timeout: Duration,
     /// A request head larger than this is answered 431 and the connection closed, in bytes.
     pub max_header_bytes: usize,
@@ -54,6 +60,7 @@ impl Default for Limits {
         Self {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: Duration::from_secs(10),
+            // Prometheus keeps its connection between scrapes (15-60 s apart)
             idle_timeout: Duration::from_secs(90),
             max_header_bytes: 16 << 10,
             handshake_timeout: Duration::from_secs(10),
@@ -69,6 +76,11 @@ struct Slot {
     busy: AtomicUsize,
     /// When it last finished a request (or opened).
     idle_since: Mutex<Instant>,
+    /// Since when a request head has been arriving (from the open, or the first byte after the
+    /// last request), if one is.
+    head_since: Mutex<Option<Instant>>,
+    /// Wakes the connection's timer when a head starts arriving.
+    head_started: Notify,
     /// Set when its slot was given to a newer connection.
     evicted: AtomicBool,
     evict: Notify,
@@ -76,11 +88,32 @@ struct Slot {
 
 impl Slot {
     fn new() -> Self {
+        let now = Instant::now();
         Self {
             busy: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
+            idle_since: Mutex::new(now),
+            // a new connection owes its first request head at once
+            head_since: Mutex::new(Some(now)),
+            head_started: Notify::new(),
             evicted: AtomicBool::new(false),
             evict: Notify::new(),
+        }
+    }
+
+    fn head_since(&self) -> Option<Instant> {
+        self.head_since.lock().ok().and_then(|t| *t)
+    }
+
+    /// Bytes arrived: outside a request they start a head, and its timer.
+    fn bytes_read(&self) {
+        if self.busy.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        if let Ok(mut since) = self.head_since.lock()
+            && since.is_none()
+        {
+            *since = Some(Instant::now());
+            self.head_started.notify_one();
         }
     }
 
@@ -98,6 +131,9 @@ struct Busy(Arc<Slot>);
 impl Busy {
     fn new(slot: Arc<Slot>) -> Self {
         slot.busy.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut since) = slot.head_since.lock() {
+            *since = None;
+        }
         Self(slot)
     }
 }
@@ -107,7 +143,51 @@ impl Drop for Busy {
         if let Ok(mut t) = self.0.idle_since.lock() {
             *t = Instant::now();
         }
+        // bytes read while answering (a body, a pipelined request) start no head timer
+        if let Ok(mut since) = self.0.head_since.lock() {
+            *since = None;
+        }
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A connection's stream that tells its slot when bytes arrive, so the head timer runs only
+/// while a request head is arriving and an idle keep-alive gets the longer idle timeout.
+struct Watched<I> {
+    io: I,
+    slot: Arc<Slot>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.slot.bytes_read();
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -260,33 +340,50 @@ impl Conn {
             }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
+        // the head timer is ours (below): hyper's would also close idle keep-alives
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_timeout)
+            .header_read_timeout(None)
             .max_header_size(self.limits.max_header_bytes)
             .max_buf_size(self.limits.max_header_bytes.max(8192) * 2)
             .keep_alive(true);
+        let io = Watched {
+            io,
+            slot: self.slot.clone(),
+        };
         let conn = builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         let mut closing = false;
         loop {
-            // busy: look again a whole idle period from now; else when the idle period ends
-            let deadline = if self.slot.busy.load(Ordering::SeqCst) > 0 {
-                Instant::now() + self.limits.idle_timeout
+            // answering: look again a whole idle period from now; a head arriving: when its
+            // time is up; idle: when the idle period ends
+            let (deadline, head) = if self.slot.busy.load(Ordering::SeqCst) > 0 {
+                (Instant::now() + self.limits.idle_timeout, false)
+            } else if let Some(since) = self.slot.head_since() {
+                (since + self.limits.header_timeout, true)
             } else {
-                self.slot.idle_since() + self.limits.idle_timeout
+                (self.slot.idle_since() + self.limits.idle_timeout, false)
             };
             tokio::select! {
                 _ = conn.as_mut() => break,
                 () = self.slot.evict.notified() => break,
+                () = self.slot.head_started.notified() => {}
                 _ = self.stop.changed(), if !closing => {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
                 }
-                () = tokio::time::sleep_until(deadline), if !closing => {
-                    if self.slot.busy.load(Ordering::SeqCst) == 0
-                        && self.slot.idle_since().elapsed() >= self.limits.idle_timeout
-                    {
+                () = tokio::time::sleep_until(deadline) => {
+                    if self.slot.busy.load(Ordering::SeqCst) > 0 {
+                        continue;
+                    }
+                    if head && self.slot.head_since().is_some() {
+                        tracing::debug!("request head not received in time, connection closed");
+                        break;
+                    }
+                    if !head && self.slot.idle_since().elapsed() >= self.limits.idle_timeout {
+                        if closing {
+                            break;
+                        }
                         conn.as_mut().graceful_shutdown();
                         closing = true;
                     }

@@ -137,6 +137,40 @@ async fn half_sent_and_oversized_headers_are_cut_off() {
 }
 
 #[tokio::test]
+async fn an_idle_keep_alive_outlives_the_header_timeout() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let (addr, _stop, _app, _root) = start(limits).await;
+    let answers = blocking(move || {
+        let mut s = TcpStream::connect(&addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut answers = Vec::new();
+        for _ in 0..2 {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .expect("write");
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).expect("read");
+            answers.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            // idle for three header timeouts: Prometheus between two scrapes
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        answers
+    })
+    .await;
+    assert_eq!(answers.len(), 2);
+    for a in &answers {
+        assert!(
+            a.starts_with("HTTP/1.1 200 OK") && a.ends_with("ok\n"),
+            "{a}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn answers_gzip_and_openmetrics_as_prometheus_asks() {
     let (addr, _stop, app, _root) = start(Limits::default()).await;
     let a = addr.clone();
