@@ -59,7 +59,7 @@ pub struct Cli {
         value_name = "PATH"
     )]
     pub web_config_file: Option<PathBuf>,
-    /// Log level or tracing filter (error, warn, info, debug, trace)
+    /// Log level (error, warn, info, debug, trace; warning and verbose too) or a tracing filter
     #[arg(
         long,
         global = true,
@@ -318,10 +318,15 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let (registry_tx, registry_rx) = watch::channel(served);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let (web_tx, web_rx) = watch::channel(cfg.web.clone());
-    let server = tokio::spawn(crate::server::serve(
+    let limits = crate::server::conn::Limits {
+        max_connections: cfg.max_connections,
+        ..Default::default()
+    };
+    let server = tokio::spawn(crate::server::serve_with(
         listener,
         registry_rx,
         web_rx,
+        limits,
         async move {
             let _ = stop_rx.changed().await;
         },

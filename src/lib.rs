@@ -16,6 +16,7 @@ pub mod config;
 pub mod estimate;
 pub mod fixture;
 pub mod host;
+pub mod logging;
 pub mod meters;
 pub mod metrics;
 pub mod notify;

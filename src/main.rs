@@ -4,19 +4,36 @@ use std::time::Duration;
 
 use clap::Parser;
 use hostwatt::cli::{self, Cli, Command};
-use tracing_subscriber::EnvFilter;
+use hostwatt::logging;
 
-fn init_logging(level: &str) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // journald stamps every line itself
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().init();
-    } else {
-        builder.init();
+/// Prints to stdout; a closed stdout (`hostwatt once | head -2`) ends the command quietly.
+fn print(text: &str) -> anyhow::Result<()> {
+    if !logging::print(text)? {
+        std::process::exit(0);
     }
+    Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one: the default soft limit of 1,024 is what
+/// `[daemon] max_connections` and the collectors' files share. Skipped when the two are equal
+/// (the unit's `LimitNOFILE=` sets both), so it needs no `setrlimit` under systemd.
+fn raise_nofile() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open-files limit"),
+            Err(e) => tracing::warn!(soft, hard, error = %e, "cannot raise the open-files limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-files limit"),
+    }
+}
+
+/// A message on stderr, then exit status 2; stderr may be closed too.
+fn fail(message: &str) -> ! {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "hostwatt: {message}");
+    std::process::exit(2);
 }
 
 /// How long an idle blocking-pool thread is kept. Collectors read sysfs on the blocking pool
@@ -41,34 +58,29 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    logging::init(logging::filter(&cli.log_level).unwrap_or_else(|e| fail(&e)));
+    raise_nofile();
     let command = cli.command.clone().unwrap_or(Command::Run);
     if command == Command::ListMetrics {
-        print!("{}", cli::list_metrics(&cli::all_families()?));
-        return Ok(());
+        return print(&cli::list_metrics(&cli::all_families()?));
     }
-    let cfg = match cli.load_config() {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("hostwatt: {e}");
-            std::process::exit(2);
-        }
-    };
+    let cfg = cli.load_config().unwrap_or_else(|e| fail(&e.to_string()));
     match command {
-        Command::CheckConfig => {
-            println!("# config OK: {}", cfg.source);
-            print!("{}", toml::to_string(&cfg)?);
-        }
-        Command::Once => print!("{}", cli::once(&cfg, cli.runner()?).await?),
-        Command::Rules => print!(
-            "{}",
-            hostwatt::alerts::promql::rules_file(&cfg.alert_rules, &cfg.source)
-        ),
+        Command::CheckConfig => print(&format!(
+            "# config OK: {}\n{}",
+            cfg.source,
+            toml::to_string(&cfg)?
+        ))?,
+        Command::Once => print(&cli::once(&cfg, cli.runner()?).await?)?,
+        Command::Rules => print(&hostwatt::alerts::promql::rules_file(
+            &cfg.alert_rules,
+            &cfg.source,
+        ))?,
         Command::Alerts { url, access } => {
             let url = url.unwrap_or_else(|| cli::local_url(&cfg));
-            print!("{}", cli::alerts(&url, &access).await?);
+            print(&cli::alerts(&url, &access).await?)?;
         }
-        Command::Audit { json } => print!("{}", cli::audit(&cli, &cfg, json).await?),
+        Command::Audit { json } => print(&cli::audit(&cli, &cfg, json).await?)?,
         Command::Run | Command::ListMetrics => cli::run_daemon(&cli, cfg).await?,
     }
     Ok(())

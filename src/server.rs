@@ -3,7 +3,14 @@
 //! (the alert engine's latest evaluation as JSON).
 //!
 //! `run(listener, served, shutdown)` takes a bound listener so tests bind `127.0.0.1:0`;
-//! `serve` adds the web config (TLS, basic auth, headers: `crate::web`).
+//! `serve` adds the web config (TLS, basic auth, headers: `crate::web`), `serve_with` the
+//! connection limits (`conn`). `/metrics` answers in the format and encoding the client asks for
+//! (`encoding`); `/` is a small page of links (`index`).
+
+pub mod conn;
+pub mod encoding;
+pub mod index;
+pub mod openmetrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +18,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::Registry;
@@ -52,17 +59,17 @@ pub struct AlertsBody {
     /// Firing, pending and recently resolved alerts, firing first.
     pub alerts: Vec<crate::alerts::Alert>,
 }
-use crate::web::{TlsListener, WebConfig};
+use crate::web::WebConfig;
 
 /// Content type of the Prometheus text format 0.0.4.
 pub const CONTENT_TYPE_0_0_4: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-async fn metrics(State(served): State<watch::Receiver<Served>>) -> impl IntoResponse {
+async fn metrics(
+    State(served): State<watch::Receiver<Served>>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
     let registry = served.borrow().registry.clone();
-    (
-        [(CONTENT_TYPE, CONTENT_TYPE_0_0_4)],
-        crate::metrics::exposition(&registry),
-    )
+    encoding::respond(&registry, &headers)
 }
 
 async fn alerts(State(served): State<watch::Receiver<Served>>) -> Json<AlertsBody> {
@@ -82,6 +89,7 @@ async fn healthz() -> &'static str {
 /// The router; what it serves can be swapped (config reload) while serving.
 pub fn router(served: watch::Receiver<Served>) -> Router {
     Router::new()
+        .route("/", get(index::page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/alerts", get(alerts))
@@ -100,29 +108,28 @@ pub async fn run(
     serve(listener, served, web, shutdown).await
 }
 
-/// Serves with the web config: TLS when the config at start has it, basic auth and headers from
-/// the latest config (`web` changes on reload).
+/// Serves with the web config and the default connection limits.
 pub async fn serve(
     listener: TcpListener,
     served: watch::Receiver<Served>,
     web: watch::Receiver<Arc<WebConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let tls = web.borrow().tls.clone();
+    serve_with(listener, served, web, conn::Limits::default(), shutdown).await
+}
+
+/// Serves with the web config: TLS when the config at start has it, basic auth and headers from
+/// the latest config (`web` changes on reload); connections bounded by `limits`.
+pub async fn serve_with(
+    listener: TcpListener,
+    served: watch::Receiver<Served>,
+    web: watch::Receiver<Arc<WebConfig>>,
+    limits: conn::Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = router(served).layer(axum::middleware::from_fn_with_state(
         web.clone(),
         crate::web::guard,
     ));
-    match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(tls) => {
-            axum::serve(TlsListener::new(listener, tls, web), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    conn::serve(listener, app, web, limits, shutdown).await
 }

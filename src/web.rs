@@ -25,26 +25,23 @@
 //! reads it per request): reload after renewing a certificate. Like the toolkit, authentication
 //! covers every path, `/healthz` included.
 
+pub mod auth;
+
+pub use auth::BasicAuth;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio_rustls::rustls::{self, ServerConfig};
-use tokio_rustls::server::TlsStream;
 
 /// A web config that could not be loaded; the message names the key.
 #[derive(Debug, thiserror::Error)]
@@ -338,82 +335,6 @@ fn tls_config(t: TlsFile, dir: &Path) -> Result<ServerConfig, String> {
     Ok(cfg)
 }
 
-/// `basic_auth_users`: user → bcrypt hash, with a cache of checked credentials.
-#[derive(Debug)]
-pub struct BasicAuth {
-    users: BTreeMap<String, String>,
-    /// Results of bcrypt checks by (user, password): bcrypt costs tens of milliseconds on purpose,
-    /// and Prometheus sends the same credentials every scrape (the toolkit caches the same way).
-    cache: Mutex<BTreeMap<(String, String), bool>>,
-    /// One bcrypt at a time: a flood of wrong passwords then costs one core, not all.
-    bcrypt: tokio::sync::Mutex<()>,
-}
-
-/// Compared against when the user is unknown, so that answering takes as long as for a known user.
-const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
-const CACHE_LIMIT: usize = 128;
-
-impl BasicAuth {
-    /// Validates every hash.
-    pub fn new(users: BTreeMap<String, String>) -> Result<Self, String> {
-        for (user, hash) in &users {
-            hash.parse::<bcrypt::HashParts>()
-                .map_err(|e| format!("basic_auth_users.{user}: not a bcrypt hash: {e}"))?;
-        }
-        Ok(Self {
-            users,
-            cache: Mutex::new(BTreeMap::new()),
-            bcrypt: tokio::sync::Mutex::new(()),
-        })
-    }
-
-    /// Whether `Authorization` header value `header` carries valid credentials.
-    pub async fn check(&self, header: Option<&str>) -> bool {
-        let Some((user, pass)) = header.and_then(decode_basic) else {
-            return false;
-        };
-        let key = (user, pass);
-        if let Some(ok) = self.cached(&key) {
-            return ok;
-        }
-        let _one = self.bcrypt.lock().await;
-        let known = self.users.get(&key.0);
-        let hash = known.cloned().unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let pass = key.1.clone();
-        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(pass, &hash))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(false);
-        let ok = known.is_some() && matches;
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(key, ok);
-        }
-        ok
-    }
-
-    fn cached(&self, key: &(String, String)) -> Option<bool> {
-        self.cache.lock().ok()?.get(key).copied()
-    }
-}
-
-/// `Basic base64(user:password)` → (user, password).
-fn decode_basic(header: &str) -> Option<(String, String)> {
-    let (scheme, encoded) = header.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (user, pass) = text.split_once(':')?;
-    Some((user.to_owned(), pass.to_owned()))
-}
-
 /// Middleware for every path: 401 with `WWW-Authenticate: Basic` unless the request carries
 /// valid credentials (when basic auth is on), and the configured headers on every response. It
 /// reads the latest web config, so a reload applies to the next request.
@@ -446,72 +367,6 @@ pub async fn guard(
         response.headers_mut().insert(name.clone(), value.clone());
     }
     response
-}
-
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A TCP listener that hands axum only connections whose TLS handshake succeeded. Handshakes run
-/// as tasks, so a slow or silent client never holds up the others.
-pub struct TlsListener {
-    tcp: TcpListener,
-    /// The config at start: used while a reloaded web config has no TLS (turning TLS off, like
-    /// on, takes a restart).
-    initial: Arc<ServerConfig>,
-    web: watch::Receiver<Arc<WebConfig>>,
-    pending: JoinSet<(SocketAddr, std::io::Result<TlsStream<TcpStream>>)>,
-}
-
-impl TlsListener {
-    /// Wraps a bound listener; each handshake uses the TLS settings of the latest `web`.
-    pub fn new(
-        tcp: TcpListener,
-        initial: Arc<ServerConfig>,
-        web: watch::Receiver<Arc<WebConfig>>,
-    ) -> Self {
-        Self {
-            tcp,
-            initial,
-            web,
-            pending: JoinSet::new(),
-        }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            tokio::select! {
-                accepted = self.tcp.accept() => match accepted {
-                    Ok((stream, addr)) => {
-                        let tls = self.web.borrow().tls.clone().unwrap_or_else(|| self.initial.clone());
-                        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-                        self.pending.spawn(async move {
-                            let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-                            (addr, done.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())))
-                        });
-                    }
-                    // EMFILE and friends: back off instead of spinning (axum does the same)
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-                Some(done) = self.pending.join_next(), if !self.pending.is_empty() => match done {
-                    Ok((addr, Ok(stream))) => return (stream, addr),
-                    Ok((addr, Err(e))) => tracing::debug!(peer = %addr, error = %e, "TLS handshake failed"),
-                    Err(e) => tracing::debug!(error = %e, "TLS handshake task ended"),
-                },
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
 }
 
 #[cfg(test)]
@@ -565,44 +420,6 @@ mod tests {
         assert_eq!(cfg.headers.len(), 1);
         assert_eq!(cfg.headers[0].0, "x-frame-options");
         assert_eq!(cfg.headers[0].1, "deny");
-    }
-
-    #[test]
-    fn decodes_basic_credentials() {
-        // "prometheus:pa:ss" — a colon in the password belongs to the password
-        assert_eq!(
-            decode_basic("Basic cHJvbWV0aGV1czpwYTpzcw=="),
-            Some(("prometheus".into(), "pa:ss".into()))
-        );
-        assert_eq!(decode_basic("Bearer abc"), None);
-        assert_eq!(decode_basic("Basic !!!"), None);
-        assert_eq!(decode_basic("Basic"), None);
-    }
-
-    #[tokio::test]
-    async fn checks_htpasswd_style_hashes_and_caches() {
-        // `htpasswd -nbBC 4 "" secret`-style $2y$ hash, cost 4 to keep the test quick
-        let hash = bcrypt::hash("secret", 4)
-            .unwrap()
-            .replacen("$2b$", "$2y$", 1);
-        let auth = BasicAuth::new(BTreeMap::from([("prometheus".into(), hash)])).unwrap();
-        let basic = |u: &str, p: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-            )
-        };
-        assert!(auth.check(Some(&basic("prometheus", "secret"))).await);
-        assert!(
-            auth.check(Some(&basic("prometheus", "secret"))).await,
-            "cached"
-        );
-        assert!(!auth.check(Some(&basic("prometheus", "wrong"))).await);
-        assert!(!auth.check(Some(&basic("nobody", "secret"))).await);
-        assert!(!auth.check(None).await);
-        assert_eq!(auth.cache.lock().unwrap().len(), 3);
-        // the dummy hash is a valid hash, or unknown users would be answered faster
-        assert!(DUMMY_HASH.parse::<bcrypt::HashParts>().is_ok());
     }
 
     #[test]

@@ -293,11 +293,26 @@ pub fn parse_attr_name(file: &str) -> Option<(SensorKind, u32, &str)> {
     })
 }
 
-/// Parses a value or limit file of a `kind` channel into base units.
+/// Parses a value or limit file of a `kind` channel into base units. A negative speed, power,
+/// humidity or frequency is impossible and an error (a sensor fault), never exported: a chip
+/// with a broken tachometer reads `fan1_input` = -5.
 pub fn parse_value(kind: SensorKind, text: &str) -> Result<f64, ParseError> {
     let raw = match kind {
         // energy counters are unsigned and may exceed i64 on a long-running chip
         SensorKind::Energy => parse_u64("hwmon value", text)? as f64,
+        SensorKind::Fan | SensorKind::Power | SensorKind::Humidity | SensorKind::Freq => {
+            match parse_i64("hwmon value", text)? {
+                v if v < 0 => {
+                    let what = kind.prefix();
+                    return Err(ParseError::at(
+                        "hwmon value",
+                        1,
+                        format!("impossible {what} value {v} (a sensor fault)"),
+                    ));
+                }
+                v => v as f64,
+            }
+        }
         _ => parse_i64("hwmon value", text)? as f64,
     };
     Ok(raw * kind.scale())
@@ -859,6 +874,14 @@ mod tests {
         );
         assert!(parse_value(Temp, "55.0").is_err());
         assert!(parse_value(Energy, "-1").is_err());
+        assert_eq!(
+            parse_value(Fan, "-5").unwrap_err().to_string(),
+            "hwmon value, line 1: impossible fan value -5 (a sensor fault)"
+        );
+        assert!(parse_value(Power, "-1").is_err());
+        // below zero is a real temperature, voltage or current
+        close(Temp, "-5000", -5.0);
+        close(In, "-12000", -12.0);
         assert_eq!(parse_flag("0\n"), Ok(false));
         assert_eq!(parse_flag("1"), Ok(true));
         assert!(parse_flag("on").is_err());

@@ -47,6 +47,9 @@ pub struct Daemon {
     pub state_dir: String,
     /// Exporter-toolkit web config (TLS, basic auth); empty: plain HTTP, no auth.
     pub web_config_file: String,
+    /// Open HTTP connections at most (TLS handshakes included); at the cap the oldest one that
+    /// is not answering a request makes room.
+    pub max_connections: usize,
 }
 
 impl Default for Daemon {
@@ -56,6 +59,7 @@ impl Default for Daemon {
             root: "/".to_owned(),
             state_dir: "/var/lib/hostwatt".to_owned(),
             web_config_file: String::new(),
+            max_connections: crate::server::conn::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct Config {
     pub source: String,
     /// HTTP listen address.
     pub listen: SocketAddr,
+    /// `[daemon] max_connections`: open HTTP connections at most.
+    pub max_connections: usize,
     /// Filesystem root for sysfs/procfs.
     pub root: Root,
     /// State directory.
@@ -271,6 +273,12 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         })?,
         None => crate::web::WebConfig::default(),
     };
+    if parsed.daemon.max_connections == 0 {
+        return Err(invalid(
+            "daemon.max_connections",
+            "must be at least 1".to_owned(),
+        ));
+    }
     for (name, receiver) in &parsed.notify {
         if let Err((key, message)) = receiver.validate() {
             return Err(invalid(&format!("notify.{name}.{key}"), message));
@@ -281,6 +289,7 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         web_config_file,
         web: Arc::new(web),
         listen,
+        max_connections: parsed.daemon.max_connections,
         root: Root::new(root),
         state_dir: cli
             .state_dir

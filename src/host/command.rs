@@ -1,9 +1,11 @@
 //! `Runner`: the one way hostwatt runs an external program (smartctl, zpool, ipmitool).
 //!
-//! `System` runs the real program with a timeout, a cleared environment (`LC_ALL=C`, `TZ=UTC0`,
-//! fixed `PATH`) and `kill_on_drop`, so a hung child is SIGKILLed when its timeout fires. A child that
-//! survives SIGKILL (a `zpool` in D state holding the namespace lock) is remembered, and the next
-//! run of that program is refused until it is gone: a second run would only queue behind it.
+//! `System` runs the real program with a timeout and a cleared environment (`LC_ALL=C`,
+//! `TZ=UTC0`, fixed `PATH`), in a process group of its own. When the timeout fires, the output passes
+//! [`OUTPUT_LIMIT`], or the run is dropped, the whole group gets SIGKILL: a wrapper script
+//! (sudo, a TrueNAS shim) that ignores SIGTERM takes its smartctl with it. A group that survives
+//! SIGKILL (a `zpool` in D state holding the namespace lock) is remembered, and the next run of
+//! that program is refused while any member is alive: a second run would only queue behind it.
 //! `Replay` answers by exact argv from a recorded `commands.toml`, for tests and bug reports;
 //! commands are not rooted.
 
@@ -13,8 +15,16 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use prometheus::IntCounterVec;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The most bytes kept from one of a child's streams (stdout, stderr): 4 MiB is far above any
+/// real output (`smartctl -x` of a large SAS disk is ~60 KB, `zpool status` of 100 vdevs ~20 KB)
+/// and bounds what `exec yes` can cost (it printed 2 GB in 5 s).
+pub const OUTPUT_LIMIT: usize = 4 << 20;
 
 const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -85,12 +95,21 @@ pub enum CommandError {
         /// The limit it exceeded.
         after: Duration,
     },
-    /// An earlier run was killed but has not exited yet; refusing to start another.
-    #[error("{program}: earlier run (pid {pid}) is still alive after being killed")]
+    /// It wrote more than [`OUTPUT_LIMIT`] bytes to stdout or stderr and was killed.
+    #[error("{program}: wrote more than {limit} bytes, killed")]
+    TooMuchOutput {
+        /// Program name.
+        program: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// An earlier run was killed but a process of its group has not exited yet; refusing to
+    /// start another.
+    #[error("{program}: earlier run (process group {pid}) is still alive after being killed")]
     StillRunning {
         /// Program name.
         program: &'static str,
-        /// The stuck child's pid.
+        /// The stuck run's process group id (the pid of the program started).
         pid: u32,
     },
     /// Replay mode has no recording for this argv.
@@ -280,6 +299,7 @@ impl Runner {
                 Ok(_) => "nonzero",
                 Err(CommandError::Timeout { .. }) => "timeout",
                 Err(CommandError::StillRunning { .. }) => "still_running",
+                Err(CommandError::TooMuchOutput { .. }) => "output_limit",
                 Err(_) => "error",
             };
             runs.with_label_values(&[program.name, outcome]).inc();
@@ -298,8 +318,11 @@ async fn run_system(
     {
         let mut stuck = stuck.lock().expect("stuck map is never poisoned");
         match stuck.get(name).copied() {
-            Some(pid) if process_alive(pid) => {
-                return Err(CommandError::StillRunning { program: name, pid });
+            Some(pgid) if group_alive(pgid) => {
+                return Err(CommandError::StillRunning {
+                    program: name,
+                    pid: pgid,
+                });
             }
             Some(_) => {
                 stuck.remove(name);
@@ -319,36 +342,124 @@ async fn run_system(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true); // when the timeout drops the future, the child gets SIGKILL
-    let child = cmd.spawn().map_err(|source| CommandError::Spawn {
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
         program: name,
         source,
     })?;
-    let pid = child.id();
-    match tokio::time::timeout(limit, child.wait_with_output()).await {
-        Ok(out) => out
-            .map(|o| Output {
-                code: o.status.code(),
-                stdout: o.stdout,
-                stderr: o.stderr,
-            })
-            .map_err(|source| CommandError::Wait {
+    // the group id is the child's pid; from here on, leaving this function any way but a
+    // finished run kills the group (a dropped future included)
+    let group = Group(child.id());
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let finished = async {
+        let (out, err) = tokio::join!(read_capped(stdout), read_capped(stderr));
+        match (out, err) {
+            (Some(stdout), Some(stderr)) => {
+                let status = child.wait().await.map_err(|source| CommandError::Wait {
+                    program: name,
+                    source,
+                })?;
+                Ok(Output {
+                    code: status.code(),
+                    stdout,
+                    stderr,
+                })
+            }
+            _ => Err(CommandError::TooMuchOutput {
                 program: name,
-                source,
+                limit: OUTPUT_LIMIT,
             }),
-        Err(_) => {
-            if let Some(pid) = pid {
+        }
+    };
+    let result = match tokio::time::timeout(limit, finished).await {
+        Ok(result) => result,
+        Err(_) => Err(CommandError::Timeout {
+            program: name,
+            after: limit,
+        }),
+    };
+    match result {
+        Ok(out) => {
+            group.disarm();
+            Ok(out)
+        }
+        Err(e) => {
+            if let Some(pgid) = group.kill() {
                 stuck
                     .lock()
                     .expect("stuck map is never poisoned")
-                    .insert(name, pid);
+                    .insert(name, pgid);
             }
-            Err(CommandError::Timeout {
-                program: name,
-                after: limit,
-            })
+            Err(e)
         }
     }
+}
+
+/// Reads a child's stream to its end; `None` past [`OUTPUT_LIMIT`] bytes.
+async fn read_capped(stream: Option<impl AsyncRead + Unpin>) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    if let Some(stream) = stream {
+        let mut capped = stream.take(OUTPUT_LIMIT as u64 + 1);
+        // a read error (the child closed its end oddly) keeps what was read
+        let _ = capped.read_to_end(&mut buf).await;
+    }
+    (buf.len() <= OUTPUT_LIMIT).then_some(buf)
+}
+
+/// A child's process group, killed (SIGKILL to every member) when dropped unless disarmed.
+struct Group(Option<u32>);
+
+impl Group {
+    /// Kills the group now; its id, for the liveness guard.
+    fn kill(mut self) -> Option<u32> {
+        let pgid = self.0.take()?;
+        kill_group(pgid);
+        Some(pgid)
+    }
+
+    /// The run finished: leave the group alone.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            kill_group(pgid);
+        }
+    }
+}
+
+fn kill_group(pgid: u32) {
+    if let Ok(pgid) = i32::try_from(pgid) {
+        // ESRCH: every member has exited already
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// Whether any process of group `pgid` is alive (zombies do not count), from `/proc/*/stat`.
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return process_alive(pgid);
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let (_, rest) = stat.rsplit_once(')')?;
+                    // after the command: state, ppid, pgrp
+                    let mut fields = rest.split_whitespace();
+                    let state = fields.next()?;
+                    let group = fields.nth(1)?.parse::<u32>().ok()?;
+                    Some(group == pgid && state != "Z" && state != "X")
+                })
+                .unwrap_or(false)
+        })
 }
 
 /// Whether `pid` is a live process. A zombie counts as gone: it holds no lock and a signal-0
@@ -364,116 +475,4 @@ pub fn process_alive(pid: u32) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sh() -> Program {
-        Program::new("sh", "/bin/sh")
-    }
-
-    #[tokio::test]
-    async fn returns_nonzero_exit_as_data() {
-        let out = Runner::system()
-            .run(
-                &sh(),
-                &["-c".into(), "echo hi; exit 3".into()],
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-        assert_eq!((out.code, out.stdout_text().as_str()), (Some(3), "hi\n"));
-    }
-
-    #[tokio::test]
-    async fn clears_the_environment() {
-        let out = Runner::system()
-            .run(
-                &sh(),
-                &["-c".into(), "echo \"$LC_ALL:$TZ:$HOME\"".into()],
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-        assert_eq!(out.stdout_text(), "C:UTC0:\n");
-    }
-
-    #[tokio::test]
-    async fn kills_a_hung_child_after_its_timeout() {
-        let runner = Runner::system();
-        let prog = Program::new("sleep", "/bin/sleep");
-        let err = runner
-            .run(&prog, &["30".into()], Duration::from_millis(100))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
-        let Mode::System { stuck } = &*runner.mode else {
-            unreachable!()
-        };
-        let pid = *stuck.lock().unwrap().get("sleep").expect("pid remembered");
-        assert!(
-            crate::testutil::wait_until_gone(pid).await,
-            "child {pid} still alive after kill"
-        );
-        // the next run is allowed again once the stuck child is gone
-        let out = runner
-            .run(&prog, &["0".into()], Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(out.code, Some(0));
-    }
-
-    #[tokio::test]
-    async fn reports_missing_program_as_spawn_error() {
-        let err = Runner::system()
-            .run(
-                &Program::new("nope", "/nonexistent/nope"),
-                &[],
-                Duration::from_secs(1),
-            )
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CommandError::Spawn {
-                    program: "nope",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-    }
-
-    #[tokio::test]
-    async fn replays_by_exact_argv() {
-        let runner = Runner::replay(vec![Recording {
-            argv: vec!["zpool".into(), "list".into()],
-            stdout: None,
-            stdout_file: None,
-            stderr: String::new(),
-            exit: 2,
-            timeout: false,
-            loaded: b"tank\n".to_vec(),
-        }]);
-        let zpool = Program::new("zpool", "/sbin/zpool");
-        let out = runner
-            .run(&zpool, &["list".into()], Duration::from_secs(1))
-            .await
-            .unwrap();
-        assert_eq!((out.code, out.stdout.as_slice()), (Some(2), &b"tank\n"[..]));
-        let err = runner
-            .run(&zpool, &["status".into()], Duration::from_secs(1))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"no recording for argv ["zpool", "status"]"#
-        );
-    }
-
-    #[test]
-    fn treats_missing_pid_as_dead() {
-        assert!(!process_alive(u32::MAX - 1));
-        assert!(process_alive(std::process::id()));
-    }
-}
+mod tests;

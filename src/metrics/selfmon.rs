@@ -49,7 +49,7 @@ const ITEM_FAILING: Family = Family::gauge(
 );
 const COMMAND_RUNS: Family = Family::counter(
     "hostwatt_command_runs_total",
-    "External program runs by outcome (ok, nonzero, timeout, still_running, error)",
+    "External program runs by outcome (ok, nonzero, timeout, still_running, output_limit, error)",
     &["program", "outcome"],
 );
 const BUILD_INFO: Family = Family::gauge(

@@ -49,7 +49,9 @@ fn energy_counters_continue_across_a_restart_and_a_truncated_state_file_is_set_a
         std::fs::read_to_string(state.join("energy.json")).expect("energy.json saved on SIGTERM");
     assert!(saved.contains("\"format\": \"hostwatt-energy\""), "{saved}");
 
-    let (mut second, addr, _) = Daemon::start(root.path(), &conf, &state);
+    // each daemon's log reader lives as long as the daemon: a dropped reader closes the daemon's
+    // stderr pipe, and the test must not depend on how logging copes with that (logging.rs does)
+    let (mut second, addr, _second_log) = Daemon::start(root.path(), &conf, &state);
     let body = support::http_get(&addr, "/metrics").expect("scrape").body;
     let resumed = support::poll_until("the first wall round", 600, || {
         support::value(&support::http_get(&addr, "/metrics").ok()?.body, ESTIMATE)
@@ -65,7 +67,7 @@ fn energy_counters_continue_across_a_restart_and_a_truncated_state_file_is_set_a
     // truncate the state file: the daemon starts anyway, reports it once, and starts from zero
     let text = std::fs::read(state.join("energy.json")).expect("energy.json");
     std::fs::write(state.join("energy.json"), &text[..text.len() / 2]).expect("truncate");
-    let (mut third, addr, _) = Daemon::start(root.path(), &conf, &state);
+    let (mut third, addr, _third_log) = Daemon::start(root.path(), &conf, &state);
     let failing =
         "hostwatt_collector_item_failing{collector=\"wall\",item=\"state:energy\",kind=\"parse\"}";
     let body = support::poll_until("the state fault on /metrics", 600, || {

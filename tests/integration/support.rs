@@ -590,10 +590,9 @@ impl Daemon {
         let stderr = daemon.0.stderr.take().expect("stderr");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
+            // keeps draining after the receiver is dropped, so the daemon's stderr stays open
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+                let _ = tx.send(line);
             }
         });
         poll_until("/healthz", 600, || {
