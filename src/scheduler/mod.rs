@@ -1,5 +1,7 @@
 //! Runs collectors: one background task per collector on its own interval, publishing whole
-//! snapshots, with self-metrics and logs of transitions (never of repetitions).
+//! snapshots, with self-metrics and logs of transitions (never of repetitions). The rounds
+//! themselves run on each collector's own thread (`worker`): the task only ticks, hands the
+//! round over and waits for it, at most the collector's deadline.
 //!
 //! Every collector's ticks are aligned on one base instant, so collectors due together wake
 //! together; `MissedTickBehavior::Skip` means a slow round never causes a burst of catch-up
@@ -19,6 +21,15 @@ use crate::collectors::{CollectError, Collector, Context, Fault};
 use crate::host::ticker::{self, Ticker};
 use crate::metrics::selfmon::SelfMetrics;
 
+pub mod worker;
+
+use worker::{Done, Report, Worker};
+
+/// How long the daemon waits, on stop, for a round in progress to end and then for the
+/// collector to save its state. A collector stuck in a read past this loses its last save
+/// (the previous periodic save stays on disk), and the daemon exits anyway.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// A type-erased collector plus its publishing end.
 pub trait Sampler: Send {
     /// Collector name.
@@ -33,6 +44,8 @@ pub trait Sampler: Send {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
     /// The daemon is stopping: save what must survive a restart.
     fn finish(&mut self);
+    /// The self-metrics this sampler reports to.
+    fn self_metrics(&self) -> SelfMetrics;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +152,10 @@ impl<C: Collector> Sampler for Driver<C> {
         self.collector.finish();
     }
 
+    fn self_metrics(&self) -> SelfMetrics {
+        self.selfm.clone()
+    }
+
     fn interval(&self) -> Duration {
         self.collector.interval()
     }
@@ -196,8 +213,9 @@ impl<C: Collector> Sampler for Driver<C> {
     }
 }
 
-/// Spawns one task per sampler; each ends when `shutdown` changes. A round in progress is
-/// dropped on shutdown, which kills any child process it is waiting on.
+/// Spawns one task per sampler, each with the sampler on a thread of its own; each task ends
+/// when `shutdown` changes, after the collector saved its state (bounded by `STOP_GRACE`).
+/// A round may take at most the collector's interval: past that it is reported as a timeout.
 pub fn spawn(
     samplers: Vec<Box<dyn Sampler>>,
     cx: Context,
@@ -207,37 +225,108 @@ pub fn spawn(
     let tokio_base = tokio::time::Instant::now();
     samplers
         .into_iter()
-        .map(|mut s| {
-            let cx = cx.clone();
-            let mut shutdown = shutdown.clone();
+        .filter_map(|s| {
+            let name = s.name();
             let every = s.interval();
+            let report = Report::new(name, s.self_metrics());
+            let worker = match Worker::start(s, cx.clone(), shutdown.clone()) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(collector = name, error = %e, "cannot start the collector's thread");
+                    return None;
+                }
+            };
             let timerfd = base.as_ref().map_err(|e| e.kind().into()).and_then(|b| Ticker::new(*b, every));
-            let mut clock = match timerfd {
+            let clock = match timerfd {
                 Ok(t) => Clock::Timerfd(t, every),
                 Err(e) => {
                     // not expected on Linux; the tokio timer works, at three wake-ups a tick
-                    tracing::warn!(collector = s.name(), error = %e, "no timerfd, using tokio's timer");
+                    tracing::warn!(collector = name, error = %e, "no timerfd, using tokio's timer");
                     let mut i = tokio::time::interval_at(tokio_base, every);
                     i.set_missed_tick_behavior(MissedTickBehavior::Skip);
                     Clock::Tokio(i)
                 }
             };
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = clock.tick() => {}
-                        _ = shutdown.changed() => break,
-                    }
-                    tokio::select! {
-                        _ = s.round(&cx, Instant::now()) => {}
-                        _ = shutdown.changed() => break,
-                    }
-                }
-                s.finish();
-                tracing::debug!(collector = s.name(), "collector stopped");
-            })
+            Some(tokio::spawn(drive(worker, report, clock, every, shutdown.clone())))
         })
         .collect()
+}
+
+/// One collector's loop: tick, hand a round to the worker, wait for it up to `deadline`.
+async fn drive(
+    mut worker: Worker,
+    mut report: Report,
+    mut clock: Clock,
+    deadline: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            // a timed-out round came back late: the next tick starts a fresh one
+            done = worker.answer(), if worker.busy => {
+                if !settle(&mut report, done) {
+                    return;
+                }
+            }
+            _ = clock.tick() => {
+                if worker.busy {
+                    report.skipped();
+                    continue;
+                }
+                worker.round(Instant::now());
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    done = worker.answer() => {
+                        if !settle(&mut report, done) {
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep(deadline) => report.timeout(deadline, worker.stuck_on()),
+                }
+            }
+        }
+    }
+    stop(worker, report).await;
+}
+
+/// Records a worker's answer; false if the worker is gone.
+fn settle(report: &mut Report, done: Option<Done>) -> bool {
+    match done {
+        Some(Done::Round(result) | Done::Finished(result)) => {
+            report.returned(result);
+            true
+        }
+        None => {
+            report.gone();
+            false
+        }
+    }
+}
+
+/// On shutdown: let the round in progress end (it is cancelled at its next await), then save
+/// state, each bounded by `STOP_GRACE`, so a stuck read never holds the daemon's exit.
+async fn stop(mut worker: Worker, mut report: Report) {
+    let name = worker.name();
+    if worker.busy {
+        match worker.answer_within(STOP_GRACE).await {
+            Some(done) => {
+                settle(&mut report, Some(done));
+            }
+            None => {
+                tracing::warn!(collector = name, stuck_on = ?worker.stuck_on(), "collector still stuck at stop; its state is not saved");
+                return;
+            }
+        }
+    }
+    worker.finish();
+    match worker.answer_within(STOP_GRACE).await {
+        Some(Done::Finished(Err(panic))) => report.returned(Err(panic)),
+        Some(_) => tracing::debug!(collector = name, "collector stopped"),
+        None => {
+            tracing::warn!(collector = name, stuck_on = ?worker.stuck_on(), "collector's state save did not finish in time")
+        }
+    }
 }
 
 /// What a collector's loop waits on.
@@ -264,3 +353,6 @@ impl Clock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
