@@ -20,6 +20,7 @@ mod readme;
 mod restart;
 mod rules;
 mod server;
+mod stuck;
 mod support;
 mod systemd;
 mod tls;
