@@ -180,7 +180,7 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.listen).await?;
     let tls = cfg.web.tls.is_some();
     tracing::info!(listen = %listener.local_addr()?, tls, basic_auth = cfg.web.auth.is_some(), config = %cfg.source, root = %cfg.root.base().display(), "hostwatt started");
-    let (mut running, served) = Running::start(&cfg, cli.runner()?)?;
+    let (mut running, served) = Running::start(&cfg, cli.runner()?, Default::default())?;
     let (registry_tx, registry_rx) = watch::channel(served);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let (web_tx, web_rx) = watch::channel(cfg.web.clone());
@@ -206,8 +206,8 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
                     }
                     // certificates, users and headers apply from the next connection or request
                     web_tx.send_replace(new.web.clone());
-                    running.stop().await;
-                    let (r, served) = Running::start(&new, cli.runner()?)?;
+                    let carried = running.stop(Some(&new)).await;
+                    let (r, served) = Running::start(&new, cli.runner()?, carried)?;
                     running = r;
                     registry_tx.send_replace(served);
                     tracing::info!(config = %new.source, "config reloaded");
@@ -220,7 +220,7 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down");
-    running.stop().await;
+    running.stop(None).await;
     let _ = stop_tx.send(true);
     server.await??;
     Ok(())
@@ -228,35 +228,73 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
 
 struct Running {
     stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    keys: std::collections::BTreeMap<String, String>,
+    keep: crate::scheduler::Keep,
+    collectors: Vec<crate::scheduler::Task>,
+    dispatcher: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    fn start(cfg: &Config, runner: Runner) -> anyhow::Result<(Self, Served)> {
+    fn start(
+        cfg: &Config,
+        runner: Runner,
+        carried: crate::app::CarriedOver,
+    ) -> anyhow::Result<(Self, Served)> {
         // the engine gets the queue's sending end; the dispatcher reads it, with its metrics in
         // the app's registry
         let (tx, inbox) = crate::notify::inbox();
         let notify = (!cfg.notify.is_empty()).then_some(tx);
-        let app = App::with_notifier(cfg, context(cfg, runner), notify)?;
+        let app = App::reloaded(cfg, context(cfg, runner), notify, carried)?;
         tracing::info!(collectors = ?app.collector_names(), "collectors enabled");
         let (stop, rx) = watch::channel(false);
         let served = app.served();
         let registry = app.registry.clone();
-        let (_, mut tasks) = app.spawn(rx.clone());
+        let keep = crate::scheduler::Keep::default();
+        let (_, collectors) = app.spawn(rx.clone(), keep.clone());
         let hostname = crate::notify::hostname(&cfg.root);
         let dispatcher =
             crate::notify::spawn_with_inbox(&cfg.notify, &hostname, &registry, rx, inbox)?;
         if !cfg.notify.is_empty() {
             tracing::info!(receivers = ?cfg.notify.keys().collect::<Vec<_>>(), "notification receivers configured");
         }
-        tasks.push(dispatcher);
-        Ok((Self { stop, tasks }, served))
+        let running = Self {
+            stop,
+            keys: crate::app::keys(cfg),
+            keep,
+            collectors,
+            dispatcher,
+        };
+        Ok((running, served))
     }
 
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+    /// Stops everything; the collectors whose config key is the same in `next` are handed
+    /// back with their state, counters and schedule, the others save their state and end.
+    async fn stop(self, next: Option<&Config>) -> crate::app::CarriedOver {
+        let same: Vec<String> = next.map_or_else(Vec::new, |cfg| {
+            crate::app::keys(cfg)
+                .into_iter()
+                .filter(|(name, key)| self.keys.get(name) == Some(key))
+                .map(|(name, _)| name)
+                .collect()
+        });
+        {
+            let mut keep = self
+                .keep
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            keep.extend(same.iter().cloned());
         }
+        let _ = self.stop.send(true);
+        let mut carried = crate::app::CarriedOver::new();
+        for t in self.collectors {
+            // a collector still stuck in a read is not handed back, and is built anew
+            if let Ok(Some(sampler)) = t.await {
+                let name = sampler.name();
+                let kept = same.iter().any(|s| s == name);
+                carried.insert(name, sampler.carry(kept));
+            }
+        }
+        let _ = self.dispatcher.await;
+        carried
     }
 }

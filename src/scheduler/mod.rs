@@ -7,10 +7,12 @@
 //! together; `MissedTickBehavior::Skip` means a slow round never causes a burst of catch-up
 //! rounds. Nothing wakes when nothing is due.
 
-use std::collections::BTreeMap;
+use std::any::Any;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
@@ -46,7 +48,27 @@ pub trait Sampler: Send {
     fn finish(&mut self);
     /// The self-metrics this sampler reports to.
     fn self_metrics(&self) -> SelfMetrics;
+    /// What a reload carries over to the next `App`: always the snapshot channel (so derived
+    /// collectors' subscriptions stay valid), and the collector itself, with its counters and
+    /// schedule, when `keep`. A `Carried<C>`.
+    fn carry(self: Box<Self>, keep: bool) -> Box<dyn Any + Send>;
 }
+
+/// One collector's part of the running app that a reload hands to the next one.
+pub struct Carried<C: Collector> {
+    /// The config key the collector was built from (see `app::keys`).
+    pub key: String,
+    /// The collector, when kept.
+    pub collector: Option<C>,
+    /// Its snapshot channel, with the last snapshot in it.
+    pub tx: watch::Sender<Option<Arc<C::Snapshot>>>,
+}
+
+/// A collector's loop; it yields the sampler back when it stopped cleanly.
+pub type Task = JoinHandle<Option<Box<dyn Sampler>>>;
+
+/// Names of the collectors a reload keeps: on the next stop they do not `finish` (save state).
+pub type Keep = Arc<Mutex<HashSet<String>>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -57,6 +79,7 @@ enum Outcome {
 
 /// Drives one `Collector`.
 pub struct Driver<C: Collector> {
+    key: String,
     collector: C,
     tx: watch::Sender<Option<Arc<C::Snapshot>>>,
     selfm: SelfMetrics,
@@ -65,13 +88,15 @@ pub struct Driver<C: Collector> {
 }
 
 impl<C: Collector> Driver<C> {
-    /// A driver publishing to `tx`.
+    /// A driver publishing to `tx`; `key` identifies the config it was built from.
     pub fn new(
+        key: String,
         collector: C,
         tx: watch::Sender<Option<Arc<C::Snapshot>>>,
         selfm: SelfMetrics,
     ) -> Self {
         Self {
+            key,
             collector,
             tx,
             selfm,
@@ -156,6 +181,14 @@ impl<C: Collector> Sampler for Driver<C> {
         self.selfm.clone()
     }
 
+    fn carry(self: Box<Self>, keep: bool) -> Box<dyn Any + Send> {
+        Box::new(Carried {
+            key: self.key,
+            collector: keep.then_some(self.collector),
+            tx: self.tx,
+        })
+    }
+
     fn interval(&self) -> Duration {
         self.collector.interval()
     }
@@ -214,13 +247,15 @@ impl<C: Collector> Sampler for Driver<C> {
 }
 
 /// Spawns one task per sampler, each with the sampler on a thread of its own; each task ends
-/// when `shutdown` changes, after the collector saved its state (bounded by `STOP_GRACE`).
-/// A round may take at most the collector's interval: past that it is reported as a timeout.
+/// when `shutdown` changes, handing the sampler back after it saved its state (bounded by
+/// `STOP_GRACE`; not for the names in `keep` at that time, which a reload keeps running). A round may take at most the
+/// collector's interval: past that it is reported as a timeout.
 pub fn spawn(
     samplers: Vec<Box<dyn Sampler>>,
     cx: Context,
     shutdown: watch::Receiver<bool>,
-) -> Vec<JoinHandle<()>> {
+    keep: Keep,
+) -> Vec<Task> {
     let base = ticker::Base::now();
     let tokio_base = tokio::time::Instant::now();
     samplers
@@ -247,7 +282,8 @@ pub fn spawn(
                     Clock::Tokio(i)
                 }
             };
-            Some(tokio::spawn(drive(worker, report, clock, every, shutdown.clone())))
+            let keep = keep.clone();
+            Some(tokio::spawn(drive(worker, report, clock, every, shutdown.clone(), keep)))
         })
         .collect()
 }
@@ -259,14 +295,15 @@ async fn drive(
     mut clock: Clock,
     deadline: Duration,
     mut shutdown: watch::Receiver<bool>,
-) {
+    keep: Keep,
+) -> Option<Box<dyn Sampler>> {
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             // a timed-out round came back late: the next tick starts a fresh one
             done = worker.answer(), if worker.busy => {
                 if !settle(&mut report, done) {
-                    return;
+                    return None;
                 }
             }
             _ = clock.tick() => {
@@ -279,7 +316,7 @@ async fn drive(
                     _ = shutdown.changed() => break,
                     done = worker.answer() => {
                         if !settle(&mut report, done) {
-                            return;
+                            return None;
                         }
                     }
                     _ = tokio::time::sleep(deadline) => report.timeout(deadline, worker.stuck_on()),
@@ -287,13 +324,17 @@ async fn drive(
             }
         }
     }
-    stop(worker, report).await;
+    let kept = keep
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .contains(worker.name());
+    stop(worker, report, kept).await
 }
 
 /// Records a worker's answer; false if the worker is gone.
 fn settle(report: &mut Report, done: Option<Done>) -> bool {
     match done {
-        Some(Done::Round(result) | Done::Finished(result)) => {
+        Some(Done::Round(result) | Done::Released(_, result)) => {
             report.returned(result);
             true
         }
@@ -305,8 +346,9 @@ fn settle(report: &mut Report, done: Option<Done>) -> bool {
 }
 
 /// On shutdown: let the round in progress end (it is cancelled at its next await), then save
-/// state, each bounded by `STOP_GRACE`, so a stuck read never holds the daemon's exit.
-async fn stop(mut worker: Worker, mut report: Report) {
+/// state, or hand the sampler back when `kept`, each bounded by `STOP_GRACE`, so a stuck read
+/// never holds the daemon's exit.
+async fn stop(mut worker: Worker, mut report: Report, kept: bool) -> Option<Box<dyn Sampler>> {
     let name = worker.name();
     if worker.busy {
         match worker.answer_within(STOP_GRACE).await {
@@ -315,16 +357,20 @@ async fn stop(mut worker: Worker, mut report: Report) {
             }
             None => {
                 tracing::warn!(collector = name, stuck_on = ?worker.stuck_on(), "collector still stuck at stop; its state is not saved");
-                return;
+                return None;
             }
         }
     }
-    worker.finish();
+    worker.release(!kept);
     match worker.answer_within(STOP_GRACE).await {
-        Some(Done::Finished(Err(panic))) => report.returned(Err(panic)),
-        Some(_) => tracing::debug!(collector = name, "collector stopped"),
-        None => {
-            tracing::warn!(collector = name, stuck_on = ?worker.stuck_on(), "collector's state save did not finish in time")
+        Some(Done::Released(sampler, result)) => {
+            report.returned(result);
+            tracing::debug!(collector = name, kept, "collector stopped");
+            Some(sampler)
+        }
+        _ => {
+            tracing::warn!(collector = name, stuck_on = ?worker.stuck_on(), "collector's state save did not finish in time");
+            None
         }
     }
 }

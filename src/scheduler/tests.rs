@@ -60,7 +60,7 @@ struct Running {
     rounds: Arc<AtomicUsize>,
     finished: Arc<AtomicBool>,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<Task>,
 }
 
 fn start(root: &Path, panic_on: Option<usize>, read: Option<&'static str>) -> Running {
@@ -74,13 +74,13 @@ fn start(root: &Path, panic_on: Option<usize>, read: Option<&'static str>) -> Ru
         read,
     };
     let (tx, _rx) = watch::channel(None);
-    let driver: Box<dyn Sampler> = Box::new(Driver::new(probe, tx, selfm.clone()));
+    let driver: Box<dyn Sampler> = Box::new(Driver::new(String::new(), probe, tx, selfm.clone()));
     let cx = Context {
         root: Root::new(root),
         runner: Runner::system(),
     };
     let (stop, shutdown) = watch::channel(false);
-    let tasks = spawn(vec![driver], cx, shutdown);
+    let tasks = spawn(vec![driver], cx, shutdown, Keep::default());
     Running {
         selfm,
         rounds,

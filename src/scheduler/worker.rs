@@ -22,16 +22,18 @@ use crate::metrics::selfmon::SelfMetrics;
 /// What the worker thread is asked to do.
 enum Job {
     Round(Instant),
-    Finish,
+    /// Save state first when `finish`, then hand the sampler back and end.
+    Release {
+        finish: bool,
+    },
 }
 
 /// What it answers: `Err` carries a panic's message.
-#[derive(Debug)]
 pub enum Done {
     /// A round returned.
     Round(Result<(), String>),
-    /// `finish` returned (state saved, or its failure logged).
-    Finished(Result<(), String>),
+    /// The sampler, handed back after `finish` if asked (its result); the thread has ended.
+    Released(Box<dyn Sampler>, Result<(), String>),
 }
 
 /// The runtime side of one collector's thread.
@@ -63,8 +65,17 @@ impl Worker {
             .spawn(move || {
                 thread_watch.install();
                 while let Ok(job) = inbox.recv() {
-                    let answer = match job {
-                        Job::Round(at) => Done::Round(guarded(|| {
+                    let round = match job {
+                        Job::Release { finish } => {
+                            let result = if finish {
+                                guarded(|| sampler.finish())
+                            } else {
+                                Ok(())
+                            };
+                            let _ = reply.send(Done::Released(sampler, result));
+                            return;
+                        }
+                        Job::Round(at) => guarded(|| {
                             let mut shutdown = shutdown.clone();
                             handle.block_on(async {
                                 tokio::select! {
@@ -72,11 +83,9 @@ impl Worker {
                                     _ = shutdown.changed() => {}
                                 }
                             });
-                        })),
-                        Job::Finish => Done::Finished(guarded(|| sampler.finish())),
+                        }),
                     };
-                    let last = matches!(answer, Done::Finished(_));
-                    if reply.send(answer).is_err() || last {
+                    if reply.send(Done::Round(round)).is_err() {
                         break;
                     }
                 }
@@ -100,14 +109,15 @@ impl Worker {
         self.send(Job::Round(at));
     }
 
-    /// Asks the thread to save what must survive a restart, then end.
-    pub fn finish(&mut self) {
-        self.send(Job::Finish);
+    /// Asks the thread to hand the sampler back and end, after saving what must survive a
+    /// restart when `finish`.
+    pub fn release(&mut self, finish: bool) {
+        self.send(Job::Release { finish });
     }
 
     fn send(&mut self, job: Job) {
         debug_assert!(!self.busy, "one job at a time");
-        // the thread only ends after `Finish` or when this side is dropped
+        // the thread only ends after `Release` or when this side is dropped
         self.busy = self.jobs.send(job).is_ok();
     }
 

@@ -17,6 +17,7 @@ mod permission;
 mod prometheus;
 mod promtool;
 mod readme;
+mod reload;
 mod restart;
 mod rules;
 mod server;

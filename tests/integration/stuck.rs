@@ -14,12 +14,6 @@ interval = "1s"
 interval = "1s"
 [collectors.hwmon]
 interval = "1s"
-[collectors.system]
-enabled = false
-[collectors.smart]
-enabled = false
-[collectors.zfs]
-enabled = false
 "#;
 
 /// Replaces the file at `rel` under `root` (through the tree's symlinks) by a FIFO.
@@ -48,7 +42,7 @@ fn a_fifo_in_place_of_sysfs_files_times_out_those_collectors_and_nothing_else() 
     fifo_in_place_of(root.path(), hwmon);
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = dir.path().join("hostwatt.toml");
-    std::fs::write(&conf, CONFIG).expect("config");
+    std::fs::write(&conf, format!("{CONFIG}{}", support::FIXTURE_ONLY)).expect("config");
     // /healthz answering at all is the first check: today the first thermal round blocks the
     // runtime thread before it does
     let (mut daemon, addr, lines) = Daemon::start(root.path(), &conf, &dir.path().join("state"));
