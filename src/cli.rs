@@ -197,6 +197,9 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
         match signals.next().await {
             Event::Stop => break,
             Event::Reload => match cli.load_config() {
+                Ok(new) if is_blank_file(&new.source) => {
+                    tracing::error!(config = %new.source, "config file is empty (a write in progress?); keeping the running config. A file with only a comment is taken as all defaults")
+                }
                 Ok(new) => {
                     if new.listen != current.listen {
                         tracing::warn!(listen = %new.listen, "a new listen address takes effect on restart only");
@@ -224,6 +227,13 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     server.await??;
     Ok(())
+}
+
+/// Whether `source` is a file with nothing but whitespace: on SIGHUP that is far more often a
+/// truncated or half-written file than a wish for all defaults, so it is refused.
+fn is_blank_file(source: &str) -> bool {
+    source != config::EMBEDDED_NAME
+        && std::fs::read_to_string(source).is_ok_and(|text| text.trim().is_empty())
 }
 
 struct Running {

@@ -85,6 +85,7 @@ pub struct Driver<C: Collector> {
     selfm: SelfMetrics,
     last: Option<Outcome>,
     faults: BTreeMap<String, &'static str>,
+    item_log: ItemLog,
 }
 
 impl<C: Collector> Driver<C> {
@@ -102,6 +103,7 @@ impl<C: Collector> Driver<C> {
             selfm,
             last: None,
             faults: BTreeMap::new(),
+            item_log: ItemLog::default(),
         }
     }
 
@@ -131,7 +133,7 @@ impl<C: Collector> Driver<C> {
         }
     }
 
-    fn update_faults(&mut self, faults: Vec<Fault>) {
+    fn update_faults(&mut self, faults: Vec<Fault>, at: Instant) {
         let name = C::NAME;
         let mut now = BTreeMap::new();
         for f in faults {
@@ -141,9 +143,17 @@ impl<C: Collector> Driver<C> {
                 Some(k) if *k == kind => {
                     tracing::debug!(collector = name, item = %f.item, error = %f.error, "item failed again")
                 }
-                _ => {
-                    tracing::warn!(collector = name, item = %f.item, error = %f.error, "item failed")
-                }
+                _ => match self.item_log.note(&f.item, at) {
+                    Some(0) => {
+                        tracing::warn!(collector = name, item = %f.item, error = %f.error, "item failed")
+                    }
+                    Some(n) => {
+                        tracing::warn!(collector = name, item = %f.item, error = %f.error, unlogged_changes = n, "item failed")
+                    }
+                    None => {
+                        tracing::debug!(collector = name, item = %f.item, error = %f.error, "item failed (flapping, not logged above debug)")
+                    }
+                },
             }
             now.insert(f.item, kind);
         }
@@ -155,7 +165,12 @@ impl<C: Collector> Driver<C> {
                     .remove_label_values(&[name, item, kind]);
             }
             if !now.contains_key(item) {
-                tracing::info!(collector = name, item = %item, "item recovered");
+                match self.item_log.note(item, at) {
+                    Some(_) => tracing::info!(collector = name, item = %item, "item recovered"),
+                    None => {
+                        tracing::debug!(collector = name, item = %item, "item recovered (flapping)")
+                    }
+                }
             }
         }
         for (item, kind) in &now {
@@ -165,6 +180,37 @@ impl<C: Collector> Driver<C> {
                 .set(1);
         }
         self.faults = now;
+    }
+}
+
+/// How long after a logged change of an item its further changes go to debug only: a sensor
+/// flapping between failing and fine every round logged 190 lines in 40 s.
+pub const ITEM_LOG_QUIET: Duration = Duration::from_secs(600);
+
+/// Per-item rate limit of change logs (failed, recovered): the first change is logged, then at
+/// most one per `ITEM_LOG_QUIET`, with the count of the changes not logged in between. The
+/// metrics (`item_failing`, `errors_total`) still show every change.
+#[derive(Debug, Default)]
+pub struct ItemLog(BTreeMap<String, (Instant, u32)>);
+
+impl ItemLog {
+    /// A change of `item` at `at`: `Some(changes not logged since the last logged one)` when
+    /// this one is to be logged, `None` when it is to stay quiet.
+    pub fn note(&mut self, item: &str, at: Instant) -> Option<u32> {
+        match self.0.get_mut(item) {
+            Some((last, quiet)) if at.saturating_duration_since(*last) < ITEM_LOG_QUIET => {
+                *quiet += 1;
+                None
+            }
+            Some((last, quiet)) => {
+                *last = at;
+                Some(std::mem::take(quiet))
+            }
+            None => {
+                self.0.insert(item.to_owned(), (at, 0));
+                Some(0)
+            }
+        }
     }
 }
 
@@ -218,7 +264,7 @@ impl<C: Collector> Sampler for Driver<C> {
                         .with_label_values(&[name])
                         .set(unix.as_secs_f64());
                     self.tx.send_replace(Some(Arc::new(sample.snapshot)));
-                    self.update_faults(sample.faults);
+                    self.update_faults(sample.faults, at);
                     self.log_transition(Outcome::Ok, None);
                     Outcome::Ok
                 }
@@ -227,7 +273,7 @@ impl<C: Collector> Sampler for Driver<C> {
                     self.selfm.success.with_label_values(&[name]).set(1);
                     self.selfm.available.with_label_values(&[name]).set(0);
                     self.tx.send_replace(None);
-                    self.update_faults(Vec::new());
+                    self.update_faults(Vec::new(), at);
                     self.log_transition(Outcome::Unavailable, Some(&e));
                     Outcome::Unavailable
                 }

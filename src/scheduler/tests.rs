@@ -212,3 +212,26 @@ async fn stop_does_not_wait_for_a_read_that_never_returns() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn a_flapping_item_logs_its_first_change_then_one_per_quiet_period() {
+    let mut log = ItemLog::default();
+    let t0 = Instant::now();
+    // fails and recovers every 15 s round for 40 minutes: 160 changes
+    let logged: Vec<(u64, u32)> = (0..160u64)
+        .filter_map(|i| {
+            let at = t0 + Duration::from_secs(15 * i);
+            log.note("coretemp/temp1", at).map(|n| (15 * i, n))
+        })
+        .collect();
+    assert_eq!(
+        logged,
+        [(0, 0), (600, 39), (1200, 39), (1800, 39)],
+        "(seconds, changes not logged before it)"
+    );
+    // another item is not held back by the first one
+    assert_eq!(
+        log.note("coretemp/temp2", t0 + Duration::from_secs(30)),
+        Some(0)
+    );
+}

@@ -62,6 +62,22 @@ fn a_reload_keeps_unchanged_collectors_and_their_counters() {
     // before, the rebuilt collector started again at 0 J and reached 10 J here
     energy_reaches(&addr, 110.0);
 
+    // an emptied file (an editor's write in progress) is refused, not taken as all defaults,
+    // which would turn on the collectors it disabled
+    std::fs::write(&conf, "").expect("empty the config");
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    let refused = wait_for_log(&lines, "config file is empty", &mut seen);
+    assert!(refused.contains("keeping the running config"), "{refused}");
+    let body = support::http_get(&addr, "/metrics").expect("scrape").body;
+    assert!(
+        !body.contains("collector=\"smart\""),
+        "smart stays off as the running config says\n{body}"
+    );
+    // a file with only a comment is deliberate: all defaults, reloaded
+    std::fs::write(&conf, "# all defaults\n").expect("comment-only config");
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for_log(&lines, "config reloaded", &mut seen);
+
     let status = daemon.stop();
     assert_eq!(status.code(), Some(0));
 }
