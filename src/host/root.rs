@@ -5,12 +5,53 @@
 //! replaces the base. Reads are single and bounded: pseudo-files lie about their size, and some
 //! hwmon drivers return EAGAIN forever, so there is no retry loop.
 
+use std::cell::RefCell;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Largest pseudo-file we read. sysfs attributes are at most one page.
 const READ_LIMIT: u64 = 64 * 1024;
+
+/// The path a thread is reading right now, visible to another thread: when a collector's round
+/// misses its deadline, the scheduler names the file it is stuck on (a FIFO, a hung I2C
+/// sensor) instead of only the collector.
+#[derive(Debug, Clone, Default)]
+pub struct ReadWatch(Arc<Mutex<Option<String>>>);
+
+thread_local! {
+    static WATCH: RefCell<Option<ReadWatch>> = const { RefCell::new(None) };
+}
+
+impl ReadWatch {
+    /// Reports the reads of the calling thread to this watch from now on.
+    pub fn install(&self) {
+        WATCH.with(|w| *w.borrow_mut() = Some(self.clone()));
+    }
+
+    /// The root-relative path being read, if a read is in progress.
+    pub fn current(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, path: Option<String>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = path;
+    }
+}
+
+/// Runs `f`, a blocking access to `rel`, with `rel` shown on this thread's watch meanwhile.
+fn watched<T>(rel: &Path, f: impl FnOnce() -> T) -> T {
+    let watch = WATCH.with(|w| w.borrow().clone());
+    let Some(watch) = watch else { return f() };
+    watch.set(Some(rel.to_string_lossy().into_owned()));
+    let out = f();
+    watch.set(None);
+    out
+}
 
 /// A failed read under the root. `rel_path` never contains the root itself.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +113,10 @@ impl Root {
     pub fn read_bytes(&self, rel: impl AsRef<Path>) -> Result<Vec<u8>, ReadError> {
         let rel = rel.as_ref();
         let mut buf = Vec::with_capacity(128);
-        fs::File::open(self.path(rel))
-            .and_then(|f| f.take(READ_LIMIT).read_to_end(&mut buf))
-            .map_err(|e| self.err(rel, e))?;
+        watched(rel, || {
+            fs::File::open(self.path(rel)).and_then(|f| f.take(READ_LIMIT).read_to_end(&mut buf))
+        })
+        .map_err(|e| self.err(rel, e))?;
         Ok(buf)
     }
 
@@ -111,11 +153,14 @@ impl Root {
     /// Names of the entries of a directory, sorted so output is stable.
     pub fn list(&self, rel: impl AsRef<Path>) -> Result<Vec<String>, ReadError> {
         let rel = rel.as_ref();
-        let mut names: Vec<String> = fs::read_dir(self.path(rel))
-            .map_err(|e| self.err(rel, e))?
-            .filter_map(|entry| entry.ok())
-            .map(|entry| entry.file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> = watched(rel, || {
+            fs::read_dir(self.path(rel)).map(|dir| {
+                dir.filter_map(|entry| entry.ok())
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+        })
+        .map_err(|e| self.err(rel, e))?;
         names.sort_by(|a, b| natural_cmp(a, b));
         Ok(names)
     }
@@ -183,6 +228,19 @@ mod tests {
         assert!(err.to_string().starts_with("sys/nothing: "), "{err}");
         assert!(!err.to_string().contains(&*dir.path().to_string_lossy()));
         assert_eq!(root.read_optional("sys/nothing").unwrap(), None);
+    }
+
+    #[test]
+    fn a_watch_shows_the_read_in_progress_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("v"), "1\n").expect("write");
+        let watch = ReadWatch::default();
+        watch.install();
+        let root = Root::new(dir.path());
+        let seen = watched(Path::new("sys/x"), || watch.current());
+        assert_eq!(seen.as_deref(), Some("sys/x"));
+        assert_eq!(root.read_u64("v").unwrap(), 1);
+        assert_eq!(watch.current(), None, "cleared once the read returned");
     }
 
     #[test]
