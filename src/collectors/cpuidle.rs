@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::attrs::parse_numbered;
 use super::{CollectError, Collector, Context, Fault, Sample};
 use crate::config::Interval;
 use crate::host::root::Root;
@@ -250,15 +251,6 @@ pub fn parse_cpu_dir(name: &str) -> Option<u32> {
 /// `state3` → 3.
 pub fn parse_state_dir(name: &str) -> Option<u32> {
     parse_numbered(name, "state")
-}
-
-/// `<prefix><N>` → N, for the numbered sysfs dirs (`cpu3`, `state3`, `policy3`).
-pub fn parse_numbered(name: &str, prefix: &str) -> Option<u32> {
-    let digits = name.strip_prefix(prefix)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 /// µs → s, the one unit conversion of this collector.
