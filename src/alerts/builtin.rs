@@ -255,7 +255,7 @@ pub fn builtin() -> Vec<Rule> {
         ),
         rule(
             "SmrDiskInZfsPool",
-            SmrInPool,
+            Compare(s("hostwatt_storage_smr_in_pool"), Equals(1.0)),
             Warning,
             None,
             None,

@@ -88,10 +88,6 @@ pub enum Expr {
     /// Left series equal to a value, while a label-less right series equals another
     /// (`(l == a) and on() (r == b)`); the alert carries the left labels.
     Both(Selector, f64, Selector, f64),
-    /// A disk that SMART reports as shingled (SMR) sits under a leaf vdev of a ZFS pool: joins
-    /// `hostwatt_zfs_vdev_disk_info{disk=<kernel name>}` with `hostwatt_smart_device_info{device=/dev/<name>}`
-    /// and `hostwatt_smart_smr`.
-    SmrInPool,
 }
 
 impl Expr {
@@ -100,11 +96,6 @@ impl Expr {
         match self {
             Self::Compare(s, _) | Self::Age(s) | Self::Increased(s) => vec![s.metric],
             Self::Both(l, _, r, _) => vec![l.metric, r.metric],
-            Self::SmrInPool => vec![
-                "hostwatt_zfs_vdev_disk_info",
-                "hostwatt_smart_device_info",
-                "hostwatt_smart_smr",
-            ],
         }
     }
 }
