@@ -12,6 +12,7 @@ pub mod cpuidle;
 pub mod edac;
 pub mod hwmon;
 pub mod meters;
+pub mod powercap;
 pub mod rapl;
 pub mod smart;
 pub mod storage;
@@ -174,6 +175,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.rapl.enabled {
         reg.add(rapl::Rapl::new(c.rapl.clone()))?;
     }
+    if c.powercap.enabled {
+        reg.add(powercap::Powercap::new(c.powercap.clone()))?;
+    }
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
@@ -212,6 +216,7 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
 pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.hwmon.enabled = true;
     c.rapl.enabled = true;
+    c.powercap.enabled = true;
     c.system.enabled = true;
     c.meters.enabled = true;
     c.zfs.enabled = true;

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::rules as alerts;
 use crate::collectors::{
-    cpufreq, cpuidle, edac, hwmon, meters, rapl, smart, storage, system, thermal, wall, zfs,
+    cpufreq, cpuidle, edac, hwmon, meters, powercap, rapl, smart, storage, system, thermal, wall,
+    zfs,
 };
 
 /// The whole file.
@@ -67,6 +68,8 @@ pub struct Collectors {
     pub hwmon: hwmon::Config,
     /// `[collectors.rapl]`.
     pub rapl: rapl::Config,
+    /// `[collectors.powercap]`.
+    pub powercap: powercap::Config,
     /// `[collectors.system]`.
     pub system: system::Config,
     /// `[collectors.meters]`.

@@ -34,7 +34,8 @@ golden!(
     zfs_degraded,
     zfs_scrubbing,
     zfs_resilvering,
-    nas_smr_pool
+    nas_smr_pool,
+    powercap_dtpm
 );
 
 /// Asserts the wall-clock families are there before they are stripped: build info, a duration
