@@ -23,6 +23,7 @@ mod restart;
 mod rules;
 mod server;
 mod smart_raid;
+mod structure;
 mod support;
 mod systemd;
 mod tls;
