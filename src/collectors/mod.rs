@@ -58,6 +58,9 @@ pub enum CollectError {
     /// A read failed (EIO, ENODATA, a file that vanished mid-walk).
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// Saving persisted state failed: a write, never reported as a read.
+    #[error(transparent)]
+    Write(#[from] crate::state::SaveError),
     /// The content did not parse.
     #[error("{path}: {source}")]
     Parse {
@@ -81,7 +84,7 @@ impl CollectError {
         match self {
             Self::Unavailable(_) => "unavailable",
             Self::PermissionDenied { .. } => "permission",
-            Self::Read(_) => "io",
+            Self::Read(_) | Self::Write(_) => "io",
             Self::Parse { .. } => "parse",
             Self::Command(CommandError::Timeout { .. } | CommandError::StillRunning { .. }) => {
                 "timeout"
