@@ -3,7 +3,8 @@
 //!
 //! A collector samples in the background on its own interval and returns an immutable
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
-//! here plus one line in `register_enabled`.
+//! here plus one line in `register_enabled` and `enable_all`, its config field, its example config
+//! section and `enabled = false` in the golden case configs (see README, Development).
 
 pub mod attrs;
 pub mod blockstat;
