@@ -29,6 +29,7 @@ mod restart;
 mod rules;
 mod server;
 mod smart_raid;
+mod structure;
 mod stuck;
 mod support;
 mod systemd;
