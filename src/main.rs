@@ -57,6 +57,9 @@ async fn run() -> anyhow::Result<()> {
     match command {
         Command::CheckConfig => {
             println!("# config OK: {}", cfg.source);
+            if let Some(note) = cfg.collectors.wall.assumption_note(cfg.meters.len()) {
+                println!("# note: {note}");
+            }
             print!("{}", toml::to_string(&cfg)?);
         }
         Command::Once => print!("{}", cli::once(&cfg, cli.runner()?).await?),

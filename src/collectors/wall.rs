@@ -21,7 +21,7 @@ use crate::config::Interval;
 use crate::estimate::calibrate::Calibration;
 use crate::estimate::disks::{self, ModelOverride};
 use crate::estimate::energy::{Accumulator, HOURS_PER_YEAR, Idle, kwh};
-use crate::estimate::wall::{self, Chain, Component, Estimate, Inputs, PsuConfig};
+use crate::estimate::wall::{self, Chain, Component, CurveBasis, Estimate, Inputs, PsuConfig};
 use crate::host::root::Root;
 use crate::metrics::{Families, Family, Render};
 use crate::parse::ParseError;
@@ -41,7 +41,8 @@ pub struct Config {
     pub fan_watts: f64,
     /// hwmon chips whose power sensors are separate DC consumers (discrete GPUs).
     pub hwmon_chips: Vec<String>,
-    /// The PSU; without it there is a DC breakdown but no wall estimate.
+    /// The PSU; without it the estimate assumes an ATX 80 PLUS Bronze 450 W unit and says so
+    /// (`basis="assumed_psu"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub psu: Option<PsuConfig>,
     /// An external AC brick in front of a picoPSU (`psu` is then the picoPSU).
@@ -94,12 +95,42 @@ impl Config {
         let Some(psu) = &self.psu else {
             return Ok(None);
         };
+        let basis = if psu.points.is_empty() {
+            CurveBasis::Profile
+        } else {
+            CurveBasis::Points
+        };
         let psu = psu.curve().map_err(|(k, m)| (format!("psu.{k}"), m))?;
         let brick = match &self.brick {
             Some(b) => Some(b.curve().map_err(|(k, m)| (format!("brick.{k}"), m))?),
             None => None,
         };
-        Ok(Some(Chain { psu, brick }))
+        Ok(Some(Chain { psu, brick, basis }))
+    }
+
+    /// The configured chain, else `wall::assumed_chain` (an ATX 80 PLUS Bronze 450 W PSU).
+    pub fn chain_or_assumed(&self) -> Chain {
+        self.chain()
+            .ok()
+            .flatten()
+            .unwrap_or_else(wall::assumed_chain)
+    }
+
+    /// What to tell the user when the wall estimate rests on the assumed PSU (`None` when a PSU
+    /// is configured or the collector is off): one line naming the section to fill in.
+    pub fn assumption_note(&self, meters: usize) -> Option<String> {
+        if !self.enabled || self.psu.is_some() {
+            return None;
+        }
+        let meter = if meters > 0 {
+            "the [[meters]] reading is the best wall power and calibrates it"
+        } else {
+            "no [[meters]] entry measures it either"
+        };
+        Some(format!(
+            "wall power is estimated with an assumed PSU (ATX 80 PLUS Bronze, {} W, 115 V label minimums; series labelled basis=\"assumed_psu\") because [collectors.wall.psu] is not set; {meter}. Fill in [collectors.wall.psu] (rating and 80 PLUS level or measured points) for a figure about your PSU",
+            wall::ASSUMED_RATED_WATTS
+        ))
     }
 }
 
@@ -131,6 +162,11 @@ const POWER: Family = Family::gauge(
     "hostwatt_wall_power_watts",
     "AC power at the wall: source=estimate is the DC total divided by the PSU efficiency at that load, source=calibrated that estimate corrected against a meter",
     &["source", "basis"],
+);
+const BAND: Family = Family::gauge(
+    "hostwatt_wall_power_band_watts",
+    "Bounds of the true wall power by the estimate's own uncertainty, without a meter: the baseline taken as half to twice itself (at least 4 W), the PSU loss scaled by how its curve is known (measured points, 80 PLUS label, assumed PSU)",
+    &["bound", "basis"],
 );
 const BEST: Family = Family::gauge(
     "hostwatt_wall_best_power_watts",
@@ -208,8 +244,12 @@ const CAL_SAMPLES: Family = Family::counter(
 pub struct Snapshot {
     /// DC consumers.
     pub components: Vec<Component>,
-    /// Through the PSU, when one is configured.
+    /// Through the PSU (configured or assumed).
     pub estimate: Option<Estimate>,
+    /// `basis` of the estimate: `modelled`, or `assumed_psu` without `[collectors.wall.psu]`.
+    pub estimate_basis: &'static str,
+    /// (lower, upper) wall watts by the estimate's own uncertainty (`Chain::band`).
+    pub band: Option<(f64, f64)>,
     /// Calibrated estimate, once the calibration has seen a sample.
     pub calibrated: Option<f64>,
     /// The calibration, once it has seen a sample.
@@ -235,6 +275,7 @@ impl Render for Snapshot {
         &LOSS,
         &EFFICIENCY,
         &POWER,
+        &BAND,
         &BEST,
         &ENERGY,
         &TODAY,
@@ -263,7 +304,11 @@ impl Render for Snapshot {
         if let Some(e) = &self.estimate {
             out.push(&LOSS, &[], e.loss_watts);
             out.push(&EFFICIENCY, &[], e.efficiency());
-            out.push(&POWER, &["estimate", "modelled"], e.wall_watts);
+            out.push(&POWER, &["estimate", self.estimate_basis], e.wall_watts);
+        }
+        if let Some((lower, upper)) = self.band {
+            out.push(&BAND, &["lower", self.estimate_basis], lower);
+            out.push(&BAND, &["upper", self.estimate_basis], upper);
         }
         if let Some(w) = self.calibrated {
             out.push(&POWER, &["calibrated", "calibrated"], w);
@@ -404,7 +449,7 @@ pub fn parse_block_stat_ios(text: &str) -> Result<u64, ParseError> {
 /// The wall collector.
 pub struct Wall {
     cfg: Config,
-    chain: Option<Chain>,
+    chain: Chain,
     store: state::Store,
     rapl: Option<Latest<rapl::Snapshot>>,
     hwmon: Option<Latest<hwmon::Snapshot>>,
@@ -424,7 +469,7 @@ impl Wall {
     /// A collector reading the snapshots of the collectors already in `reg`. `cfg` was validated
     /// by `config::resolve`, so its chain builds.
     pub fn new(cfg: Config, store: state::Store, reg: &Registration) -> Self {
-        let chain = cfg.chain().ok().flatten();
+        let chain = cfg.chain_or_assumed();
         let idle = Idle::new(
             cfg.idle_window.0,
             cfg.idle_cpu_busy_below,
@@ -551,7 +596,9 @@ impl Wall {
             &self.cfg.disk_models,
         );
         let dc: f64 = components.iter().map(|c| c.watts).sum();
-        let estimate = self.chain.as_ref().map(|c| c.estimate(dc));
+        let estimate = Some(self.chain.estimate(dc));
+        let estimate_basis = self.chain.basis.label();
+        let band = Some(self.chain.band(dc, self.cfg.baseline_watts));
         let cal = &mut self.persisted.calibration;
         if let (true, true, Some(e), Some((_, measured))) =
             (self.cfg.calibrate, complete, &estimate, meters.first())
@@ -564,7 +611,7 @@ impl Wall {
         let best = match (meters.first(), calibrated, &estimate) {
             (Some((name, w)), _, _) => Some((*w, name.clone(), "measured")),
             (None, Some(w), _) => Some((w, "calibrated".to_owned(), "calibrated")),
-            (None, None, Some(e)) => Some((e.wall_watts, "estimate".to_owned(), "modelled")),
+            (None, None, Some(e)) => Some((e.wall_watts, "estimate".to_owned(), estimate_basis)),
             (None, None, None) => None,
         };
         let now = chrono::Local::now();
@@ -608,6 +655,8 @@ impl Wall {
         Snapshot {
             components,
             estimate,
+            estimate_basis,
+            band,
             calibrated,
             calibration: (self.persisted.calibration.samples > 0)
                 .then(|| self.persisted.calibration.clone()),

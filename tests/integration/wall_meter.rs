@@ -106,3 +106,57 @@ generation = "gen2"
     assert!(v("hostwatt_wall_energy_joules_total{source=\"plug\"}") > 0.0);
     server.abort();
 }
+
+#[test]
+fn the_embedded_default_estimates_wall_power_with_an_assumed_psu() {
+    // no --config: the embedded default, which has no [collectors.wall.psu] and no [[meters]]
+    let root = Case::load("rapl-wrap").build_root();
+    let out = support::hostwatt()
+        .arg("once")
+        .arg("--root")
+        .arg(root.path())
+        .output()
+        .expect("run hostwatt once");
+    let (stdout, stderr) = support::texts(&out);
+    assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
+    let v = |series: &str| {
+        support::value(&stdout, series).unwrap_or_else(|| panic!("no {series}\n{stdout}"))
+    };
+    // the fixture's counters stand still between the two rounds: psys 0 W, plus the 8 W baseline
+    // (and whatever disks this host's smartctl reports), through the assumed Bronze 450 W curve
+    let dc = v("hostwatt_wall_dc_watts");
+    assert_eq!(
+        v("hostwatt_rapl_power_watts{zone=\"psys\",id=\"intel-rapl:1\"}"),
+        0.0
+    );
+    let want = hostwatt::estimate::wall::assumed_chain()
+        .estimate(dc)
+        .wall_watts;
+    let estimate = v("hostwatt_wall_power_watts{source=\"estimate\",basis=\"assumed_psu\"}");
+    assert!((estimate - want).abs() < 1e-9, "{estimate} vs {want}");
+    assert_eq!(
+        v("hostwatt_wall_best_power_watts{source=\"estimate\",basis=\"assumed_psu\"}"),
+        estimate
+    );
+    let lower = v("hostwatt_wall_power_band_watts{bound=\"lower\",basis=\"assumed_psu\"}");
+    let upper = v("hostwatt_wall_power_band_watts{bound=\"upper\",basis=\"assumed_psu\"}");
+    assert!(
+        lower < estimate && estimate < upper,
+        "{lower} {estimate} {upper}"
+    );
+
+    let out = support::hostwatt()
+        .arg("check-config")
+        .output()
+        .expect("run hostwatt check-config");
+    let (stdout, stderr) = support::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    let note = stdout
+        .lines()
+        .find(|l| l.starts_with("# note: wall power is estimated with an assumed PSU"))
+        .unwrap_or_else(|| panic!("no assumption note\n{stdout}"));
+    assert!(
+        note.contains("because [collectors.wall.psu] is not set"),
+        "{note}"
+    );
+}
