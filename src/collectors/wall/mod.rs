@@ -8,7 +8,10 @@
 //! the calibration persist in `<state_dir>/energy.json`, saved every `persist_interval` and on
 //! shutdown, so at most one persist interval is lost on a crash.
 
-use std::collections::BTreeMap;
+mod pairing;
+mod render;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -18,14 +21,15 @@ use super::smart::{self, advisories::Class as AdviceClass, power::State as Smart
 use super::{CollectError, Collector, Context, Fault, Sample, meters, rapl, system};
 use crate::app::{Latest, Registration};
 use crate::config::Interval;
+use crate::estimate::align::Timed;
 use crate::estimate::calibrate::Calibration;
 use crate::estimate::disks::{self, ModelOverride};
-use crate::estimate::energy::{Accumulator, HOURS_PER_YEAR, Idle, kwh};
-use crate::estimate::wall::{self, Chain, Component, CurveBasis, Estimate, Inputs, PsuConfig};
+use crate::estimate::energy::{Accumulator, Idle};
+use crate::estimate::wall::{self, Chain, CurveBasis, Estimate, Inputs, PsuConfig};
 use crate::host::root::Root;
-use crate::metrics::{Families, Family, Render};
 use crate::parse::ParseError;
 use crate::state;
+pub use render::Snapshot;
 
 /// `[collectors.wall]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -142,221 +146,6 @@ struct Persisted {
     idle_watts: Option<f64>,
 }
 
-const COMPONENT: Family = Family::gauge(
-    "hostwatt_wall_component_watts",
-    "DC power of one consumer; basis says whether it is measured (sensor), modelled (disk state table, fans) or configured (baseline)",
-    &["component", "kind", "basis"],
-);
-const DC: Family = Family::gauge("hostwatt_wall_dc_watts", "Sum of the DC components", &[]);
-const LOSS: Family = Family::gauge(
-    "hostwatt_wall_psu_loss_watts",
-    "Power lost in the PSU (and brick): the AC estimate minus the DC total, from the PSU efficiency curve",
-    &[],
-);
-const EFFICIENCY: Family = Family::gauge(
-    "hostwatt_wall_psu_efficiency_ratio",
-    "PSU efficiency at the current DC load, from the configured curve (loss model a + b*P + c*P^2 outside its points)",
-    &[],
-);
-const POWER: Family = Family::gauge(
-    "hostwatt_wall_power_watts",
-    "AC power at the wall: source=estimate is the DC total divided by the PSU efficiency at that load, source=calibrated that estimate corrected against a meter",
-    &["source", "basis"],
-);
-const BAND: Family = Family::gauge(
-    "hostwatt_wall_power_band_watts",
-    "Bounds of the true wall power by the estimate's own uncertainty, without a meter: the baseline taken as half to twice itself (at least 4 W), the PSU loss scaled by how its curve is known (measured points, 80 PLUS label, assumed PSU)",
-    &["bound", "basis"],
-);
-const BEST: Family = Family::gauge(
-    "hostwatt_wall_best_power_watts",
-    "The best available wall power: a meter when one is up, else the calibrated estimate, else the estimate",
-    &["source", "basis"],
-);
-const ENERGY: Family = Family::counter(
-    "hostwatt_wall_energy_joules_total",
-    "Energy at the wall integrated from each power series, persisted across restarts (source=best follows hostwatt_wall_best_power_watts)",
-    &["source"],
-);
-const TODAY: Family = Family::gauge(
-    "hostwatt_wall_energy_today_joules",
-    "Energy at the wall since local midnight",
-    &["source"],
-);
-const MONTH: Family = Family::gauge(
-    "hostwatt_wall_energy_month_joules",
-    "Energy at the wall since the start of the local month",
-    &["source"],
-);
-const COST_TODAY: Family = Family::gauge(
-    "hostwatt_wall_cost_today",
-    "Cost of today's energy at the configured price per kWh",
-    &["source", "currency"],
-);
-const COST_MONTH: Family = Family::gauge(
-    "hostwatt_wall_cost_month",
-    "Cost of this month's energy at the configured price per kWh",
-    &["source", "currency"],
-);
-const IDLE: Family = Family::gauge(
-    "hostwatt_wall_idle",
-    "1 while the host is idle (CPU and disk I/O below the thresholds for the idle window)",
-    &[],
-);
-const IDLE_POWER: Family = Family::gauge(
-    "hostwatt_wall_idle_power_watts",
-    "Best wall power while idle, smoothed over about 10 minutes and persisted",
-    &[],
-);
-const IDLE_YEAR: Family = Family::gauge(
-    "hostwatt_wall_idle_cost_per_year",
-    "What a year at the current idle power costs at the configured price (idle watts x 8766 h)",
-    &["currency"],
-);
-const CAL_OFFSET: Family = Family::gauge(
-    "hostwatt_wall_calibration_offset_watts",
-    "Fitted offset of the calibration: wall = offset + gain x estimate",
-    &[],
-);
-const CAL_GAIN: Family = Family::gauge(
-    "hostwatt_wall_calibration_gain",
-    "Fitted gain of the calibration: wall = offset + gain x estimate",
-    &[],
-);
-const CAL_ERR: Family = Family::gauge(
-    "hostwatt_wall_calibration_error_watts",
-    "Rolling mean absolute error of the calibrated estimate against the meter",
-    &[],
-);
-const CAL_ERR_RATIO: Family = Family::gauge(
-    "hostwatt_wall_calibration_error_ratio",
-    "Rolling mean absolute error of the calibrated estimate relative to the meter",
-    &[],
-);
-const CAL_SAMPLES: Family = Family::counter(
-    "hostwatt_wall_calibration_samples_total",
-    "Estimate/meter pairs the calibration has learned from",
-    &[],
-);
-
-/// What a wall round publishes.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// DC consumers.
-    pub components: Vec<Component>,
-    /// Through the PSU (configured or assumed).
-    pub estimate: Option<Estimate>,
-    /// `basis` of the estimate: `modelled`, or `assumed_psu` without `[collectors.wall.psu]`.
-    pub estimate_basis: &'static str,
-    /// (lower, upper) wall watts by the estimate's own uncertainty (`Chain::band`).
-    pub band: Option<(f64, f64)>,
-    /// Calibrated estimate, once the calibration has seen a sample.
-    pub calibrated: Option<f64>,
-    /// The calibration, once it has seen a sample.
-    pub calibration: Option<Calibration>,
-    /// Meter readings: (name, watts).
-    pub meters: Vec<(String, f64)>,
-    /// The headline value: (watts, source, basis).
-    pub best: Option<(f64, String, &'static str)>,
-    /// Energy per source.
-    pub energy: Vec<(String, Accumulator)>,
-    /// Idle now.
-    pub idle: bool,
-    /// Smoothed idle power.
-    pub idle_watts: Option<f64>,
-    /// (price per kWh, currency).
-    pub price: Option<(f64, String)>,
-}
-
-impl Render for Snapshot {
-    const FAMILIES: &'static [&'static Family] = &[
-        &COMPONENT,
-        &DC,
-        &LOSS,
-        &EFFICIENCY,
-        &POWER,
-        &BAND,
-        &BEST,
-        &ENERGY,
-        &TODAY,
-        &MONTH,
-        &COST_TODAY,
-        &COST_MONTH,
-        &IDLE,
-        &IDLE_POWER,
-        &IDLE_YEAR,
-        &CAL_OFFSET,
-        &CAL_GAIN,
-        &CAL_ERR,
-        &CAL_ERR_RATIO,
-        &CAL_SAMPLES,
-    ];
-
-    fn render(&self, out: &mut Families) {
-        for c in &self.components {
-            out.push(
-                &COMPONENT,
-                &[&c.component, c.kind, c.basis.as_str()],
-                c.watts,
-            );
-        }
-        out.push(&DC, &[], self.components.iter().map(|c| c.watts).sum());
-        if let Some(e) = &self.estimate {
-            out.push(&LOSS, &[], e.loss_watts);
-            out.push(&EFFICIENCY, &[], e.efficiency());
-            out.push(&POWER, &["estimate", self.estimate_basis], e.wall_watts);
-        }
-        if let Some((lower, upper)) = self.band {
-            out.push(&BAND, &["lower", self.estimate_basis], lower);
-            out.push(&BAND, &["upper", self.estimate_basis], upper);
-        }
-        if let Some(w) = self.calibrated {
-            out.push(&POWER, &["calibrated", "calibrated"], w);
-        }
-        for (name, w) in &self.meters {
-            out.push(&POWER, &[name, "measured"], *w);
-        }
-        if let Some((w, source, basis)) = &self.best {
-            out.push(&BEST, &[source, basis], *w);
-        }
-        for (source, acc) in &self.energy {
-            out.push(&ENERGY, &[source], acc.joules_total);
-            out.push(&TODAY, &[source], acc.joules_day);
-            out.push(&MONTH, &[source], acc.joules_month);
-            if let Some((price, currency)) = &self.price {
-                out.push(
-                    &COST_TODAY,
-                    &[source, currency],
-                    kwh(acc.joules_day) * price,
-                );
-                out.push(
-                    &COST_MONTH,
-                    &[source, currency],
-                    kwh(acc.joules_month) * price,
-                );
-            }
-        }
-        out.push_bool(&IDLE, &[], self.idle);
-        if let Some(w) = self.idle_watts {
-            out.push(&IDLE_POWER, &[], w);
-            if let Some((price, currency)) = &self.price {
-                out.push(&IDLE_YEAR, &[currency], w * HOURS_PER_YEAR / 1000.0 * price);
-            }
-        }
-        if let Some(c) = &self.calibration {
-            out.push(&CAL_OFFSET, &[], c.theta[0]);
-            out.push(&CAL_GAIN, &[], c.theta[1]);
-            out.push(&CAL_SAMPLES, &[], c.samples as f64);
-            if let Some(e) = c.mae_watts {
-                out.push(&CAL_ERR, &[], e);
-            }
-            if let Some(e) = c.mae_ratio {
-                out.push(&CAL_ERR_RATIO, &[], e);
-            }
-        }
-    }
-}
-
 /// A SMART disk as a power consumer. A disk that has never answered (asleep since hostwatt
 /// started) is taken as a 3.5" 7200 rpm drive, the most common sleeper; its standby watts are
 /// small either way. "Unknown" state (no I/O seen yet) counts as idle: it is spinning, as far as
@@ -463,6 +252,11 @@ pub struct Wall {
     idle: Idle,
     last_persist: Option<Instant>,
     last_ios: Option<(Instant, u64)>,
+    windows: pairing::Windows,
+    counters: pairing::Counters,
+    hwmon_history: BTreeMap<String, VecDeque<Timed>>,
+    /// The source of `best` last round (energy continuity).
+    best_source: Option<String>,
 }
 
 impl Wall {
@@ -490,6 +284,10 @@ impl Wall {
             idle,
             last_persist: None,
             last_ios: None,
+            windows: pairing::Windows::default(),
+            counters: pairing::Counters::default(),
+            hwmon_history: BTreeMap::new(),
+            best_source: None,
         }
     }
 
@@ -529,28 +327,47 @@ impl Wall {
         (inputs, complete)
     }
 
-    /// Configured wall meters that answered this round, in config order (the first one is what
-    /// the calibration learns from).
-    fn configured_meters(&self) -> Vec<(String, f64)> {
-        let Some(snap) = self.meters.as_ref().and_then(|rx| rx.borrow().clone()) else {
-            return Vec::new();
-        };
-        snap.meters
-            .iter()
-            .filter_map(|m| m.reading.as_ref().map(|r| (m.name.clone(), r.watts)))
-            .collect()
-    }
-
-    /// Wall meters found in hwmon: PSUs that report their input power (PMBus `pin`, corsair-psu
-    /// `power total`), named `hwmon:<chip>`.
-    fn hwmon_meters(&self) -> Vec<(String, f64)> {
+    /// Wall meters up this round, in config order, then PSUs that report their input power
+    /// through hwmon (PMBus `pin`, corsair-psu `power total`, named `hwmon:<chip>`). The first
+    /// one is what the calibration learns from.
+    fn meters_now(&mut self, at: Instant) -> Vec<MeterNow> {
+        let mut out = Vec::new();
+        if let Some(snap) = self.meters.as_ref().and_then(|rx| rx.borrow().clone()) {
+            for m in &snap.meters {
+                if m.reading.is_some() && !m.history.is_empty() {
+                    out.push(MeterNow {
+                        name: m.name.clone(),
+                        history: m.history.clone(),
+                    });
+                }
+            }
+        }
         let Some(snap) = self.hwmon.as_ref().and_then(|rx| rx.borrow().clone()) else {
-            return Vec::new();
+            return out;
         };
-        snap.sensors(SensorKind::Power)
+        for (c, s) in snap
+            .sensors(SensorKind::Power)
             .filter(|(_, s)| s.label.as_deref().is_some_and(is_psu_input_label))
-            .map(|(c, s)| (format!("hwmon:{}", c.chip), s.value))
-            .collect()
+        {
+            let name = format!("hwmon:{}", c.chip);
+            let history = self.hwmon_history.entry(name.clone()).or_default();
+            history.push_back(Timed {
+                at,
+                watts: s.value,
+                energy_joules: None,
+            });
+            while history
+                .front()
+                .is_some_and(|r| at.saturating_duration_since(r.at) > meters::HISTORY)
+            {
+                history.pop_front();
+            }
+            out.push(MeterNow {
+                name,
+                history: history.iter().copied().collect(),
+            });
+        }
+        out
     }
 
     fn cpu_busy(&self) -> Option<f64> {
@@ -586,8 +403,7 @@ impl Wall {
     }
 
     fn round(&mut self, root: &Root, at: Instant) -> Snapshot {
-        let mut meters = self.configured_meters();
-        meters.extend(self.hwmon_meters());
+        let meters = self.meters_now(at);
         let (inputs, complete) = self.inputs();
         let components = wall::components(
             &inputs,
@@ -599,48 +415,34 @@ impl Wall {
         let estimate = Some(self.chain.estimate(dc));
         let estimate_basis = self.chain.basis.label();
         let band = Some(self.chain.band(dc, self.cfg.baseline_watts));
+        let cpu: f64 = components
+            .iter()
+            .filter(|c| c.kind == "cpu")
+            .map(|c| c.watts)
+            .sum();
+        let rapl = self.rapl.as_ref().and_then(|rx| rx.borrow().clone());
+        let chain = &self.chain;
+        self.windows.record(rapl.as_deref(), dc - cpu, at, |w| {
+            chain.estimate(w).wall_watts
+        });
         let cal = &mut self.persisted.calibration;
-        if let (true, true, Some(e), Some((_, measured))) =
-            (self.cfg.calibrate, complete, &estimate, meters.first())
-        {
-            cal.update(e.wall_watts, *measured);
+        if let Some(m) = meters.first() {
+            for pair in self.windows.pair(&m.history, at) {
+                if self.cfg.calibrate {
+                    cal.observe(pair);
+                }
+            }
         }
         let calibrated = estimate
             .filter(|_| cal.samples > 0)
             .map(|e| cal.apply(e.wall_watts));
         let best = match (meters.first(), calibrated, &estimate) {
-            (Some((name, w)), _, _) => Some((*w, name.clone(), "measured")),
-            (None, Some(w), _) => Some((w, "calibrated".to_owned(), "calibrated")),
-            (None, None, Some(e)) => Some((e.wall_watts, "estimate".to_owned(), estimate_basis)),
-            (None, None, None) => None,
+            (Some(m), _, _) => Some((m.power(), m.name.clone(), "measured")),
+            (None, Some(w), _) if cal.trusted() => Some((w, "calibrated".to_owned(), "calibrated")),
+            (None, _, Some(e)) => Some((e.wall_watts, "estimate".to_owned(), estimate_basis)),
+            (None, _, None) => None,
         };
-        let now = chrono::Local::now();
-        let (day, month) = (
-            now.format("%Y-%m-%d").to_string(),
-            now.format("%Y-%m").to_string(),
-        );
-        let max_gap = self.cfg.interval.0 * 3;
-        let mut series: Vec<(String, f64)> = meters.clone();
-        if let (Some(e), true) = (&estimate, complete) {
-            series.push(("estimate".into(), e.wall_watts));
-        }
-        if let Some((w, _, basis)) = &best
-            && (complete || *basis == "measured")
-        {
-            series.push(("best".into(), *w));
-        }
-        for (source, acc) in self.persisted.energy.iter_mut() {
-            if !series.iter().any(|(s, _)| s == source) {
-                acc.break_segment(); // a meter that went away: do not bridge its gap later
-            }
-        }
-        for (source, w) in &series {
-            self.persisted
-                .energy
-                .entry(source.clone())
-                .or_default()
-                .add(*w, at, &day, &month, max_gap);
-        }
+        self.integrate(at, &meters, &best, estimate.filter(|_| complete));
         let ios = read_disk_ios(root);
         let iops = match (self.last_ios, ios) {
             (Some((t, prev)), Some(now)) if at > t => {
@@ -652,6 +454,12 @@ impl Wall {
         let idle = self
             .idle
             .update(at, self.cpu_busy(), iops, best.as_ref().map(|b| b.0));
+        let live: Vec<&str> = meters
+            .iter()
+            .map(|m| m.name.as_str())
+            .chain(estimate.filter(|_| complete).map(|_| "estimate"))
+            .chain(best.as_ref().map(|_| "best"))
+            .collect();
         Snapshot {
             components,
             estimate,
@@ -660,13 +468,13 @@ impl Wall {
             calibrated,
             calibration: (self.persisted.calibration.samples > 0)
                 .then(|| self.persisted.calibration.clone()),
-            meters,
+            meters: meters.iter().map(|m| (m.name.clone(), m.watts())).collect(),
             best,
             energy: self
                 .persisted
                 .energy
                 .iter()
-                .filter(|(s, _)| series.iter().any(|(x, _)| x == *s))
+                .filter(|(s, _)| live.contains(&s.as_str()))
                 .map(|(s, a)| (s.clone(), a.clone()))
                 .collect(),
             idle,
@@ -676,6 +484,97 @@ impl Wall {
                 .price_per_kwh
                 .map(|p| (p, self.cfg.currency.clone())),
         }
+    }
+
+    /// Adds this round to the energy counters. A meter with an energy counter adds the
+    /// counter's deltas (resets handled in `Counters`), so hostwatt's total matches the
+    /// device's; one without is integrated from its readings. `best` follows the meter's
+    /// counter while that meter stays the best source; the first delta after an outage is not
+    /// added to `best`, whose estimate already covered the gap.
+    fn integrate(
+        &mut self,
+        at: Instant,
+        meters: &[MeterNow],
+        best: &Option<(f64, String, &'static str)>,
+        estimate: Option<Estimate>,
+    ) {
+        let now = chrono::Local::now();
+        let (day, month) = (
+            now.format("%Y-%m-%d").to_string(),
+            now.format("%Y-%m").to_string(),
+        );
+        let max_gap = self.cfg.interval.0 * 3;
+        let energy = &mut self.persisted.energy;
+        for (source, acc) in energy.iter_mut() {
+            let live = source == "best"
+                || (source == "estimate" && estimate.is_some())
+                || meters.iter().any(|m| &m.name == source);
+            if !live {
+                // a meter that went away: do not bridge its gap with watts later (its energy
+                // counter, kept in `counters`, does count the gap when it is back)
+                acc.break_segment();
+            }
+        }
+        let mut best_joules = None;
+        for m in meters {
+            let newest = m
+                .history
+                .last()
+                .expect("meters_now keeps meters with readings");
+            let acc = energy.entry(m.name.clone()).or_default();
+            match self.counters.advance(&m.name, newest) {
+                Some(joules) => {
+                    acc.add_joules(joules, m.watts(), at, &day, &month);
+                    if best.as_ref().is_some_and(|b| b.1 == m.name) {
+                        best_joules = Some(joules);
+                    }
+                }
+                None => acc.add(m.watts(), at, &day, &month, max_gap),
+            }
+        }
+        if let Some(e) = estimate {
+            energy.entry("estimate".into()).or_default().add(
+                e.wall_watts,
+                at,
+                &day,
+                &month,
+                max_gap,
+            );
+        }
+        let best_source = best.as_ref().map(|b| b.1.clone());
+        let continuing = best_source.is_some() && best_source == self.best_source;
+        if let Some((w, _, basis)) = best {
+            let acc = energy.entry("best".into()).or_default();
+            match best_joules {
+                Some(j) if continuing => acc.add_joules(j, *w, at, &day, &month),
+                // back from an outage: the estimate's trapezoid closes the gap
+                Some(_) => acc.add(*w, at, &day, &month, max_gap),
+                None if estimate.is_some() || *basis == "measured" => {
+                    acc.add(*w, at, &day, &month, max_gap)
+                }
+                None => acc.break_segment(),
+            }
+        }
+        self.best_source = best_source;
+    }
+}
+
+/// A meter that is up, with its recent readings.
+struct MeterNow {
+    name: String,
+    /// Oldest first; never empty.
+    history: Vec<Timed>,
+}
+
+impl MeterNow {
+    /// The newest reading's watts.
+    fn watts(&self) -> f64 {
+        self.history.last().map_or(0.0, |r| r.watts)
+    }
+
+    /// Power now as the best figure: the counter's slope between the two newest readings.
+    fn power(&self) -> f64 {
+        pairing::power_between_readings(&self.history).unwrap_or(0.0)
     }
 }
 
