@@ -373,6 +373,7 @@ async fn calibrated_estimate_follows_the_true_wall_power_at_default_intervals() 
     let t0 = Instant::now();
     let mut first_counter = None;
     let mut best_source_in_outage = Vec::new();
+    let (mut worst, mut last_miss) = (0.0f64, None);
     for t in (0..=2700u64).step_by(15) {
         sim.advance(t);
         {
@@ -401,6 +402,15 @@ async fn calibrated_estimate_follows_the_true_wall_power_at_default_intervals() 
         // the estimate averages RAPL's last 15 s: so does the truth it is held to
         let truth = sim.wall_mean(t - 15, t);
         let calibrated = v("hostwatt_wall_power_watts{source=\"calibrated\",basis=\"calibrated\"}");
+        if let Some(c) = calibrated {
+            let ratio = (c - truth).abs() / truth;
+            if !close(c, truth) {
+                last_miss = Some(t); // the last round outside ±2 %/1 W
+            }
+            if (600..step_at).contains(&t) || t >= step_at + 900 {
+                worst = worst.max(ratio);
+            }
+        }
         let settled = (600..step_at).contains(&t) || t >= step_at + 900;
         if settled {
             let c = calibrated.unwrap_or_else(|| panic!("t={t}: no calibrated series\n{text}"));
@@ -438,6 +448,14 @@ async fn calibrated_estimate_follows_the_true_wall_power_at_default_intervals() 
     assert!(
         ((best - counted) / counted).abs() < 0.005,
         "best {best} J, plug counted {counted} J"
+    );
+    // the numbers docs/wall-power.md quotes (cargo test --test integration wall_meter -- --nocapture)
+    eprintln!(
+        "harness: worst calibrated error from 10 min on, outside the 15 min after the step: {:.2} %; inside ±2 %/1 W for good {} s after the 6 W step; reported error {:.2} %; best energy vs counter {:+.3} %",
+        worst * 100.0,
+        last_miss.map_or(0, |m: u64| m + 30).saturating_sub(step_at),
+        err * 100.0,
+        (best - counted) / counted * 100.0
     );
     let plug_energy = v("hostwatt_wall_energy_joules_total{source=\"plug\"}");
     assert!(
