@@ -470,6 +470,7 @@ impl Wall {
                 .then(|| self.persisted.calibration.clone()),
             meters: meters.iter().map(|m| (m.name.clone(), m.watts())).collect(),
             best,
+            live: self.meters.clone(),
             energy: self
                 .persisted
                 .energy

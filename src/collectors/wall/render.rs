@@ -1,5 +1,8 @@
 //! What a wall round publishes, and its metric families.
 
+use super::pairing::power_between_readings;
+use crate::app::Latest;
+use crate::collectors::meters;
 use crate::estimate::calibrate::Calibration;
 use crate::estimate::energy::{Accumulator, HOURS_PER_YEAR, kwh};
 use crate::estimate::wall::{Component, Estimate};
@@ -136,6 +139,9 @@ pub struct Snapshot {
     pub meters: Vec<(String, f64)>,
     /// The headline value: (watts, source, basis).
     pub best: Option<(f64, String, &'static str)>,
+    /// The meters collector's latest snapshot: a configured meter's series and `best` are
+    /// rendered from its newest reading, so they never lag the meters collector by a wall round.
+    pub live: Option<Latest<meters::Snapshot>>,
     /// Energy per source.
     pub energy: Vec<(String, Accumulator)>,
     /// Idle now.
@@ -194,11 +200,24 @@ impl Render for Snapshot {
         if let Some(w) = self.calibrated {
             out.push(&POWER, &["calibrated", "calibrated"], w);
         }
+        let live = self.live.as_ref().and_then(|rx| rx.borrow().clone());
+        // the newest reading of a meter still up: (watts, power between its last readings)
+        let newest = |name: &str| {
+            let m = live.as_ref()?.meters.iter().find(|m| m.name == name)?;
+            m.reading.as_ref()?;
+            let r = m.history.last()?;
+            Some((r.watts, power_between_readings(&m.history)?))
+        };
         for (name, w) in &self.meters {
-            out.push(&POWER, &[name, "measured"], *w);
+            let w = newest(name).map_or(*w, |(w, _)| w);
+            out.push(&POWER, &[name, "measured"], w);
         }
         if let Some((w, source, basis)) = &self.best {
-            out.push(&BEST, &[source, basis], *w);
+            let w = match *basis {
+                "measured" => newest(source).map_or(*w, |(_, p)| p),
+                _ => *w,
+            };
+            out.push(&BEST, &[source, basis], w);
         }
         for (source, acc) in &self.energy {
             out.push(&ENERGY, &[source], acc.joules_total);
@@ -243,5 +262,75 @@ impl Render for Snapshot {
             out.push_bool(&CAL_TRUSTED, &[], c.trusted());
             out.push_bool(&CAL_DRIFT, &[], c.drifting());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::estimate::align::Timed;
+    use crate::meters::{Kind, Reading};
+
+    fn meters_at(t0: Instant, readings: &[(u64, f64, f64)]) -> meters::Snapshot {
+        let history: Vec<Timed> = readings
+            .iter()
+            .map(|&(s, watts, j)| Timed {
+                at: t0 + Duration::from_secs(s),
+                watts,
+                energy_joules: Some(j),
+            })
+            .collect();
+        let last = history.last().expect("a reading");
+        meters::Snapshot {
+            meters: vec![meters::State {
+                name: "plug".into(),
+                kind: Kind::Shelly,
+                reading: Some(Reading {
+                    watts: last.watts,
+                    energy_joules: last.energy_joules,
+                    method: "apower",
+                }),
+                error: None,
+                errors: BTreeMap::new(),
+                history,
+            }],
+        }
+    }
+
+    #[test]
+    fn meter_series_and_best_come_from_the_newest_meter_reading() {
+        let t0 = Instant::now();
+        let (tx, rx) = tokio::sync::watch::channel(Some(Arc::new(meters_at(
+            t0,
+            &[(0, 40.0, 0.0), (15, 40.0, 600.0)],
+        ))));
+        let snap = Snapshot {
+            meters: vec![("plug".into(), 40.0)],
+            best: Some((40.0, "plug".into(), "measured")),
+            live: Some(rx),
+            ..Snapshot::default()
+        };
+        // the meters collector reads again after the wall round: no lag at the next scrape
+        tx.send_replace(Some(Arc::new(meters_at(
+            t0,
+            &[(0, 40.0, 0.0), (15, 40.0, 600.0), (30, 71.0, 1500.0)],
+        ))));
+        let series = crate::testutil::render_series(&snap);
+        assert!(
+            series.contains(
+                &"hostwatt_wall_best_power_watts{source=\"plug\",basis=\"measured\"} 60".to_owned()
+            ),
+            "the counter's slope over the last 15 s: {series:?}"
+        );
+        assert!(
+            series.contains(
+                &"hostwatt_wall_power_watts{source=\"plug\",basis=\"measured\"} 71".to_owned()
+            ),
+            "{series:?}"
+        );
     }
 }
