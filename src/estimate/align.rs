@@ -68,9 +68,10 @@ pub fn window_average(history: &[Timed], start: Instant, end: Instant) -> Option
         _ if history.last().is_some_and(|r| r.energy_joules.is_some()) => return None,
         _ => None,
     };
-    // readings that tell whether the load held: the bracket with a counter, else the window
-    let around: Vec<f64> = match (before, after, counter) {
-        (Some(i), Some(j), Some(_)) => history[i..=j].iter().map(|r| r.watts).collect(),
+    // readings that tell whether the load held: from the last one at or before the window to
+    // the first at or after it, when the meter has read on both sides
+    let around: Vec<f64> = match (before, after) {
+        (Some(i), Some(j)) => history[i..=j].iter().map(|r| r.watts).collect(),
         _ => inside.clone(),
     };
     let (lo, hi) = around
@@ -85,7 +86,7 @@ pub fn window_average(history: &[Timed], start: Instant, end: Instant) -> Option
             average_of(&inside).map(|m| WindowAverage {
                 watts: m,
                 from_counter: false,
-                steady: inside.len() >= 2,
+                steady: around.len() >= 2,
             })
         }
         Some(w) => Some(WindowAverage {
@@ -96,7 +97,7 @@ pub fn window_average(history: &[Timed], start: Instant, end: Instant) -> Option
         None => average_of(&inside).map(|m| WindowAverage {
             watts: m,
             from_counter: false,
-            steady: readings_steady && inside.len() >= 2,
+            steady: readings_steady && around.len() >= 2,
         }),
     }
 }
@@ -197,6 +198,11 @@ mod tests {
         let a = window_average(&h, s(5), s(25)).unwrap();
         assert_eq!((a.watts, a.from_counter, a.steady), (30.5, false, true));
         assert!(window_average(&h, s(21), s(29)).is_none());
+        // one reading inside, and the readings on both sides agree with it: steady
+        let a = window_average(&h, s(5), s(15)).unwrap();
+        assert_eq!((a.watts, a.steady), (31.0, true));
+        let jump = trace(t0, &[(0, 30.0, None), (10, 31.0, None), (20, 60.0, None)]);
+        assert!(!window_average(&jump, s(5), s(15)).unwrap().steady);
     }
 
     #[test]

@@ -84,6 +84,9 @@ impl Windows {
         to_wall: impl Fn(f64) -> f64,
     ) {
         let last_round = self.last_round.replace(at);
+        // no meter to pair them with (none configured, or down): windows do not pile up
+        self.pending
+            .retain(|w| at.saturating_duration_since(w.end) <= MAX_WAIT);
         let has_cpu = rapl.is_some_and(|s| !s.zones.is_empty());
         if has_cpu {
             let Some(mark) = rapl.and_then(Mark::of) else {
@@ -178,6 +181,31 @@ pub fn power_between_readings(history: &[Timed]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_without_a_meter_do_not_pile_up() {
+        let t0 = Instant::now();
+        let mut w = Windows::default();
+        for s in 0..1000u64 {
+            w.record(None, 20.0, t0 + Duration::from_secs(30 * s), |dc| dc * 1.2);
+        }
+        assert_eq!(
+            w.pending.len(),
+            11,
+            "5 minutes of 30 s windows, and this one"
+        );
+        let pairs = w.pair(
+            &[Timed {
+                at: t0 + Duration::from_secs(30 * 999),
+                watts: 24.0,
+                energy_joules: None,
+            }],
+            t0 + Duration::from_secs(30 * 999),
+        );
+        assert_eq!(pairs.len(), 1, "the window ending at the reading");
+        assert_eq!((pairs[0].estimate, pairs[0].measured), (24.0, 24.0));
+        assert!(!pairs[0].steady, "one reading cannot tell");
+    }
 
     #[test]
     fn counters_add_deltas_and_survive_a_reset() {
