@@ -97,6 +97,9 @@ pub struct Pair {
     pub seconds: f64,
     /// The load held still across the window.
     pub steady: bool,
+    /// The meter side is the true average over the window (from its energy counter), not a
+    /// few instantaneous readings.
+    pub exact: bool,
 }
 
 /// What one pair did.
@@ -138,18 +141,21 @@ impl Calibration {
     }
 
     /// Takes one aligned pair: updates the error metrics with the error of the calibrated value
-    /// as published before this pair, then learns from it or holds it back.
+    /// as published before this pair (when the meter's side is a true window average: from a
+    /// counter, or a steady load), then learns from it or holds it back.
     pub fn observe(&mut self, pair: Pair) -> Use {
         let predicted = self.apply(pair.estimate);
         let err = (predicted - pair.measured).abs();
-        self.mae_watts = smooth(self.mae_watts, err, pair.seconds);
-        if pair.measured > 0.0 {
-            self.mae_ratio = smooth(self.mae_ratio, err / pair.measured, pair.seconds);
-        }
-        if err > (DRIFT_RATIO * pair.measured).max(1.0) {
-            self.disagree_seconds += pair.seconds;
-        } else {
-            self.disagree_seconds = 0.0;
+        if pair.exact || pair.steady {
+            self.mae_watts = smooth(self.mae_watts, err, pair.seconds);
+            if pair.measured > 0.0 {
+                self.mae_ratio = smooth(self.mae_ratio, err / pair.measured, pair.seconds);
+            }
+            if err > (DRIFT_RATIO * pair.measured).max(1.0) {
+                self.disagree_seconds += pair.seconds;
+            } else {
+                self.disagree_seconds = 0.0;
+            }
         }
         if !pair.steady {
             return Use::Skipped;

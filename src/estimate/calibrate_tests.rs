@@ -14,6 +14,7 @@ fn pair(estimate: f64, measured: f64) -> Pair {
         measured,
         seconds: 30.0,
         steady: true,
+        exact: true,
     }
 }
 

@@ -126,6 +126,7 @@ impl Windows {
                     measured: avg.watts,
                     seconds: w.end.duration_since(w.start).as_secs_f64(),
                     steady: avg.steady,
+                    exact: avg.from_counter,
                 });
                 return false;
             }
