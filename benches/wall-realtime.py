@@ -12,7 +12,7 @@ Prints the calibrated estimate's error against the true wall power (averaged ove
 window), when it settled after the step, and best energy against the plug's counter. A bench
 script: not part of the tests (it runs in real time).
 """
-import argparse, bisect, http.server, json, os, re, socket, subprocess, sys, tempfile, threading, time
+import argparse, bisect, shutil, http.server, json, os, re, socket, subprocess, sys, tempfile, threading, time
 import urllib.request
 
 SFX = [(10.0, 0.62), (20.0, 0.74), (40.0, 0.83), (60.0, 0.86), (100.0, 0.89)]
@@ -140,6 +140,7 @@ generation = "gen2"
             rows.append((t, truth, cal, counter, best_j, m.get("hostwatt_wall_calibration_gain")))
     finally:
         daemon.terminate(); daemon.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
     def err(r): return None if r[2] is None else abs(r[2] - r[1]) / r[1]
     ok = lambda r: r[2] is not None and abs(r[2] - r[1]) <= max(0.02 * r[1], 1.0)
     print(f"intervals rapl {a.rapl}s meters {a.meters}s wall {a.wall}s, {a.minutes} min, {len(rows)} wall rounds")
