@@ -50,7 +50,8 @@ const UPWARD_IMPORTS_ALLOWED: &[(&str, &str)] = &[
     // issue 11: collectors take Registration/Latest from app
     ("src/collectors/mod.rs", "app"),
     ("src/collectors/storage.rs", "app"),
-    ("src/collectors/wall.rs", "app"),
+    ("src/collectors/wall/mod.rs", "app"),
+    ("src/collectors/wall/render.rs", "app"),
     // issue 11: alerts/client.rs takes AlertsBody from server
     ("src/alerts/client.rs", "server"),
     // issue 11: server <-> app
@@ -75,8 +76,6 @@ const MAX_LINES: usize = 600;
 const LONG_FILES_ALLOWED: &[(&str, usize)] = &[
     // issue 11: hwmon/{mod,kinds,chips}.rs
     ("src/collectors/hwmon.rs", 764),
-    // issue 11: wall.rs, the wall estimate's collector, model and persistence in one file
-    ("src/collectors/wall.rs", 647),
 ];
 
 /// Every `.rs` file under `dir`, sorted.
