@@ -98,6 +98,8 @@ fn every_figure_cites_a_source_and_every_blocker_a_figure() {
 fn untuned_box_lists_every_check_with_watts_from_a_source() {
     let inputs = Inputs {
         idle_dc_watts: Some(25.0),
+        // 25 W DC through the 500 W Gold curve
+        idle_wall_watts: Some(37.6),
         psu: Some(gold_500()),
         smart_query_secs: Some(600.0),
         ..Inputs::default()
@@ -151,17 +153,21 @@ fn untuned_box_lists_every_check_with_watts_from_a_source() {
         .collect();
     assert!(highs.windows(2).all(|w| w[0] >= w[1]), "{highs:?}");
     assert!(report.through_psu);
-    let sum: f64 = report
+    let (sum, high_sum) = report
         .findings
         .iter()
         .filter_map(|f| f.watts)
-        .map(|w| w.low)
-        .sum();
+        .fold((0.0, 0.0), |(l, h), w| (l + w.low, h + w.high));
     assert!(
         (report.total.low - sum).abs() < 0.01,
         "{} vs {sum}",
         report.total.low
     );
+    // the upper ends add up to more than the box draws (the findings overlap): the total stops
+    // at the measured idle
+    let idle = report.idle_wall_watts.unwrap();
+    assert!(high_sum > idle, "{high_sum} vs {idle}");
+    assert_eq!(report.total.high, idle);
     // pkg C-states on a Ryzen: said plainly, never 0 %
     assert!(
         report
