@@ -96,3 +96,79 @@ fn an_install_lists_each_package_and_upgrade() {
         "install: zfs-fuse 0.7.0-25+b1\nupgrade: libc6 2.36-9+deb12u7 -> 2.36-9+deb12u14\n"
     );
 }
+
+/// `--add-contrib` on a copy of a source list: (status, stdout, stderr, the file afterwards).
+fn add_contrib(list: &str) -> (Option<i32>, String, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sources.list");
+    std::fs::write(&file, list).unwrap();
+    let out = script(NO_ZFS, &["--add-contrib", file.to_str().unwrap()]);
+    let (stdout, stderr) = support::texts(&out);
+    let after = std::fs::read_to_string(&file).unwrap();
+    (out.status.code(), stdout, stderr, after)
+}
+
+// Debian 12's installer writes `main non-free-firmware`: the old edit matched only a line ending
+// in `main`, changed nothing, said it had, and apt then could not find zfs-fuse.
+const BOOKWORM_LIST: &str = "deb http://deb.debian.org/debian/ bookworm main non-free-firmware\n\
+    deb http://security.debian.org/debian-security bookworm-security main non-free-firmware\n";
+const BOOKWORM_DEB822: &str = "Types: deb\nURIs: http://deb.debian.org/debian\n\
+    Suites: bookworm bookworm-updates\nComponents: main non-free-firmware\n";
+
+#[test]
+fn contrib_is_added_after_main_whatever_follows_it() {
+    let (code, stdout, _, after) = add_contrib(BOOKWORM_LIST);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        after,
+        "deb http://deb.debian.org/debian/ bookworm main contrib non-free-firmware\n\
+         deb http://security.debian.org/debian-security bookworm-security main contrib non-free-firmware\n"
+    );
+    assert!(stdout.contains("added the contrib component"), "{stdout}");
+    let (code, _, _, after) = add_contrib(BOOKWORM_DEB822);
+    assert_eq!(code, Some(0));
+    assert!(
+        after.contains("\nComponents: main contrib non-free-firmware\n"),
+        "{after}"
+    );
+    // already there: nothing changed, nothing said
+    let (code, stdout, _, after) = add_contrib(&BOOKWORM_DEB822.replace("main", "main contrib"));
+    assert_eq!((code, stdout.as_str()), (Some(0), ""));
+    assert!(after.contains("Components: main contrib non-free-firmware"));
+}
+
+#[test]
+fn a_list_contrib_cannot_be_added_to_is_an_error_not_a_claim() {
+    let (code, stdout, stderr, _) =
+        add_contrib("deb http://deb.debian.org/debian/ bookworm non-free\n");
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains("added"), "{stdout}");
+    assert!(stderr.contains("could not add contrib to"), "{stderr}");
+}
+
+#[test]
+fn the_dry_run_names_the_source_list_it_would_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("sources.list");
+    std::fs::write(&list, BOOKWORM_LIST).unwrap();
+    let status = dir.path().join("status");
+    std::fs::write(&status, NO_ZFS).unwrap();
+    let out = Command::new(support::manifest_dir().join("scripts/install-test-deps"))
+        .arg("--dry-run")
+        .env("DPKG_STATUS", &status)
+        .env("APT_SOURCES", &list)
+        .env_remove("HOSTWATT_INSTALL_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = support::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "would change: {}: add the contrib component",
+            list.display()
+        )),
+        "{stdout}"
+    );
+    // a dry run changes nothing
+    assert_eq!(std::fs::read_to_string(&list).unwrap(), BOOKWORM_LIST);
+}
