@@ -9,12 +9,20 @@ use std::process::{Command, Output};
 use crate::support;
 
 fn script(status: &str, args: &[&str]) -> Output {
+    script_env(status, args, &[])
+}
+
+/// `script` with extra environment (the seams APT_SOURCES, OPENZFS_PROBES). OPENZFS_PROBES
+/// defaults to a path that does not exist, so the host's own kernel module does not decide.
+fn script_env(status: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("status");
     std::fs::write(&file, status).unwrap();
     Command::new(support::manifest_dir().join("scripts/install-test-deps"))
         .args(args)
         .env("DPKG_STATUS", &file)
+        .env("OPENZFS_PROBES", dir.path().join("absent"))
+        .envs(env.iter().copied())
         .env_remove("HOSTWATT_INSTALL_LOG")
         .output()
         .unwrap()
@@ -151,15 +159,7 @@ fn the_dry_run_names_the_source_list_it_would_change() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("sources.list");
     std::fs::write(&list, BOOKWORM_LIST).unwrap();
-    let status = dir.path().join("status");
-    std::fs::write(&status, NO_ZFS).unwrap();
-    let out = Command::new(support::manifest_dir().join("scripts/install-test-deps"))
-        .arg("--dry-run")
-        .env("DPKG_STATUS", &status)
-        .env("APT_SOURCES", &list)
-        .env_remove("HOSTWATT_INSTALL_LOG")
-        .output()
-        .unwrap();
+    let out = script_env(NO_ZFS, &["--dry-run"], &[("APT_SOURCES", &list)]);
     let (stdout, stderr) = support::texts(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -171,4 +171,24 @@ fn the_dry_run_names_the_source_list_it_would_change() {
     );
     // a dry run changes nothing
     assert_eq!(std::fs::read_to_string(&list).unwrap(), BOOKWORM_LIST);
+}
+
+#[test]
+fn openzfs_outside_a_package_gets_no_zfs_fuse() {
+    // OpenZFS built from source: no zfsutils-linux in dpkg, but its module is loaded (or its
+    // zpool is in /usr/local); dpkg would overwrite an unpackaged /usr/sbin/zpool
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("sys-module-zfs");
+    std::fs::create_dir(&module).unwrap();
+    let out = script_env(NO_ZFS, &["--dry-run"], &[("OPENZFS_PROBES", &module)]);
+    let plan = would_install(&out);
+    assert!(!plan.iter().any(|p| p == "zfs-fuse"), "{plan:?}");
+    let (stdout, _) = support::texts(&out);
+    assert!(
+        stdout.contains(&format!(
+            "zfs: OpenZFS is here outside a Debian package ({} exists): zfs-fuse (which would conflict with it) is not installed",
+            module.display()
+        )),
+        "{stdout}"
+    );
 }
