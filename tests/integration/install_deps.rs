@@ -192,3 +192,28 @@ fn openzfs_outside_a_package_gets_no_zfs_fuse() {
         "{stdout}"
     );
 }
+
+#[test]
+fn both_scripts_answer_help_with_their_usage_and_change_nothing() {
+    // a newcomer's first try; it used to be "unknown argument --help" (exit 2)
+    for (name, flag) in [
+        ("scripts/test", "--no-install"),
+        ("scripts/install-test-deps", "--dry-run"),
+    ] {
+        let out = Command::new(support::manifest_dir().join(name))
+            .arg("--help")
+            .env("HOSTWATT_INSTALL_LOG", "/nonexistent/log")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = support::texts(&out);
+        assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
+        assert!(
+            stdout.contains(&format!("Usage: {name} [")) && stdout.contains(flag),
+            "{name}: {stdout}"
+        );
+        assert!(
+            !stdout.contains("#!") && !stdout.contains("set -"),
+            "{stdout}"
+        );
+    }
+}
