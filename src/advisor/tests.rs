@@ -410,8 +410,10 @@ fn pkg_cstates_says_how_to_measure_never_zero() {
 #[test]
 fn disks_use_block_stat_and_skip_virtual_devices() {
     let line = "  137013    31210 17283250   151834   620433   385624 29614672  2893316        0  1136544  3106946        0        0        0        0    41690    61796";
-    assert_eq!(disks::parse_stat_ios(line), Some(137013 + 620433));
-    assert_eq!(disks::parse_stat_ios("1 2 x"), None);
+    assert_eq!(
+        crate::collectors::blockstat::parse_ios(line),
+        Ok(137013 + 620433)
+    );
     let facts = Facts::embedded();
     let t = Tree::new(&[
         ("proc/uptime", "7200.50 14000.00"),
@@ -422,9 +424,20 @@ fn disks_use_block_stat_and_skip_virtual_devices() {
         ("sys/block/nvme0n1/queue/rotational", "0"),
         ("sys/block/nvme0n1/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
     ]);
+    // stacked devices report rotational 1 over spinning disks, and repeat the I/O of the disks
+    // beneath: a zvol, bcache, DRBD, an NVMe multipath path are not disks to spin down
+    // (one definition with the wall estimate and SMART gating: collectors::blockstat)
     let t = t.with(&[
         ("sys/block/vda/queue/rotational", "1"),
         ("sys/block/vda/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+        ("sys/block/zd0/queue/rotational", "1"),
+        ("sys/block/zd0/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+        ("sys/block/bcache0/queue/rotational", "1"),
+        ("sys/block/bcache0/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+        ("sys/block/drbd0/queue/rotational", "1"),
+        ("sys/block/drbd0/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+        ("sys/block/nvme0c0n1/queue/rotational", "1"),
+        ("sys/block/nvme0c0n1/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
     ]);
     let act = disks::activity_since_boot(&t.root);
     assert_eq!(act.len(), 1);
