@@ -357,19 +357,24 @@ fn locate(text: &str, offset: usize) -> (Option<usize>, String) {
     (Some(line_no), full)
 }
 
-/// The line of `dotted.key` in the text, when it is written there.
+/// The line of `dotted.key` in the text when it is written there, else of its table's header.
 fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
     let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
     let mut current = String::new();
+    // a key the user did not write (a missing `profile`) is blamed on its table's header
+    let mut header = None;
     for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
+        let t = line.split('#').next().unwrap_or_default().trim();
         if t.starts_with('[') {
             current = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
+            if current == table && header.is_none() {
+                header = Some(i + 1);
+            }
         } else if current == table && t.split('=').next().map(str::trim) == Some(key) {
             return Some(i + 1);
         }
     }
-    None
+    header
 }
 
 /// The line of `key` in the `nth` (0-based) `[[table]]` entry, else of that entry's header.

@@ -119,3 +119,12 @@ fn a_threshold_must_have_the_form_its_rule_compares() {
         resolve("x", &text, &Overrides::default()).unwrap();
     }
 }
+
+#[test]
+fn a_missing_key_is_blamed_on_its_table_line() {
+    // was "/etc/hostwatt/hostwatt.toml:collectors.wall.psu.profile: …", with no line at all
+    assert_eq!(
+        err("[daemon]\n\n[collectors.wall.psu]  # the box's PSU\nrated_watts = 300\n"),
+        "/etc/hostwatt/hostwatt.toml:3: collectors.wall.psu.profile: give a profile (e.g. \"gold\") or measured points"
+    );
+}
