@@ -201,9 +201,10 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             key,
         }
     })?;
+    // a key the user did not write (a missing `profile`) is blamed on its table's header
     let invalid = |key: &str, message: String| ConfigError::Invalid {
         path: source.to_owned(),
-        line: find_key_line(text, key),
+        line: find_table_line(text, key),
         key: key.to_owned(),
         message,
     };
@@ -357,24 +358,19 @@ fn locate(text: &str, offset: usize) -> (Option<usize>, String) {
     (Some(line_no), full)
 }
 
-/// The line of `dotted.key` in the text when it is written there, else of its table's header.
+/// The line of `dotted.key` in the text, when it is written there.
 fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
     let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
     let mut current = String::new();
-    // a key the user did not write (a missing `profile`) is blamed on its table's header
-    let mut header = None;
     for (i, line) in text.lines().enumerate() {
         let t = line.split('#').next().unwrap_or_default().trim();
         if t.starts_with('[') {
             current = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
-            if current == table && header.is_none() {
-                header = Some(i + 1);
-            }
         } else if current == table && t.split('=').next().map(str::trim) == Some(key) {
             return Some(i + 1);
         }
     }
-    header
+    None
 }
 
 /// The line of `key` in the `nth` (0-based) `[[table]]` entry, else of that entry's header.
@@ -410,7 +406,10 @@ fn find_table_line(text: &str, dotted: &str) -> Option<usize> {
     let mut table = dotted;
     loop {
         if let Some(i) = text.lines().position(|l| {
-            l.trim()
+            l.split('#')
+                .next()
+                .unwrap_or_default()
+                .trim()
                 .strip_prefix('[')
                 .and_then(|t| t.strip_suffix(']'))
                 .is_some_and(|t| t.trim() == table)
