@@ -217,3 +217,26 @@ fn both_scripts_answer_help_with_their_usage_and_change_nothing() {
         );
     }
 }
+
+#[test]
+fn a_host_without_apt_installs_nothing_and_says_so() {
+    // a Fedora or Arch box: only the tools the script itself uses are on PATH, no apt-get
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["bash", "awk", "id", "grep", "sed"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{tool} not found"));
+        std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+    }
+    let out = script_env(NO_ZFS, &[], &[("PATH", bin.path())]);
+    let (stdout, stderr) = support::texts(&out);
+    // 3 is "nothing installed": scripts/test goes on and SKIPs what needs a missing tool
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("no apt-get (not Debian or Ubuntu): installing nothing (")
+            && stderr.contains("zfs-fuse missing; install them with your package manager)"),
+        "{stderr}"
+    );
+}
