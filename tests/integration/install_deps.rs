@@ -12,8 +12,9 @@ fn script(status: &str, args: &[&str]) -> Output {
     script_env(status, args, &[])
 }
 
-/// `script` with extra environment (the seams APT_SOURCES, OPENZFS_PROBES). OPENZFS_PROBES
-/// defaults to a path that does not exist, so the host's own kernel module does not decide.
+/// `script` with extra environment (the seams APT_SOURCES, OPENZFS_PROBES). Both default to
+/// paths that do not exist, so the host's own kernel module does not decide and its apt
+/// sources are never touched.
 fn script_env(status: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("status");
@@ -22,6 +23,8 @@ fn script_env(status: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> 
         .args(args)
         .env("DPKG_STATUS", &file)
         .env("OPENZFS_PROBES", dir.path().join("absent"))
+        // a test never edits the host's apt sources, whatever path the script takes
+        .env("APT_SOURCES", dir.path().join("no-sources"))
         .envs(env.iter().copied())
         .env_remove("HOSTWATT_INSTALL_LOG")
         .output()
