@@ -252,6 +252,32 @@ fn aspm_reads_policy_cmdline_and_links() {
         "a wall figure is not converted"
     );
     assert_eq!(f.watts_dc, None);
+    // a known ASPM blocker (the I226-V in facts.toml) stays listed but out of the commands: the
+    // blocker finding says forcing ASPM on it can drop the link, so this one must not do it
+    let t = Tree::new(&[
+        (aspm::POLICY, "default [performance] powersave"),
+        ("sys/bus/pci/devices/0000:01:00.0/vendor", "0x8086"),
+        ("sys/bus/pci/devices/0000:01:00.0/device", "0x125c"),
+        ("sys/bus/pci/devices/0000:01:00.0/link/l1_aspm", "0"),
+        ("sys/bus/pci/devices/0000:02:00.0/vendor", "0x1b21"),
+        ("sys/bus/pci/devices/0000:02:00.0/device", "0x1166"),
+        ("sys/bus/pci/devices/0000:02:00.0/link/l1_aspm", "0"),
+    ]);
+    let f = &aspm::check(&t.root, &pci::devices(&t.root), &none, &facts).findings[0];
+    assert_eq!(
+        f.command.as_deref(),
+        Some(
+            "echo powersupersave > /sys/module/pcie_aspm/parameters/policy && echo 1 > /sys/bus/pci/devices/0000:02:00.0/link/l1_aspm"
+        )
+    );
+    assert!(!f.persist.as_deref().unwrap().contains("0000:01:00.0"));
+    assert_eq!(
+        f.devices,
+        [
+            "0000:01:00.0 [8086:125c] (off: l1_aspm; left off: a known ASPM blocker, see cstate-blocker-8086-125c)",
+            "0000:02:00.0 [1b21:1166] (off: l1_aspm)"
+        ]
+    );
 }
 
 #[test]
