@@ -68,6 +68,7 @@ pub struct App {
     samplers: Vec<Box<dyn Sampler>>,
     families: Vec<&'static Family>,
     alerts: Option<Latest<alerts::task::Snapshot>>,
+    page: crate::page::Sources,
 }
 
 impl App {
@@ -107,12 +108,14 @@ impl App {
             ))?;
         }
         let alerts = reg.subscribe();
+        let page = crate::page::Sources::register(cfg, &mut reg, alerts.clone())?;
         Ok(Self {
             registry: reg.registry,
             cx,
             samplers: reg.samplers,
             families: reg.families,
             alerts,
+            page,
         })
     }
 
@@ -124,6 +127,11 @@ impl App {
     /// The alert engine's latest evaluation, when alerts are enabled.
     pub fn alerts(&self) -> Option<Latest<alerts::task::Snapshot>> {
         self.alerts.clone()
+    }
+
+    /// The history store, when history is on.
+    pub fn history(&self) -> Option<crate::history::History> {
+        self.page.history.clone()
     }
 
     /// Names of the enabled collectors.
@@ -149,6 +157,7 @@ impl App {
         crate::server::Served {
             registry: self.registry.clone(),
             alerts: self.alerts.clone(),
+            page: self.page.clone(),
         }
     }
 }

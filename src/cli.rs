@@ -242,7 +242,12 @@ impl Running {
         let (stop, rx) = watch::channel(false);
         let served = app.served();
         let registry = app.registry.clone();
+        let history = app.history();
         let (_, mut tasks) = app.spawn(rx.clone());
+        // stopping waits until the history's last flush is on disk
+        if let Some(h) = history {
+            tasks.push(tokio::spawn(async move { h.closed().await }));
+        }
         let hostname = crate::notify::hostname(&cfg.root);
         let dispatcher =
             crate::notify::spawn_with_inbox(&cfg.notify, &hostname, &registry, rx, inbox)?;

@@ -28,6 +28,8 @@ pub struct Served {
     pub registry: Registry,
     /// The alert engine's evaluations, when alerts are enabled.
     pub alerts: Option<Latest<Alerts>>,
+    /// What the status page and `/api/v1/` read.
+    pub page: crate::page::Sources,
 }
 
 impl From<Registry> for Served {
@@ -35,6 +37,7 @@ impl From<Registry> for Served {
         Self {
             registry,
             alerts: None,
+            page: Default::default(),
         }
     }
 }
@@ -82,6 +85,7 @@ pub fn router(served: watch::Receiver<Served>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/alerts", get(alerts))
+        .merge(crate::page::routes())
         .with_state(served)
 }
 
