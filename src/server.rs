@@ -65,7 +65,7 @@ async fn metrics(State(served): State<watch::Receiver<Served>>) -> impl IntoResp
     )
 }
 
-async fn alerts(State(served): State<watch::Receiver<Served>>) -> Json<AlertsBody> {
+pub(crate) async fn alerts(State(served): State<watch::Receiver<Served>>) -> Json<AlertsBody> {
     let rx = served.borrow().alerts.clone();
     let latest = rx.as_ref().and_then(|rx| rx.borrow().clone());
     Json(AlertsBody {

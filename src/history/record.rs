@@ -42,24 +42,18 @@ const FAILURES: Family = Family::counter(
     "Flushes of the history store that failed since hostwatt started",
     &[],
 );
-const BUFFERED: Family = Family::gauge(
-    "hostwatt_history_buffered_buckets",
-    "Buckets held in memory until the next flush",
-    &[],
-);
-
 /// What a recorder round publishes.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// The writer's counters.
     pub stats: super::writer::Stats,
-    /// Buckets in memory.
+    /// Buckets in memory (not exported: it depends on where rounds fall in the wall clock's
+    /// 10 s buckets).
     pub buffered: usize,
 }
 
 impl Render for Snapshot {
-    const FAMILIES: &'static [&'static Family] =
-        &[&SIZE, &LAST_FLUSH, &WRITES, &FAILURES, &BUFFERED];
+    const FAMILIES: &'static [&'static Family] = &[&SIZE, &LAST_FLUSH, &WRITES, &FAILURES];
 
     fn render(&self, out: &mut Families) {
         out.push(&SIZE, &[], self.stats.size_bytes as f64);
@@ -68,7 +62,6 @@ impl Render for Snapshot {
         }
         out.push(&WRITES, &[], self.stats.writes as f64);
         out.push(&FAILURES, &[], self.stats.failures as f64);
-        out.push(&BUFFERED, &[], self.buffered as f64);
     }
 }
 
