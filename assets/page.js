@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var POLL_MS = 60000;
-  var range = "day";
+  var range = ["hour", "day", "week", "month", "year"].indexOf(location.hash.slice(1)) >= 0 ? location.hash.slice(1) : "day";
   var charts = {};
   var timer = null;
 
@@ -37,7 +37,7 @@
     }).catch(function () {});
   }
 
-  function history(names) {
+  function fetchHistory(names) {
     if (!names.length) return Promise.resolve(null);
     return get("api/v1/history?range=" + range + "&series=" + names.map(encodeURIComponent).join(","));
   }
@@ -73,7 +73,7 @@
     var comps = list.filter(function (n) { return n.indexOf("component_watts:") === 0; });
     if (list.indexOf("psu_loss_watts") >= 0) comps.push("psu_loss_watts");
     var names = comps.concat(list.indexOf("wall_watts") >= 0 ? ["wall_watts"] : []);
-    return history(names).then(function (h) {
+    return fetchHistory(names).then(function (h) {
       if (!h) return;
       var data = align(h.series, function (p) { return p[2]; });
       var n = comps.length;
@@ -84,12 +84,21 @@
         acc = acc.map(function (v, k) { return v + (data[i + 1][k] || 0); });
         stacked.push(acc.slice());
       }
+      // the colours of the bar and legend above, which list the components in the summary's order
+      var legend = Array.prototype.map.call(document.querySelectorAll("#breakdown li"), function (li) {
+        return li.getAttribute("data-component");
+      });
+      function colour(name) {
+        var key = name === "psu_loss_watts" ? "psu loss" : name.replace("component_watts:", "");
+        var i = legend.indexOf(key);
+        return css("--c" + ((i < 0 ? legend.length : i) % 8));
+      }
       var series = [{}];
       var order = [];
       for (var j = n - 1; j >= 0; j--) order.push(j);
       var out = [stacked[0]];
       order.forEach(function (j) {
-        var c = css("--c" + (j % 8));
+        var c = colour(comps[j]);
         series.push({ label: comps[j].replace("component_watts:", ""), stroke: c, fill: c, width: 0 });
         out.push(stacked[j + 1]);
       });
@@ -97,13 +106,13 @@
         series.push({ label: "wall", stroke: css("--fg"), width: 1.5 });
         out.push(data[n + 1]);
       }
-      draw("chart-watts", { series: series, scales: { y: { range: function (u, lo, hi) { return [0, hi * 1.05 || 1]; } } } }, out, h);
+      draw("chart-watts", { series: series, legend: { show: false }, scales: { y: { range: function (u, lo, hi) { return [0, hi * 1.05 || 1]; } } } }, out, h);
     });
   }
 
   function drawCpuidle(list) {
     var names = list.filter(function (n) { return n.indexOf("cpuidle_residency_ratio:") === 0; });
-    return history(names).then(function (h) {
+    return fetchHistory(names).then(function (h) {
       if (!h) return;
       var data = align(h.series, function (p) { return p[2] * 100; });
       var series = [{}].concat(names.map(function (n, i) {
@@ -117,7 +126,7 @@
   function drawTimelines() {
     var canvases = document.querySelectorAll("canvas.timeline");
     var names = Array.prototype.map.call(canvases, function (c) { return c.getAttribute("data-series"); });
-    return history(names).then(function (h) {
+    return fetchHistory(names).then(function (h) {
       if (!h) return;
       h.series.forEach(function (a, i) {
         var cv = canvases[i];
@@ -167,11 +176,15 @@
   Array.prototype.forEach.call(document.querySelectorAll("#ranges button"), function (b) {
     b.addEventListener("click", function () {
       range = b.getAttribute("data-range");
+      window.history.replaceState(null, "", "#" + range);
       Array.prototype.forEach.call(document.querySelectorAll("#ranges button"), function (o) {
         o.className = o === b ? "on" : "";
       });
       refreshCharts();
     });
+  });
+  Array.prototype.forEach.call(document.querySelectorAll("#ranges button"), function (o) {
+    o.className = o.getAttribute("data-range") === range ? "on" : "";
   });
   window.addEventListener("resize", function () { refreshCharts(); });
   refreshCharts();

@@ -191,10 +191,11 @@ fn disks_section(disks: &[Disk], out: &mut String) {
         };
         let _ = write!(
             out,
-            "<tr data-disk=\"{id}\"><td>{id}<div class=\"muted\">{}</div></td><td>{}</td><td>{class}</td>\
-             <td>{}</td><td class=\"temp\">{}</td><td>{health}</td>\
-             <td class=\"mode\"><span class=\"pm {m}\">{m}</span></td><td class=\"spinups\">{}</td>\
-             <td class=\"tl\"><canvas class=\"timeline\" data-series=\"disk_power_mode:{id}\" height=\"18\"></canvas></td></tr>",
+            "<tr data-disk=\"{id}\"><td>{id}<div class=\"muted\">{}</div></td><td data-label=\"Model\">{}</td>\
+             <td data-label=\"Class\">{class}</td><td data-label=\"Pool\">{}</td>\
+             <td class=\"temp\" data-label=\"Temp\">{}</td><td data-label=\"Health\">{health}</td>\
+             <td class=\"mode\" data-label=\"Mode\"><span class=\"pm {m}\">{m}</span></td>\
+             <td class=\"spinups\" data-label=\"Spin-ups\">{}</td><td class=\"tl\"><canvas class=\"timeline\" data-series=\"disk_power_mode:{id}\" height=\"18\"></canvas></td></tr>",
             esc(&d.device),
             opt(d.model.as_deref(), esc),
             opt(d.pool.as_deref(), esc),

@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod alertmanager;
+mod browser;
 mod cli;
 mod daemon;
 mod golden;
