@@ -1,8 +1,8 @@
 //! The SQLite file: `history.sqlite` in the state directory. Synchronous; `writer` runs it on
 //! its own thread, never on the runtime thread.
 //!
-//! Tables: `series(id, name)` and `points(tier, series, t, n, min, max, sum)` without rowid,
-//! keyed by (tier, series, t), values in thousandths of the series' unit. A file that is not a
+//! Tables: `series(id, name)` and `chunks(tier, series, start, data)` without rowid, keyed by
+//! (tier, series, start): `CHUNK` buckets per row, packed by `chunk`. A file that is not a
 //! hostwatt history (or not SQLite at all) is renamed to `history.sqlite.bad-<unix time>` and a
 //! new one created, like the JSON state files (`crate::state`).
 
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::chunk::{self, CHUNK};
 use super::{Agg, Point, Row, TIERS};
 
 /// The store's file name in the state directory.
@@ -19,8 +20,6 @@ pub const FILE: &str = "history.sqlite";
 /// `PRAGMA application_id`: "hwat", so a foreign SQLite file is recognised.
 const APP_ID: i64 = 0x6877_6174;
 const SCHEMA: i64 = 1;
-/// Values are stored in thousandths: 0.001 W, 0.001 °C, 0.1 % of a ratio.
-const SCALE: f64 = 1000.0;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,12 +44,9 @@ pub struct Store {
     pub writes: u64,
 }
 
-fn q(v: f64) -> i64 {
-    (v * SCALE).round() as i64
-}
-
-fn uq(v: i64) -> f64 {
-    v as f64 / SCALE
+/// Seconds a chunk of `tier` spans.
+fn span(tier: usize) -> i64 {
+    TIERS[tier].step * CHUNK
 }
 
 impl Store {
@@ -109,11 +105,10 @@ impl Store {
                  PRAGMA application_id = {APP_ID};
                  PRAGMA user_version = {SCHEMA};
                  CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-                 CREATE TABLE points (
-                   tier INTEGER NOT NULL, series INTEGER NOT NULL, t INTEGER NOT NULL,
-                   n INTEGER NOT NULL, min INTEGER NOT NULL, max INTEGER NOT NULL,
-                   sum INTEGER NOT NULL,
-                   PRIMARY KEY (tier, series, t)) WITHOUT ROWID;"
+                 CREATE TABLE chunks (
+                   tier INTEGER NOT NULL, series INTEGER NOT NULL, start INTEGER NOT NULL,
+                   data BLOB NOT NULL,
+                   PRIMARY KEY (tier, series, start)) WITHOUT ROWID;"
             ))
             .map_err(|e| e.to_string())?;
         } else {
@@ -170,40 +165,52 @@ impl Store {
             path: self.path.display().to_string(),
             source: e,
         })?;
+        // the rows by chunk, merged with what each chunk holds
+        let mut by_chunk: std::collections::BTreeMap<(usize, String, i64), Vec<(i64, Agg)>> =
+            std::collections::BTreeMap::new();
+        for r in rows {
+            let tier = usize::from(r.tier).min(TIERS.len() - 1);
+            let start = r.t - r.t.rem_euclid(span(tier));
+            let idx = (r.t - start) / TIERS[tier].step;
+            by_chunk
+                .entry((tier, r.series.clone(), start))
+                .or_default()
+                .push((idx, r.agg));
+        }
         let res = (|| {
             {
                 let mut new_series = tx.prepare_cached("INSERT INTO series (name) VALUES (?1)")?;
-                let mut upsert = tx.prepare_cached(
-                    "INSERT INTO points (tier, series, t, n, min, max, sum)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (tier, series, t) DO UPDATE SET
-                       n = n + excluded.n, min = min(min, excluded.min),
-                       max = max(max, excluded.max), sum = sum + excluded.sum",
+                let mut read = tx.prepare_cached(
+                    "SELECT data FROM chunks WHERE tier = ?1 AND series = ?2 AND start = ?3",
                 )?;
-                for r in rows {
-                    let id = match self.ids.get(&r.series) {
+                let mut put = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO chunks (tier, series, start, data) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for ((tier, series, start), buckets) in by_chunk {
+                    let id = match self.ids.get(&series) {
                         Some(id) => *id,
                         None => {
-                            new_series.execute([&r.series])?;
+                            new_series.execute([&series])?;
                             let id = tx.last_insert_rowid();
-                            self.ids.insert(r.series.clone(), id);
+                            self.ids.insert(series, id);
                             id
                         }
                     };
-                    upsert.execute(params![
-                        r.tier,
-                        id,
-                        r.t,
-                        r.agg.n as i64,
-                        q(r.agg.min),
-                        q(r.agg.max),
-                        q(r.agg.sum)
-                    ])?;
+                    let stored: Option<Vec<u8>> = read
+                        .query_row(params![tier as i64, id, start], |r| r.get(0))
+                        .optional()?;
+                    // a damaged chunk is replaced by the new buckets alone
+                    let mut all = stored.and_then(|d| chunk::decode(&d)).unwrap_or_default();
+                    for (idx, a) in buckets {
+                        let m = all.get(&idx).map_or(a, |s| s.merge(a));
+                        all.insert(idx, m);
+                    }
+                    put.execute(params![tier as i64, id, start, chunk::encode(&all)])?;
                 }
                 let mut prune =
-                    tx.prepare_cached("DELETE FROM points WHERE tier = ?1 AND t < ?2")?;
+                    tx.prepare_cached("DELETE FROM chunks WHERE tier = ?1 AND start + ?2 <= ?3")?;
                 for (i, tier) in TIERS.iter().enumerate() {
-                    prune.execute(params![i as i64, now - tier.keep])?;
+                    prune.execute(params![i as i64, span(i), now - tier.keep])?;
                 }
             }
             Ok::<_, rusqlite::Error>(())
@@ -268,7 +275,7 @@ impl Store {
             }
             let rows: i64 = self
                 .conn
-                .query_row("SELECT count(*) FROM points", [], |r| r.get(0))
+                .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
                 .map_err(|e| self.err(e))?;
             if rows == 0 {
                 break;
@@ -279,7 +286,7 @@ impl Store {
             let cutoff: Option<i64> = self
                 .conn
                 .query_row(
-                    "SELECT t FROM points ORDER BY t LIMIT 1 OFFSET ?1",
+                    "SELECT start FROM chunks ORDER BY start LIMIT 1 OFFSET ?1",
                     [n - 1],
                     |r| r.get(0),
                 )
@@ -287,7 +294,7 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             let Some(cutoff) = cutoff else { break };
             self.conn
-                .execute("DELETE FROM points WHERE t <= ?1", [cutoff])
+                .execute("DELETE FROM chunks WHERE start <= ?1", [cutoff])
                 .map_err(|e| self.err(e))?;
             pruned = true;
         }
@@ -320,24 +327,28 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT t, n, min, max, sum FROM points
-                 WHERE tier = ?1 AND series = ?2 AND t BETWEEN ?3 AND ?4 ORDER BY t",
+                "SELECT start, data FROM chunks
+                 WHERE tier = ?1 AND series = ?2 AND start BETWEEN ?3 AND ?4 ORDER BY start",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![tier as i64, id, from, to], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    Agg {
-                        n: r.get::<_, i64>(1)?.max(0) as u64,
-                        min: uq(r.get(2)?),
-                        max: uq(r.get(3)?),
-                        sum: uq(r.get(4)?),
-                    },
-                ))
+        let chunks = st
+            .query_map(params![tier as i64, id, from - span(tier) + 1, to], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let step = TIERS[tier].step;
+        let mut out = Vec::new();
+        for c in chunks {
+            let (start, data) = c.map_err(|e| self.err(e))?;
+            // a damaged chunk costs its own buckets only
+            for (idx, a) in chunk::decode(&data).unwrap_or_default() {
+                let t = start + idx * step;
+                if (from..=to).contains(&t) {
+                    out.push((t, a));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every series name ever stored, sorted.

@@ -297,3 +297,118 @@ async fn recorder_writes_only_at_the_flush_interval_and_survives_restart() {
     assert_eq!(a.points.last().unwrap()[3], 50.0);
     assert_eq!(reopened.series().await, ["wall_watts"]);
 }
+
+/// A simulated series: value at Unix time t.
+type Signal = Box<dyn Fn(i64) -> f64>;
+
+/// A cheap deterministic noise in [-1, 1].
+fn noise(i: i64, seed: i64) -> f64 {
+    (((i * 7919 + seed * 104_729) % 2001) - 1000) as f64 / 1000.0
+}
+
+/// The whole retention of every tier for a 24-disk NAS (90 series: wall, DC, loss, idle, energy,
+/// 4 other components, per disk its watts, temperature and power mode, 3 pools, 6 C-states),
+/// with noisy power and steady disks. Slow in a debug build, so run by hand:
+/// `cargo test --release --lib two_years_of_24_disks -- --ignored --nocapture`
+/// (result in docs/BENCHMARKS.md).
+#[test]
+#[ignore]
+fn two_years_of_24_disks_fit_the_default_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = Store::open(dir.path()).unwrap();
+    let now = DAY0 + 2 * 365 * 86_400;
+    let mut series: Vec<(String, Signal)> = Vec::new();
+    for (k, name) in [
+        "wall_watts",
+        "dc_watts",
+        "psu_loss_watts",
+        "component_watts:cpu",
+        "component_watts:dram",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        series.push((
+            name.into(),
+            Box::new(move |t| 40.0 + 5.0 * noise(t, k as i64)),
+        ));
+    }
+    for name in [
+        "idle_watts",
+        "component_watts:fans",
+        "component_watts:baseline",
+    ] {
+        series.push((name.into(), Box::new(|t| 30.0 + (t / 86_400 % 3) as f64)));
+    }
+    series.push((
+        "energy_today_joules".into(),
+        Box::new(|t| (t % 86_400) as f64 * 45.0),
+    ));
+    for d in 0..24i64 {
+        // spins up for an hour twice a day, sleeps otherwise
+        let mode = move |t: i64| {
+            if (t + d * 600) % 43_200 < 3600 {
+                2.0
+            } else {
+                0.0
+            }
+        };
+        series.push((format!("disk_power_mode:d{d}"), Box::new(mode)));
+        series.push((
+            format!("component_watts:disk:d{d}"),
+            Box::new(move |t| if mode(t) > 0.0 { 5.1 } else { 0.8 }),
+        ));
+        series.push((
+            format!("disk_temperature_celsius:d{d}"),
+            Box::new(move |t| 30.0 + ((t / 1800 + d) % 8) as f64),
+        ));
+    }
+    for p in 0..3 {
+        series.push((
+            format!("pool_capacity_ratio:p{p}"),
+            Box::new(move |t| 0.5 + (t - DAY0) as f64 / 1e10 + p as f64 / 10.0),
+        ));
+    }
+    for c in 0..6 {
+        series.push((
+            format!("cpuidle_residency_ratio:C{c}"),
+            Box::new(move |t| (0.15 + 0.1 * noise(t, c)).max(0.0)),
+        ));
+    }
+    let mut buckets = 0;
+    for (tier, spec) in TIERS.iter().enumerate() {
+        let mut rows = Vec::new();
+        for (name, f) in &series {
+            let mut t = now - spec.keep;
+            t -= t.rem_euclid(spec.step);
+            while t < now {
+                // one 10 s sample per bucket of the finest tier; coarser buckets span a range
+                let samples = spec.step / 10;
+                let (lo, hi, mid) = (f(t), f(t + spec.step - 10), f(t + spec.step / 2));
+                let (min, max) = (lo.min(hi).min(mid), lo.max(hi).max(mid));
+                rows.push(Row {
+                    series: name.clone(),
+                    tier: tier as u8,
+                    t,
+                    agg: Agg {
+                        n: samples as u64,
+                        min,
+                        max,
+                        sum: mid * samples as f64,
+                    },
+                });
+                t += spec.step;
+            }
+        }
+        buckets += rows.len();
+        s.write(&rows, now, BIG).unwrap();
+    }
+    let used = s.used_bytes().unwrap();
+    eprintln!(
+        "MEASURE {} series, {buckets} buckets: {used} bytes used, {} bytes file, {:.1} B/bucket",
+        series.len(),
+        s.file_bytes(),
+        used as f64 / buckets as f64
+    );
+    assert!(used <= 50_000_000, "{used} bytes");
+}
