@@ -129,3 +129,6 @@ pub fn routes() -> Router<watch::Receiver<Served>> {
         .route("/api/v1/pools", get(api::get_pools))
         .route("/api/v1/alerts", get(crate::server::alerts))
 }
+
+#[cfg(test)]
+mod tests;

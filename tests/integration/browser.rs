@@ -124,9 +124,6 @@ fn artifacts() -> PathBuf {
 
 #[test]
 fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
-    let Some(bin) = support::require_tool("chromium", "the status page browser test") else {
-        return;
-    };
     let case = Case::load("nas-smr-pool");
     let root = case.build_root();
     let state = tempfile::tempdir().expect("state dir");
@@ -162,6 +159,40 @@ fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
         }
     };
     assert_eq!(plain, want_plain, "curl / shows what /metrics says");
+
+    // the API the page polls: the tier is picked from the range, bad ranges are refused
+    let h = support::http_get(
+        &addr,
+        "/api/v1/history?series=pool_capacity_ratio:tank&range=hour",
+    )
+    .expect("GET /api/v1/history");
+    assert_eq!(h.status, 200, "{}", h.body);
+    let body: serde_json::Value = serde_json::from_str(&h.body).expect("JSON");
+    assert_eq!(body["series"][0]["step_seconds"], 10);
+    let last = body["series"][0]["points"]
+        .as_array()
+        .and_then(|p| p.last())
+        .expect("a point");
+    assert_eq!(last[2], 0.81, "the last bucket's mean is tank's capacity");
+    let bad =
+        support::http_get(&addr, "/api/v1/history?series=wall_watts&range=decade").expect("GET");
+    assert_eq!(bad.status, 400);
+    let pools: serde_json::Value = serde_json::from_str(
+        &support::http_get(&addr, "/api/v1/pools")
+            .expect("GET /api/v1/pools")
+            .body,
+    )
+    .expect("JSON");
+    let tank = pools
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == POOL))
+        .expect("tank");
+    assert_eq!(tank["capacity_ratio"], 0.81);
+
+    let Some(bin) = support::require_tool("chromium", "the status page browser test") else {
+        assert!(daemon.stop().success());
+        return;
+    };
 
     // in the browser, after page.js has run against /api/v1
     let mut tries = 0;
