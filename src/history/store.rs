@@ -92,6 +92,10 @@ impl Store {
         // a reload opens the file anew while the old thread may still be writing its last flush
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| e.to_string())?;
+        // SQLite's default page cache is up to 2 MiB per connection; the RSS budget of the
+        // whole history is 2 MiB, and a flush or a query touches few pages
+        conn.execute_batch("PRAGMA cache_size = -256")
+            .map_err(|e| e.to_string())?;
         let app: i64 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(|e| format!("not an SQLite file: {e}"))?;
