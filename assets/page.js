@@ -145,7 +145,9 @@
           if (k > 0 && a.points[k - 1][1] < 0.5 && p[3] >= 0.5) ups++;
         });
         var days = span / 86400;
-        cv.title = ups + " spin-ups in the last " + range + (days >= 1 ? " (" + (ups / days).toFixed(1) + "/day)" : "");
+        cv.title = ups + " spin-ups in the last " + range;
+        var cell = cv.closest("tr") && cv.closest("tr").querySelector("td.spinups .per-day");
+        if (cell) cell.textContent = days >= 1 ? (ups / days).toFixed(1) + "/day" : ups + " this hour";
       });
     });
   }

@@ -195,7 +195,7 @@ fn disks_section(disks: &[Disk], out: &mut String) {
              <td data-label=\"Class\">{class}</td><td data-label=\"Pool\">{}</td>\
              <td class=\"temp\" data-label=\"Temp\">{}</td><td data-label=\"Health\">{health}</td>\
              <td class=\"mode\" data-label=\"Mode\"><span class=\"pm {m}\">{m}</span></td>\
-             <td class=\"spinups\" data-label=\"Spin-ups\">{}</td><td class=\"tl\"><canvas class=\"timeline\" data-series=\"disk_power_mode:{id}\" height=\"18\"></canvas></td></tr>",
+             <td class=\"spinups\" data-label=\"Spin-ups\" title=\"since hostwatt started; below: over the range shown\">{}<div class=\"muted per-day\"></div></td><td class=\"tl\"><canvas class=\"timeline\" data-series=\"disk_power_mode:{id}\" height=\"18\"></canvas></td></tr>",
             esc(&d.device),
             opt(d.model.as_deref(), esc),
             opt(d.pool.as_deref(), esc),
