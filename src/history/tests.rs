@@ -412,3 +412,23 @@ fn two_years_of_24_disks_fit_the_default_cap() {
     );
     assert!(used <= 50_000_000, "{used} bytes");
 }
+
+#[tokio::test]
+async fn a_clock_set_back_merges_into_past_buckets_and_keeps_the_flush_cadence() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = History::open(dir.path(), BIG);
+    let (_tx, sources) = wall_source(30.0);
+    let mut rec = Recorder::new(&Config::default(), history.clone(), sources);
+    let t0 = Instant::now();
+    rec.record_at(DAY0 + 3600, t0);
+    // NTP sets the clock back an hour: the sample joins the bucket of an hour earlier...
+    rec.record_at(DAY0 + 5, t0 + Duration::from_secs(10));
+    // ...and the flush still comes 15 min of monotonic time after the start, not an hour later
+    rec.record_at(DAY0 + 900, t0 + Duration::from_secs(900));
+    let a = history
+        .query("wall_watts", DAY0, DAY0 + 3600, DAY0 + 3600)
+        .await;
+    assert_eq!(history.stats().writes, 1);
+    let ts: Vec<f64> = a.points.iter().map(|p| p[0]).collect();
+    assert_eq!(ts, [DAY0 as f64, (DAY0 + 900) as f64, (DAY0 + 3600) as f64]);
+}

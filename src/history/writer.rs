@@ -59,9 +59,9 @@ pub struct History {
 }
 
 impl History {
-    /// Opens `<dir>/history.sqlite` on a new thread. A store that cannot be opened at all (the
-    /// directory is read-only) leaves a history that lives in memory only until restart; either
-    /// problem is logged once.
+    /// Opens `<dir>/history.sqlite` on a new thread, at its first use. A corrupt store is set
+    /// aside and a new one started; one that cannot be opened at all (a read-only directory)
+    /// leaves only the unflushed buffer to query. Either is logged once.
     pub fn open(dir: &Path, max_bytes: u64) -> Self {
         let (tx, rx) = std::sync::mpsc::channel::<Cmd>();
         let stats = Arc::new(Mutex::new(Stats::default()));
@@ -86,7 +86,7 @@ impl History {
                 let _ = closed_tx.send(true);
             });
         if let Err(e) = spawned {
-            tracing::error!(error = %e, "no history thread; history is kept in memory only");
+            tracing::error!(error = %e, "no history thread; history is not stored");
         }
         Self {
             tx,
@@ -189,7 +189,7 @@ fn open_store(dir: &Path, stats: &Mutex<Stats>) -> Option<Store> {
             Some(s)
         }
         Err(e) => {
-            tracing::error!(error = %e, "history store unusable; history is kept in memory only");
+            tracing::error!(error = %e, "history store unusable; history is not stored");
             None
         }
     };
