@@ -244,9 +244,19 @@ impl Running {
         let registry = app.registry.clone();
         let history = app.history();
         let (_, mut tasks) = app.spawn(rx.clone());
-        // stopping waits until the history's last flush is on disk
+        // stopping waits until the history's last flush is on disk, bounded: a stuck disk
+        // must not hold up a stop (SQLite's journal keeps the store whole either way)
         if let Some(h) = history {
-            tasks.push(tokio::spawn(async move { h.closed().await }));
+            tasks.push(tokio::spawn(async move {
+                if tokio::time::timeout(Duration::from_secs(30), h.closed())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        "history store not closed after 30 s; stopping without its last flush"
+                    );
+                }
+            }));
         }
         let hostname = crate::notify::hostname(&cfg.root);
         let dispatcher =
