@@ -247,7 +247,9 @@ impl Running {
         // stopping waits until the history's last flush is on disk, bounded: a stuck disk
         // must not hold up a stop (SQLite's journal keeps the store whole either way)
         if let Some(h) = history {
+            let mut stopping = rx.clone();
             tasks.push(tokio::spawn(async move {
+                let _ = stopping.changed().await;
                 if tokio::time::timeout(Duration::from_secs(30), h.closed())
                     .await
                     .is_err()

@@ -4,11 +4,15 @@
 //! disk's power mode, a pool's capacity) compared with `/metrics`. Screenshots at desktop and
 //! phone width go to `target/browser/` (docs/screenshot.png is one of them).
 //!
-//! Skips with a SKIPPED line when chromium is missing; fails under HOSTWATT_REQUIRE_TOOLS=1.
+//! Then the history survives a restart: the buckets served before it are served after it.
+//!
+//! Without chromium the browser part prints a SKIPPED line (and fails under
+//! HOSTWATT_REQUIRE_TOOLS=1); the no-JS page, the API and the restart are checked either way.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use crate::support::{self, Case, Daemon};
@@ -122,25 +126,30 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-#[test]
-fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
-    let case = Case::load("nas-smr-pool");
-    let root = case.build_root();
-    let state = tempfile::tempdir().expect("state dir");
-    let profile = tempfile::tempdir().expect("chromium profile");
+/// The daemon on `root` with the case's config and replayed commands.
+fn start(case: &Case, root: &Path, state: &Path) -> (Daemon, String, Receiver<String>) {
     let commands = case.dir.join("commands.toml");
     let shared = support::shared_dir();
-    let (mut daemon, addr, _lines) = Daemon::start_with(
-        root.path(),
+    Daemon::start_with(
+        root,
         &case.dir.join("config.toml"),
-        state.path(),
+        state,
         &[
             OsStr::new("--replay-commands"),
             commands.as_os_str(),
             OsStr::new("--shared-fixtures"),
             shared.as_os_str(),
         ],
-    );
+    )
+}
+
+#[test]
+fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
+    let case = Case::load("nas-smr-pool");
+    let root = case.build_root();
+    let state = tempfile::tempdir().expect("state dir");
+    let profile = tempfile::tempdir().expect("chromium profile");
+    let (mut daemon, addr, lines) = start(&case, root.path(), state.path());
     // the wall estimate includes the disks once SMART has answered and wall has run again
     support::poll_until("disks in the wall breakdown and a pool", 1200, || {
         let m = metrics(&addr);
@@ -189,55 +198,91 @@ fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
         .expect("tank");
     assert_eq!(tank["capacity_ratio"], 0.81);
 
-    let Some(bin) = support::require_tool("chromium", "the status page browser test") else {
-        assert!(daemon.stop().success());
-        return;
-    };
-
-    // in the browser, after page.js has run against /api/v1
-    let mut tries = 0;
-    let (dom, shown, want) = loop {
-        tries += 1;
-        let before = expected(&metrics(&addr));
-        let dom = chromium(&bin, profile.path(), &["--dump-dom"], &url);
-        let after = expected(&metrics(&addr));
-        if before == after || tries == 5 {
-            let shown = seen(&dom);
-            break (dom, shown, after.expect("metrics"));
-        }
-    };
-    assert_eq!(shown, want, "the page shows what /metrics says");
-    assert_eq!(want.1, "idle", "the replayed disk answered and had no I/O");
-    assert_eq!(
-        want.2, "81 %",
-        "tank is 81 % full in the replayed zpool list"
-    );
-    // the chart library loaded from the daemon (no network) and drew the watts chart
-    assert!(
-        dom.contains("class=\"uplot"),
-        "uPlot did not draw: {}",
-        &dom[..dom.len().min(2000)]
-    );
-
-    // screenshots, desktop and phone width, as artifacts
-    let out = artifacts();
-    for (name, size) in [("desktop.png", "1280,1700"), ("phone.png", "390,2600")] {
-        let file = out.join(name);
-        let _ = std::fs::remove_file(&file);
-        chromium(
-            &bin,
-            profile.path(),
-            &[
-                &format!("--screenshot={}", file.display()),
-                &format!("--window-size={size}"),
-            ],
-            &url,
+    if let Some(bin) = support::require_tool("chromium", "the status page browser test") {
+        // in the browser, after page.js has run against /api/v1
+        let mut tries = 0;
+        let (dom, shown, want) = loop {
+            tries += 1;
+            let before = expected(&metrics(&addr));
+            let dom = chromium(&bin, profile.path(), &["--dump-dom"], &url);
+            let after = expected(&metrics(&addr));
+            if before == after || tries == 5 {
+                let shown = seen(&dom);
+                break (dom, shown, after.expect("metrics"));
+            }
+        };
+        assert_eq!(shown, want, "the page shows what /metrics says");
+        assert_eq!(want.1, "idle", "the replayed disk answered and had no I/O");
+        assert_eq!(
+            want.2, "81 %",
+            "tank is 81 % full in the replayed zpool list"
         );
-        let png = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name} is a PNG");
-        eprintln!("screenshot: {}", file.display());
+        // the chart library loaded from the daemon (no network) and drew the watts chart
+        assert!(
+            dom.contains("class=\"uplot"),
+            "uPlot did not draw: {}",
+            &dom[..dom.len().min(2000)]
+        );
+
+        // screenshots, desktop and phone width, as artifacts
+        let out = artifacts();
+        for (name, size) in [("desktop.png", "1280,1700"), ("phone.png", "390,2600")] {
+            let file = out.join(name);
+            let _ = std::fs::remove_file(&file);
+            chromium(
+                &bin,
+                profile.path(),
+                &[
+                    &format!("--screenshot={}", file.display()),
+                    &format!("--window-size={size}"),
+                ],
+                &url,
+            );
+            let png = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name} is a PNG");
+            eprintln!("screenshot: {}", file.display());
+        }
     }
+    let wall_history = |addr: &str| -> Vec<serde_json::Value> {
+        let r = support::http_get(addr, "/api/v1/history?series=wall_watts&range=hour")
+            .expect("GET /api/v1/history");
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+        v["series"][0]["points"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    support::poll_until("three 10 s buckets of wall power", 1200, || {
+        (wall_history(&addr).len() >= 3).then_some(())
+    });
+    let before = wall_history(&addr);
     assert!(daemon.stop().success());
-    // the shutdown flush wrote the history store
+    for l in lines.try_iter() {
+        if l.contains("history") || l.contains("WARN") && !l.contains("item failed") {
+            eprintln!("LOG {l}");
+        }
+    }
+    // the shutdown flush wrote the history store; a new daemon serves it
     assert!(state.path().join("history.sqlite").is_file());
+    let (mut again, addr, _lines) = start(&case, root.path(), state.path());
+    // the same buckets, in thousandths (the store's resolution)
+    let milli = |p: &[serde_json::Value]| -> Vec<Vec<i64>> {
+        p.iter()
+            .map(|x| {
+                (0..4)
+                    .map(|i| (x[i].as_f64().expect("number") * 1000.0).round() as i64)
+                    .collect()
+            })
+            .collect()
+    };
+    // the last bucket may still take samples (from either daemon): compare the complete ones
+    let done = &before[..before.len() - 1];
+    let after = wall_history(&addr);
+    assert!(after.len() >= before.len(), "{after:?}");
+    assert_eq!(
+        milli(&after[..done.len()]),
+        milli(done),
+        "the buckets from before the restart are served after it"
+    );
+    assert!(again.stop().success());
 }
