@@ -95,6 +95,7 @@ pub struct App {
     advice: Option<Latest<collectors::advisor::Snapshot>>,
     /// When each sampler last ran under `sample_due`.
     last_round: Vec<Option<Instant>>,
+    page: crate::page::Sources,
 }
 
 impl App {
@@ -151,6 +152,7 @@ impl App {
         }
         let alerts = reg.subscribe();
         let advice = reg.subscribe();
+        let page = crate::page::Sources::register(cfg, &mut reg, alerts.clone())?;
         Ok(Self {
             last_round: vec![None; reg.samplers.len()],
             registry: reg.registry,
@@ -159,6 +161,7 @@ impl App {
             families: reg.families,
             alerts,
             advice,
+            page,
         })
     }
 
@@ -170,6 +173,11 @@ impl App {
     /// The alert engine's latest evaluation, when alerts are enabled.
     pub fn alerts(&self) -> Option<Latest<alerts::task::Snapshot>> {
         self.alerts.clone()
+    }
+
+    /// The history store, when history is on.
+    pub fn history(&self) -> Option<crate::history::History> {
+        self.page.history.clone()
     }
 
     /// Names of the enabled collectors.
@@ -213,6 +221,7 @@ impl App {
             registry: self.registry.clone(),
             alerts: self.alerts.clone(),
             advice: self.advice.clone(),
+            page: self.page.clone(),
         }
     }
 }

@@ -390,7 +390,12 @@ struct Running {
     keep: crate::scheduler::Keep,
     collectors: Vec<crate::scheduler::Task>,
     dispatcher: tokio::task::JoinHandle<()>,
+    /// The history store, closed (last flush written) at stop.
+    history: Option<crate::history::History>,
 }
+
+/// How long a stop waits for the history's last flush: a few seconds, like the state saves.
+const HISTORY_CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
 impl Running {
     fn start(
@@ -410,6 +415,7 @@ impl Running {
         let (stop, rx) = watch::channel(false);
         let served = app.served();
         let registry = app.registry.clone();
+        let history = app.history();
         let keep = crate::scheduler::Keep::default();
         let (_, collectors) = app.spawn(rx.clone(), keep.clone());
         let hostname = crate::notify::hostname(&cfg.root);
@@ -424,6 +430,7 @@ impl Running {
             keep,
             collectors,
             dispatcher,
+            history,
         };
         Ok((running, served))
     }
@@ -456,6 +463,18 @@ impl Running {
             }
         }
         let _ = self.dispatcher.await;
+        // the history's last flush is on disk before the process ends or a new store handle
+        // opens the same file; bounded, because a stuck disk must not hold up a stop (SQLite's
+        // journal keeps the store whole either way)
+        if let Some(h) = self.history
+            && tokio::time::timeout(HISTORY_CLOSE_LIMIT, h.closed())
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "history store not closed after {HISTORY_CLOSE_LIMIT:?}; stopping without its last flush"
+            );
+        }
         carried
     }
 }

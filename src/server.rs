@@ -5,11 +5,10 @@
 //! `run(listener, served, shutdown)` takes a bound listener so tests bind `127.0.0.1:0`;
 //! `serve` adds the web config (TLS, basic auth, headers: `crate::web`), `serve_with` the
 //! connection limits (`conn`). `/metrics` answers in the format and encoding the client asks for
-//! (`encoding`); `/` is a small page of links (`index`).
+//! (`encoding`); `/` and `/api/v1/` are the status page's (`crate::page`).
 
 pub mod conn;
 pub mod encoding;
-pub mod index;
 pub mod openmetrics;
 
 use std::future::Future;
@@ -37,6 +36,8 @@ pub struct Served {
     pub alerts: Option<Latest<Alerts>>,
     /// The advisor's reports, when `[collectors.advisor]` is on.
     pub advice: Option<Latest<crate::collectors::advisor::Snapshot>>,
+    /// What the status page and `/api/v1/` read.
+    pub page: crate::page::Sources,
 }
 
 impl From<Registry> for Served {
@@ -45,6 +46,7 @@ impl From<Registry> for Served {
             registry,
             alerts: None,
             advice: None,
+            page: Default::default(),
         }
     }
 }
@@ -72,7 +74,7 @@ async fn metrics(
     encoding::respond(&registry, &headers)
 }
 
-async fn alerts(State(served): State<watch::Receiver<Served>>) -> Json<AlertsBody> {
+pub(crate) async fn alerts(State(served): State<watch::Receiver<Served>>) -> Json<AlertsBody> {
     let rx = served.borrow().alerts.clone();
     let latest = rx.as_ref().and_then(|rx| rx.borrow().clone());
     Json(AlertsBody {
@@ -89,11 +91,11 @@ async fn healthz() -> &'static str {
 /// The router; what it serves can be swapped (config reload) while serving.
 pub fn router(served: watch::Receiver<Served>) -> Router {
     Router::new()
-        .route("/", get(index::page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/alerts", get(alerts))
         .route(crate::advisor::run::ROUTE, get(crate::advisor::api::advice))
+        .merge(crate::page::routes())
         .with_state(served)
 }
 

@@ -33,6 +33,8 @@ pub struct File {
     pub alerts: alerts::Config,
     /// `[notify.<name>]`: where alert notifications go, one table per receiver.
     pub notify: BTreeMap<String, crate::notify::Receiver>,
+    /// `[history]`: the status page's store (tiers, flush interval, size cap).
+    pub history: crate::history::Config,
 }
 
 /// `[daemon]`.

@@ -57,6 +57,8 @@ pub struct Config {
     pub alert_rules: Vec<crate::alerts::rules::Rule>,
     /// Notification receivers by name (`[notify.<name>]`).
     pub notify: std::collections::BTreeMap<String, crate::notify::Receiver>,
+    /// `[history]`: the status page's store.
+    pub history: crate::history::Config,
 }
 
 impl Serialize for Config {
@@ -302,6 +304,7 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
         alerts: parsed.alerts,
         alert_rules,
         notify: parsed.notify,
+        history: parsed.history,
     })
 }
 

@@ -10,6 +10,7 @@ mod advisor;
 mod alert_restart;
 mod alertmanager;
 mod alerts_tls;
+mod browser;
 mod cli;
 mod daemon;
 mod golden;

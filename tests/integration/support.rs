@@ -578,6 +578,16 @@ impl Daemon {
         config: &Path,
         state_dir: &Path,
     ) -> (Self, String, mpsc::Receiver<String>) {
+        Self::start_with(root, config, state_dir, &[])
+    }
+
+    /// As `start`, with `extra` arguments (`--replay-commands FILE`).
+    pub fn start_with(
+        root: &Path,
+        config: &Path,
+        state_dir: &Path,
+        extra: &[&std::ffi::OsStr],
+    ) -> (Self, String, mpsc::Receiver<String>) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -592,6 +602,7 @@ impl Daemon {
             .arg(config)
             .arg("--state-dir")
             .arg(state_dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,0 +1,134 @@
+//! The status page (`GET /`) and the JSON API under `/api/v1/` that it polls, on the same
+//! listener (TLS, basic auth) as `/metrics`.
+//!
+//! Every asset is compiled into the binary (`include_bytes!`): the page works with no internet.
+//! uPlot (MIT, `assets/vendor/uplot/`) draws the charts; `assets/page.js` is plain JavaScript,
+//! so there is no front-end build step.
+
+pub mod api;
+pub mod html;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::watch;
+
+use crate::alerts::task::Snapshot as Alerts;
+use crate::app::{Latest, Registration};
+use crate::config::Config;
+use crate::history::History;
+use crate::history::record::{self, Recorder};
+use crate::server::Served;
+
+/// What the page and the API read: the latest snapshots, the alerts, the history store.
+#[derive(Clone, Default)]
+pub struct Sources {
+    /// Wall, SMART, ZFS and cpuidle snapshots.
+    pub latest: record::Sources,
+    /// The alert engine's evaluations, when alerts are enabled.
+    pub alerts: Option<Latest<Alerts>>,
+    /// The history store, when history is on.
+    pub history: Option<History>,
+}
+
+impl Sources {
+    /// Subscribes to the collectors already in `reg` and, when history is on (and the config
+    /// keeps state), opens the store and adds its recorder. Keep it after the collectors.
+    pub fn register(
+        cfg: &Config,
+        reg: &mut Registration,
+        alerts: Option<Latest<Alerts>>,
+    ) -> prometheus::Result<Self> {
+        let latest = record::Sources {
+            wall: reg.subscribe(),
+            smart: reg.subscribe(),
+            zfs: reg.subscribe(),
+            cpuidle: reg.subscribe(),
+        };
+        let history = (cfg.history.enabled && cfg.persist).then(|| {
+            History::open(
+                &cfg.state_dir,
+                cfg.history.max_size_mb.saturating_mul(1_000_000),
+            )
+        });
+        if let Some(h) = &history {
+            reg.add(Recorder::new(&cfg.history, h.clone(), latest.clone()))?;
+        }
+        Ok(Self {
+            latest,
+            alerts,
+            history,
+        })
+    }
+}
+
+/// The files under `/assets/`: (name, content type, bytes).
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "page.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/page.js"),
+    ),
+    (
+        "page.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/page.css"),
+    ),
+    (
+        "uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/vendor/uplot/uPlot.iife.min.js"),
+    ),
+    (
+        "uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/vendor/uplot/uPlot.min.css"),
+    ),
+];
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, ty, body)) => (
+            [(CONTENT_TYPE, *ty), (CACHE_CONTROL, "max-age=3600")],
+            *body,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn index(State(served): State<watch::Receiver<Served>>) -> Html<String> {
+    let src = served.borrow().page.clone();
+    let now = crate::history::record::unix_now();
+    let alerts = src.alerts.as_ref().map(|rx| {
+        rx.borrow()
+            .as_ref()
+            .map(|s| s.alerts.clone())
+            .unwrap_or_default()
+    });
+    Html(html::page(
+        &api::summary(&src, now),
+        &api::disks(&src),
+        &api::pools(&src, now),
+        alerts.as_deref(),
+    ))
+}
+
+/// The page's and the API's routes.
+pub fn routes() -> Router<watch::Receiver<Served>> {
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/{name}", get(asset))
+        .route("/api/v1/summary", get(api::get_summary))
+        .route("/api/v1/series", get(api::get_series))
+        .route("/api/v1/history", get(api::get_history))
+        .route("/api/v1/disks", get(api::get_disks))
+        .route("/api/v1/pools", get(api::get_pools))
+        .route("/api/v1/alerts", get(crate::server::alerts))
+}
+
+#[cfg(test)]
+mod tests;
