@@ -11,6 +11,8 @@ use crate::estimate::wall::cpu_watts;
 
 /// A window waiting longer than this for the meter is dropped: no pair.
 const MAX_WAIT: Duration = Duration::from_secs(300);
+/// Shortest span a counter step is judged over, seconds (see `Counters::advance`).
+const MIN_COUNTER_SPAN: f64 = 120.0;
 
 /// One estimate averaged over its own window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,8 +145,8 @@ pub struct Counters(BTreeMap<String, (Instant, f64)>);
 
 impl Counters {
     /// Joules the meter's counter advanced since the last reading seen, from its newest
-    /// reading; `Some(0.0)` when it has not read since, `None` for a first reading or a meter
-    /// without a counter (integrate its watts instead).
+    /// reading; `Some(0.0)` when it has not read since, `None` for a first reading, a meter
+    /// without a counter or a step it cannot have counted (integrate its watts instead).
     pub fn advance(&mut self, meter: &str, newest: &Timed) -> Option<f64> {
         let energy = newest.energy_joules?;
         let prev = self.0.insert(meter.to_owned(), (newest.at, energy));
@@ -154,9 +156,10 @@ impl Counters {
             return Some(0.0);
         }
         let secs = newest.at.duration_since(t0).as_secs_f64();
-        // what the meter could have counted since: twice its reading, plus 50 W
-        let max_joules = (2.0 * newest.watts.abs() + 50.0) * secs;
-        Some(align::counter_delta(e0, energy, max_joules))
+        // what the meter could have counted since: twice its reading, plus 50 W, over at least
+        // two minutes (a Gen1 Shelly's watt-minute total may move once a minute)
+        let max_joules = (2.0 * newest.watts.abs() + 50.0) * secs.max(MIN_COUNTER_SPAN);
+        align::counter_delta(e0, energy, max_joules)
     }
 }
 
@@ -221,6 +224,10 @@ mod tests {
         assert_eq!(c.advance("plug", &r(15, 50.0, 1750.0)), Some(750.0));
         assert_eq!(c.advance("plug", &r(15, 50.0, 1750.0)), Some(0.0));
         assert_eq!(c.advance("plug", &r(30, 50.0, 300.0)), Some(300.0));
+        // a glitch: one reading of a low total between true ones is a reset, the return to
+        // the true total is not energy (it would count 1750 J a second time)
+        assert_eq!(c.advance("plug", &r(45, 50.0, 1_000_000.0)), None);
+        assert_eq!(c.advance("plug", &r(60, 50.0, 1_000_750.0)), Some(750.0));
         assert_eq!(
             power_between_readings(&[r(0, 49.0, 0.0), r(15, 51.0, 750.0)]),
             Some(50.0)
