@@ -115,6 +115,32 @@ async fn kills_the_whole_group_of_a_wrapper_that_ignores_sigterm() {
 }
 
 #[tokio::test]
+async fn a_wrapper_that_leaves_a_daemon_holding_its_output_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("daemon.pid");
+    // a shim that starts a helper in its own session (outside our process group, so it
+    // survives us) without closing the inherited stdout, prints its answer and exits
+    let script = format!(
+        "setsid sleep 60 & echo $! > {}; echo '{{\"ok\":1}}'; exit 0",
+        pidfile.display()
+    );
+    let got = Runner::system()
+        .run(&sh(), &["-c".into(), script], Duration::from_secs(20))
+        .await;
+    let daemon: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon), Signal::SIGKILL);
+    let out = got.expect("the answer, not a timeout at the limit");
+    assert_eq!(
+        (out.code, out.stdout_text().as_str()),
+        (Some(0), "{\"ok\":1}\n")
+    );
+}
+
+#[tokio::test]
 async fn the_liveness_guard_sees_a_group_whose_leader_exited() {
     // the leader exits at once, its background child lives on in the group
     #[allow(clippy::disallowed_methods)]
