@@ -43,7 +43,8 @@ const STEADY_RATIO: f64 = 0.03;
 /// ...or within 1.5 W, whichever is larger (plugs read to ~0.1 W, idle boxes wobble by ~1 W).
 const STEADY_WATTS: f64 = 1.5;
 
-fn within(a: f64, b: f64) -> bool {
+/// Whether two readings are within the steady tolerance of each other.
+pub fn within(a: f64, b: f64) -> bool {
     (a - b).abs() <= (STEADY_RATIO * a.abs().max(b.abs())).max(STEADY_WATTS)
 }
 

@@ -93,9 +93,10 @@ generation = "gen2"
         support::value(&text, series).unwrap_or_else(|| panic!("no {series}\n{text}"))
     };
     assert_eq!(v("hostwatt_meter_up{meter=\"plug\",kind=\"shelly\"}"), 1.0);
-    // the counter's slope over the last 30 s: 60.0 W (399 % 7 = 0), to the counter's 1 mWh
+    // the counter's slope over the steady readings of the last 120 s (rounds 396-399 read
+    // 60.4, 60.5, 60.6, 60.0 W: the load holds within 3 %), to the counter's 1 mWh
     let best = v("hostwatt_wall_best_power_watts{source=\"plug\",basis=\"measured\"}");
-    assert!((best - 60.0).abs() < 0.13, "best {best} W");
+    assert!((best - 60.375).abs() < 0.13, "best {best} W");
     // 399 windows between 400 rounds, all steady; every 4th is held back to validate
     assert_eq!(v("hostwatt_wall_calibration_samples_total"), 300.0);
     assert_eq!(v("hostwatt_wall_calibration_trusted"), 1.0);
