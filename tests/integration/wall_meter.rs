@@ -490,6 +490,44 @@ async fn follows_the_true_wall_power(counter: bool) {
 }
 
 #[tokio::test]
+async fn a_meter_that_reads_zero_watts_is_neither_best_nor_learned_from() {
+    // the plug answers, but reads 0 W and counts nothing: it switches another outlet
+    let mut sim = harness::Sim::new(None);
+    let (plug, addr) = harness::plug().await;
+    let mut app = harness::app(
+        sim.root.path(),
+        "rated_watts = 500\nprofile = \"gold\"",
+        Some(addr),
+    );
+    let t0 = Instant::now();
+    for t in (0..=600u64).step_by(15) {
+        sim.advance(t);
+        app.sample_due(t0 + Duration::from_secs(t)).await;
+    }
+    assert_eq!(plug.lock().expect("lock").watts, 0.0);
+    let text = hostwatt::metrics::exposition(&app.registry);
+    let v = |series: &str| support::value(&text, series);
+    assert_eq!(
+        v("hostwatt_meter_up{meter=\"plug\",kind=\"shelly\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        v("hostwatt_wall_best_power_watts{source=\"plug\",basis=\"measured\"}"),
+        None
+    );
+    let best = v("hostwatt_wall_best_power_watts{source=\"estimate\",basis=\"modelled\"}");
+    let truth = sim.wall_mean(585, 600);
+    assert!(
+        best.is_some_and(|b| (b - truth).abs() < 0.2 * truth),
+        "best {best:?} W, true {truth} W"
+    );
+    assert_eq!(
+        v("hostwatt_wall_calibration_samples_total").unwrap_or(0.0),
+        0.0
+    );
+}
+
+#[tokio::test]
 async fn without_a_meter_the_band_covers_the_true_wall_power() {
     let mut sim = harness::Sim::new(None);
     let points = harness::SFX_POINTS
