@@ -354,6 +354,7 @@ async fn run_system(
     // the group id is the child's pid; from here on, leaving this function any way but a
     // finished run kills the group (a dropped future included)
     let group = Group(child.id());
+    let leader = child.id();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -379,9 +380,12 @@ async fn run_system(
                 Err(_) => {
                     tracing::warn!(
                         program = name,
-                        "exited, but a process it left running (outside its process group) holds \
-                         its output open; using the output written so far"
+                        "exited, but a process it left running holds its output open; using the \
+                         output written so far (what is left in its process group is killed)"
                     );
+                    if let Some(pgid) = leader {
+                        kill_group(pgid);
+                    }
                     (true, status)
                 }
             },

@@ -138,6 +138,25 @@ async fn a_wrapper_that_leaves_a_daemon_holding_its_output_still_answers() {
         (out.code, out.stdout_text().as_str()),
         (Some(0), "{\"ok\":1}\n")
     );
+    // the same helper left in its group (no setsid) is killed with the group
+    let script = format!(
+        "sleep 60 & echo $! > {}; echo done; exit 0",
+        pidfile.display()
+    );
+    let out = Runner::system()
+        .run(&sh(), &["-c".into(), script], Duration::from_secs(20))
+        .await
+        .expect("the answer");
+    assert_eq!(out.stdout_text(), "done\n");
+    let helper: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        crate::testutil::wait_until_gone(helper).await,
+        "helper {helper} left behind"
+    );
 }
 
 #[tokio::test]
