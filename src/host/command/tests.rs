@@ -6,6 +6,15 @@ fn sh() -> Program {
     Program::new("sh", "/bin/sh")
 }
 
+/// The pid a script wrote to `path`.
+fn pid_in(path: &std::path::Path) -> u32 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn returns_nonzero_exit_as_data() {
     let out = Runner::system()
@@ -103,11 +112,7 @@ async fn kills_the_whole_group_of_a_wrapper_that_ignores_sigterm() {
         .await
         .unwrap_err();
     assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
-    let grandchild: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let grandchild = pid_in(&pidfile);
     assert!(
         crate::testutil::wait_until_gone(grandchild).await,
         "grandchild {grandchild} left behind"
@@ -127,11 +132,7 @@ async fn a_wrapper_that_leaves_a_daemon_holding_its_output_still_answers() {
     let got = Runner::system()
         .run(&sh(), &["-c".into(), script], Duration::from_secs(20))
         .await;
-    let daemon: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let daemon = i32::try_from(pid_in(&pidfile)).unwrap();
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon), Signal::SIGKILL);
     let out = got.expect("the answer, not a timeout at the limit");
     assert_eq!(
@@ -148,11 +149,7 @@ async fn a_wrapper_that_leaves_a_daemon_holding_its_output_still_answers() {
         .await
         .expect("the answer");
     assert_eq!(out.stdout_text(), "done\n");
-    let helper: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let helper = pid_in(&pidfile);
     assert!(
         crate::testutil::wait_until_gone(helper).await,
         "helper {helper} left behind"
