@@ -43,7 +43,8 @@ const STEADY_RATIO: f64 = 0.03;
 /// ...or within 1.5 W, whichever is larger (plugs read to ~0.1 W, idle boxes wobble by ~1 W).
 const STEADY_WATTS: f64 = 1.5;
 
-fn within(a: f64, b: f64) -> bool {
+/// Whether two readings are within the steady tolerance of each other.
+pub fn within(a: f64, b: f64) -> bool {
     (a - b).abs() <= (STEADY_RATIO * a.abs().max(b.abs())).max(STEADY_WATTS)
 }
 
@@ -131,18 +132,15 @@ fn counter_average(bracket: &[Timed], start: Instant, end: Instant, secs: f64) -
     Some((at(end) - at(start)) / secs)
 }
 
-/// Joules a device counter advanced from `prev` to `now`. A counter that went backwards was
-/// reset (device reboot, owner reset): it counted `now` since the reset, which is added when it
-/// is no more than `max_joules` (what the meter could have drawn in the gap), else nothing is
-/// (a foreign value: we do not know what happened).
-pub fn counter_delta(prev: f64, now: f64, max_joules: f64) -> f64 {
-    if now >= prev {
-        now - prev
-    } else if now <= max_joules {
-        now
-    } else {
-        0.0
-    }
+/// Joules a device counter advanced from `prev` to `now`, or `None` when the step is not one
+/// the meter can have counted (integrate its watts instead). A counter that went backwards was
+/// reset (device reboot, owner reset): it counted `now` since the reset. Either way the joules
+/// must be no more than `max_joules` (what the meter could have drawn in the gap): a glitch
+/// that reads a low total once and the true total next (or a swapped device) is a foreign
+/// value, not energy, else it would count the whole total a second time.
+pub fn counter_delta(prev: f64, now: f64, max_joules: f64) -> Option<f64> {
+    let counted = if now >= prev { now - prev } else { now };
+    (counted <= max_joules).then_some(counted)
 }
 
 #[cfg(test)]
@@ -233,12 +231,17 @@ mod tests {
 
     #[test]
     fn counter_deltas_survive_resets() {
-        assert_eq!(counter_delta(100.0, 250.0, 1e3), 150.0);
+        assert_eq!(counter_delta(100.0, 250.0, 1e3), Some(150.0));
         assert_eq!(
             counter_delta(9000.0, 120.0, 1e3),
-            120.0,
+            Some(120.0),
             "reset: counted since"
         );
-        assert_eq!(counter_delta(9000.0, 5000.0, 1e3), 0.0, "foreign value");
+        assert_eq!(counter_delta(9000.0, 5000.0, 1e3), None, "foreign value");
+        assert_eq!(
+            counter_delta(120.0, 9000.0, 1e3),
+            None,
+            "back from a glitch: the total is not counted twice"
+        );
     }
 }

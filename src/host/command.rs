@@ -26,6 +26,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// and bounds what `exec yes` can cost (it printed 2 GB in 5 s).
 pub const OUTPUT_LIMIT: usize = 4 << 20;
 
+/// How long a child's output may stay open after the child exited (see `run_system`).
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
 const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A program and how to find it: `name` keys replays, logs and metrics; `path` is what runs.
@@ -351,30 +354,59 @@ async fn run_system(
     // the group id is the child's pid; from here on, leaving this function any way but a
     // finished run kills the group (a dropped future included)
     let group = Group(child.id());
+    let leader = child.id();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
     let finished = async {
-        let (out, err) = tokio::join!(read_capped(stdout), read_capped(stderr));
-        match (out, err) {
-            (Some(stdout), Some(stderr)) => {
-                let status = child.wait().await.map_err(|source| CommandError::Wait {
-                    program: name,
-                    source,
-                })?;
-                Ok(Output {
-                    code: status.code(),
-                    stdout,
-                    stderr,
-                })
-            }
-            _ => Err(CommandError::TooMuchOutput {
+        let reading = async {
+            let (o, e) = tokio::join!(read_capped(stdout, &mut out), read_capped(stderr, &mut err));
+            o && e
+        };
+        tokio::pin!(reading);
+        let wait = child.wait();
+        tokio::pin!(wait);
+        let first = tokio::select! {
+            within = &mut reading => Ok(within),
+            status = &mut wait => Err(status),
+        };
+        let (within, status) = match first {
+            Ok(within) => (within, wait.await),
+            // it exited, but its pipes may still be open in a process it left running outside
+            // its group (a wrapper that daemonizes a helper with setsid): what is buffered
+            // arrives at once, so wait a moment, not until the time limit
+            Err(status) => match tokio::time::timeout(EXIT_GRACE, &mut reading).await {
+                Ok(within) => (within, status),
+                Err(_) => {
+                    tracing::warn!(
+                        program = name,
+                        "exited, but a process it left running holds its output open; using the \
+                         output written so far (what is left in its process group is killed)"
+                    );
+                    if let Some(pgid) = leader {
+                        kill_group(pgid);
+                    }
+                    (true, status)
+                }
+            },
+        };
+        if !within {
+            return Err(CommandError::TooMuchOutput {
                 program: name,
                 limit: OUTPUT_LIMIT,
-            }),
+            });
         }
+        status.map_err(|source| CommandError::Wait {
+            program: name,
+            source,
+        })
     };
     let result = match tokio::time::timeout(limit, finished).await {
-        Ok(result) => result,
+        Ok(status) => status.map(|status| Output {
+            code: status.code(),
+            stdout: out,
+            stderr: err,
+        }),
         Err(_) => Err(CommandError::Timeout {
             program: name,
             after: limit,
@@ -397,15 +429,15 @@ async fn run_system(
     }
 }
 
-/// Reads a child's stream to its end; `None` past [`OUTPUT_LIMIT`] bytes.
-async fn read_capped(stream: Option<impl AsyncRead + Unpin>) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
+/// Reads a child's stream to its end into `buf` (what was read stays there if the read is
+/// dropped); false past [`OUTPUT_LIMIT`] bytes.
+async fn read_capped(stream: Option<impl AsyncRead + Unpin>, buf: &mut Vec<u8>) -> bool {
     if let Some(stream) = stream {
         let mut capped = stream.take(OUTPUT_LIMIT as u64 + 1);
         // a read error (the child closed its end oddly) keeps what was read
-        let _ = capped.read_to_end(&mut buf).await;
+        let _ = capped.read_to_end(buf).await;
     }
-    (buf.len() <= OUTPUT_LIMIT).then_some(buf)
+    buf.len() <= OUTPUT_LIMIT
 }
 
 /// A child's process group, killed (SIGKILL to every member) when dropped unless disarmed.

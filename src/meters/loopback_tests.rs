@@ -272,6 +272,30 @@ async fn garbage_json_is_a_parse_error() {
 }
 
 #[tokio::test]
+async fn negative_power_is_a_device_error_and_noise_near_zero_is_zero() {
+    // a Gen1 Shelly EM with its clamp the wrong way round reads negative
+    let body =
+        |w: &str| format!("{{\"meters\":[{{\"power\":{w},\"is_valid\":true,\"total\":-5}}]}}");
+    let reversed =
+        serve(Router::new().route("/status", get(move || async move { body("-61.5") }))).await;
+    let e = read_shelly(&reversed, shelly::Generation::Gen1, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "device", "{e}");
+    assert!(e.to_string().contains("impossible power -61.5 W"), "{e}");
+    let idle =
+        serve(Router::new().route("/status", get(move || async move { body("-0.4") }))).await;
+    let r = read_shelly(&idle, shelly::Generation::Gen1, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.watts, r.energy_joules),
+        (0.0, None),
+        "a negative total is dropped"
+    );
+}
+
+#[tokio::test]
 async fn a_closed_port_is_a_connect_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -205,6 +205,26 @@ pub async fn read(
     tokio::time::timeout(timeout, read)
         .await
         .unwrap_or(Err(MeterError::Timeout { after: timeout }))
+        .and_then(plausible)
+}
+
+/// Below this a negative reading is taken as 0 W: plugs wobble around zero.
+const NEGATIVE_NOISE_WATTS: f64 = 1.0;
+
+/// A reading a meter of this host's draw can give, or a `Device` error: power that is not a
+/// number or is negative (a reversed clamp, a meter counting exported solar power) would become
+/// the best wall power and run the energy counters backwards. A counter that is not a number or
+/// negative is dropped, and energy comes from the power instead.
+fn plausible(mut r: Reading) -> Result<Reading, MeterError> {
+    if !r.watts.is_finite() || r.watts < -NEGATIVE_NOISE_WATTS {
+        return Err(MeterError::Device(format!(
+            "impossible power {} W (a reversed clamp, or a meter of exported power?)",
+            r.watts
+        )));
+    }
+    r.watts = r.watts.max(0.0);
+    r.energy_joules = r.energy_joules.filter(|e| e.is_finite() && *e >= 0.0);
+    Ok(r)
 }
 
 pub use crate::secret::Secret;

@@ -45,6 +45,28 @@ fn number(value: f64) -> String {
     }
 }
 
+/// A number as an `le` or `quantile` label value, in the specification's canonical form (Go's
+/// `%g` with `.0` added to integers: `0.0`, `0.005`, `1.0`, `100000.0`, `1e+06`, `1e-05`),
+/// which it requires there so that one bucket bound is always one label value.
+fn canonical(value: f64) -> String {
+    if !value.is_finite() {
+        return number(value);
+    }
+    let sci = format!("{value:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if value != 0.0 && !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
+    }
+    let fixed = value.to_string();
+    if fixed.contains('.') {
+        fixed
+    } else {
+        fixed + ".0"
+    }
+}
+
 fn sample(out: &mut String, name: &str, m: &Metric, extra: Option<(&str, String)>, value: f64) {
     out.push_str(name);
     let labels = m.get_label();
@@ -112,7 +134,7 @@ pub fn encode(families: &[MetricFamily]) -> String {
                         let le = b.upper_bound();
                         inf |= le == f64::INFINITY;
                         let count = b.cumulative_count() as f64;
-                        sample(&mut out, &bucket, m, Some(("le", number(le))), count);
+                        sample(&mut out, &bucket, m, Some(("le", canonical(le))), count);
                     }
                     let count = h.get_sample_count() as f64;
                     if !inf {
@@ -130,7 +152,7 @@ pub fn encode(families: &[MetricFamily]) -> String {
                 MetricType::SUMMARY => {
                     let s = m.get_summary();
                     for q in s.get_quantile() {
-                        let quantile = Some(("quantile", number(q.quantile())));
+                        let quantile = Some(("quantile", canonical(q.quantile())));
                         sample(&mut out, family, m, quantile, q.value());
                     }
                     let count = s.sample_count() as f64;
@@ -174,6 +196,51 @@ mod tests {
              # UNIT hostwatt_wall_energy_joules joules\n\
              # HELP hostwatt_wall_energy_joules Energy \\\"at the wall\\\"\\nin joules\n\
              hostwatt_wall_energy_joules_total{source=\"est\\\"imate\"} 12.5\n\
+             # EOF\n"
+        );
+    }
+
+    #[test]
+    fn bucket_bounds_and_quantiles_are_canonical_numbers() {
+        // the specification's own examples (section "Canonical Numbers")
+        let want = [
+            (0.0, "0.0"),
+            (0.001, "0.001"),
+            (0.95, "0.95"),
+            (1.0, "1.0"),
+            (1.7, "1.7"),
+            (10.0, "10.0"),
+            (1e-10, "1e-10"),
+            (1e-9, "1e-09"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (100000.0, "100000.0"),
+            (1e6, "1e+06"),
+            (1.1e23, "1.1e+23"),
+            (f64::INFINITY, "+Inf"),
+        ];
+        for (v, text) in want {
+            assert_eq!(canonical(v), text, "{v}");
+        }
+        let r = Registry::new();
+        let h = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new("hostwatt_scrape_seconds", "Scrape time")
+                .buckets(vec![0.5, 1.0, 10.0]),
+        )
+        .unwrap();
+        h.observe(0.7);
+        r.register(Box::new(h)).unwrap();
+        assert_eq!(
+            encode(&r.gather()),
+            "# TYPE hostwatt_scrape_seconds histogram\n\
+             # UNIT hostwatt_scrape_seconds seconds\n\
+             # HELP hostwatt_scrape_seconds Scrape time\n\
+             hostwatt_scrape_seconds_bucket{le=\"0.5\"} 0\n\
+             hostwatt_scrape_seconds_bucket{le=\"1.0\"} 1\n\
+             hostwatt_scrape_seconds_bucket{le=\"10.0\"} 1\n\
+             hostwatt_scrape_seconds_bucket{le=\"+Inf\"} 1\n\
+             hostwatt_scrape_seconds_count 1\n\
+             hostwatt_scrape_seconds_sum 0.7\n\
              # EOF\n"
         );
     }

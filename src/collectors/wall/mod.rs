@@ -185,7 +185,11 @@ impl Wall {
         let mut out = Vec::new();
         if let Some(snap) = self.meters.as_ref().and_then(|rx| rx.borrow().clone()) {
             for m in &snap.meters {
-                if m.reading.is_some() && !m.history.is_empty() {
+                // a running host draws watts: a meter that reads (nearly) none measures
+                // something else (an outlet switched off, a UPS below its resolution), and as
+                // best power or a calibration target it would be nonsense
+                let reads_a_host = m.history.last().is_some_and(|r| r.watts >= MIN_HOST_WATTS);
+                if m.reading.is_some() && reads_a_host {
                     out.push(MeterNow {
                         name: m.name.clone(),
                         history: m.history.clone(),
@@ -410,6 +414,9 @@ impl Wall {
         self.best_source = best_source;
     }
 }
+
+/// Below this a meter is not measuring this running host (see `meters_now`).
+const MIN_HOST_WATTS: f64 = 1.0;
 
 /// A meter that is up, with its recent readings.
 struct MeterNow {

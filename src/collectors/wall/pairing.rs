@@ -11,6 +11,8 @@ use crate::estimate::wall::cpu_watts;
 
 /// A window waiting longer than this for the meter is dropped: no pair.
 const MAX_WAIT: Duration = Duration::from_secs(300);
+/// Shortest span a counter step is judged over, seconds (see `Counters::advance`).
+const MIN_COUNTER_SPAN: f64 = 120.0;
 
 /// One estimate averaged over its own window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,8 +145,8 @@ pub struct Counters(BTreeMap<String, (Instant, f64)>);
 
 impl Counters {
     /// Joules the meter's counter advanced since the last reading seen, from its newest
-    /// reading; `Some(0.0)` when it has not read since, `None` for a first reading or a meter
-    /// without a counter (integrate its watts instead).
+    /// reading; `Some(0.0)` when it has not read since, `None` for a first reading, a meter
+    /// without a counter or a step it cannot have counted (integrate its watts instead).
     pub fn advance(&mut self, meter: &str, newest: &Timed) -> Option<f64> {
         let energy = newest.energy_joules?;
         let prev = self.0.insert(meter.to_owned(), (newest.at, energy));
@@ -154,29 +156,65 @@ impl Counters {
             return Some(0.0);
         }
         let secs = newest.at.duration_since(t0).as_secs_f64();
-        // what the meter could have counted since: twice its reading, plus 50 W
-        let max_joules = (2.0 * newest.watts.abs() + 50.0) * secs;
-        Some(align::counter_delta(e0, energy, max_joules))
+        // what the meter could have counted since: twice its reading, plus 50 W, over at least
+        // two minutes (a Gen1 Shelly's watt-minute total may move once a minute)
+        let max_joules = (2.0 * newest.watts.abs() + 50.0) * secs.max(MIN_COUNTER_SPAN);
+        align::counter_delta(e0, energy, max_joules)
     }
 }
 
-/// Watts from the counter's slope over the two newest readings with a counter, when both have
-/// one and it did not reset; else the newest instantaneous reading.
+/// Longest span of steady readings the counter's slope is taken over.
+const STEADY_SLOPE_SPAN: Duration = Duration::from_secs(120);
+
+/// Watts from the counter's slope, when the readings have one and it did not reset; else the
+/// newest instantaneous reading. The slope runs over the two newest readings, and further back
+/// while the readings stay steady (up to `STEADY_SLOPE_SPAN`): a coarse counter's last step is
+/// a large share of one interval (a Gen1 Shelly counts whole watt-minutes, 60 J, which is
+/// ±4 W over 15 s) and a small one of two minutes (±0.5 W); within the steady tolerance, the
+/// longer span costs nothing a reading could tell.
 pub fn power_between_readings(history: &[Timed]) -> Option<f64> {
     let newest = history.last()?;
-    if let [.., a, b] = history
-        && let (Some(e0), Some(e1)) = (a.energy_joules, b.energy_joules)
-        && e1 >= e0
-        && b.at > a.at
-    {
-        let slope = (e1 - e0) / b.at.duration_since(a.at).as_secs_f64();
-        // a frozen or foreign counter: far outside anything the readings allow
-        let (lo, hi) = (a.watts.min(b.watts), a.watts.max(b.watts));
-        if slope >= lo / 2.0 - 2.0 && slope <= hi * 2.0 + 2.0 {
-            return Some(slope);
+    let counted = |a: &Timed, b: &Timed| match (a.energy_joules, b.energy_joules) {
+        (Some(e0), Some(e1)) => e1 >= e0 && b.at > a.at,
+        _ => false,
+    };
+    let n = history.len();
+    if n < 2 || !counted(&history[n - 2], newest) {
+        return Some(newest.watts);
+    }
+    let (mut lo, mut hi) = range(&history[n - 2..]);
+    let mut first = n - 2;
+    while first > 0 {
+        let r = &history[first - 1];
+        let (l, h) = (lo.min(r.watts), hi.max(r.watts));
+        if !counted(r, &history[first])
+            || newest.at.duration_since(r.at) > STEADY_SLOPE_SPAN
+            || !align::within(l, h)
+            || !align::within(lo, hi)
+        {
+            break;
         }
+        (lo, hi, first) = (l, h, first - 1);
+    }
+    let a = &history[first];
+    let (Some(e0), Some(e1)) = (a.energy_joules, newest.energy_joules) else {
+        return Some(newest.watts);
+    };
+    let slope = (e1 - e0) / newest.at.duration_since(a.at).as_secs_f64();
+    // a frozen or foreign counter: far outside anything the readings allow
+    if slope >= lo / 2.0 - 2.0 && slope <= hi * 2.0 + 2.0 {
+        return Some(slope);
     }
     Some(newest.watts)
+}
+
+/// The lowest and highest watts of `readings`.
+fn range(readings: &[Timed]) -> (f64, f64) {
+    readings
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+            (lo.min(r.watts), hi.max(r.watts))
+        })
 }
 
 #[cfg(test)]
@@ -221,6 +259,10 @@ mod tests {
         assert_eq!(c.advance("plug", &r(15, 50.0, 1750.0)), Some(750.0));
         assert_eq!(c.advance("plug", &r(15, 50.0, 1750.0)), Some(0.0));
         assert_eq!(c.advance("plug", &r(30, 50.0, 300.0)), Some(300.0));
+        // a glitch: one reading of a low total between true ones is a reset, the return to
+        // the true total is not energy (it would count 1750 J a second time)
+        assert_eq!(c.advance("plug", &r(45, 50.0, 1_000_000.0)), None);
+        assert_eq!(c.advance("plug", &r(60, 50.0, 1_000_750.0)), Some(750.0));
         assert_eq!(
             power_between_readings(&[r(0, 49.0, 0.0), r(15, 51.0, 750.0)]),
             Some(50.0)
@@ -230,5 +272,32 @@ mod tests {
             Some(61.0),
             "a frozen counter is not the power"
         );
+    }
+
+    #[test]
+    fn a_coarse_counter_is_read_over_the_steady_span() {
+        // a Gen1 Shelly plug at a steady 23 W, read every 15 s: its total counts whole
+        // watt-minutes, so 345 J per interval shows as steps of 5 or 6 (20 or 24 W)
+        let t0 = Instant::now();
+        let plug = |s: u64, watts: f64, joules: f64| Timed {
+            at: t0 + Duration::from_secs(s),
+            watts,
+            energy_joules: Some((joules / 60.0).floor() * 60.0),
+        };
+        let mut h: Vec<Timed> = (0..=20)
+            .map(|i| plug(15 * i, 23.0, 345.0 * i as f64))
+            .collect();
+        for end in 2..=h.len() {
+            let got = power_between_readings(&h[..end]).unwrap();
+            let span = (15.0 * (end - 1) as f64).min(120.0);
+            assert!((got - 23.0).abs() <= 60.0 / span + 1e-9, "{end}: {got}");
+        }
+        let got = power_between_readings(&h).unwrap();
+        assert!((got - 23.0).abs() <= 0.5, "two minutes: {got}");
+        // a step to 60 W: the steady span starts again at the step
+        let e = h.last().unwrap().energy_joules.unwrap();
+        h.push(plug(315, 60.0, e + 15.0 * 60.0));
+        h.push(plug(330, 60.0, e + 30.0 * 60.0));
+        assert_eq!(power_between_readings(&h), Some(60.0));
     }
 }

@@ -36,7 +36,7 @@ const BAND: Family = Family::gauge(
 );
 const BEST: Family = Family::gauge(
     "hostwatt_wall_best_power_watts",
-    "The best available wall power: a meter when one is up (its energy counter's slope over its last two readings when it keeps one), else the calibrated estimate once validated on held-back pairs, else the estimate",
+    "The best available wall power: a meter when one is up (its energy counter's slope, over its readings since the load last moved (two at least, 2 minutes at most), when it keeps one), else the calibrated estimate once validated on held-back pairs, else the estimate",
     &["source", "basis"],
 );
 const ENERGY: Family = Family::counter(

@@ -6,6 +6,15 @@ fn sh() -> Program {
     Program::new("sh", "/bin/sh")
 }
 
+/// The pid a script wrote to `path`.
+fn pid_in(path: &std::path::Path) -> u32 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn returns_nonzero_exit_as_data() {
     let out = Runner::system()
@@ -103,14 +112,47 @@ async fn kills_the_whole_group_of_a_wrapper_that_ignores_sigterm() {
         .await
         .unwrap_err();
     assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
-    let grandchild: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let grandchild = pid_in(&pidfile);
     assert!(
         crate::testutil::wait_until_gone(grandchild).await,
         "grandchild {grandchild} left behind"
+    );
+}
+
+#[tokio::test]
+async fn a_wrapper_that_leaves_a_daemon_holding_its_output_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("daemon.pid");
+    // a shim that starts a helper in its own session (outside our process group, so it
+    // survives us) without closing the inherited stdout, prints its answer and exits
+    let script = format!(
+        "setsid sleep 60 & echo $! > {}; echo '{{\"ok\":1}}'; exit 0",
+        pidfile.display()
+    );
+    let got = Runner::system()
+        .run(&sh(), &["-c".into(), script], Duration::from_secs(20))
+        .await;
+    let daemon = i32::try_from(pid_in(&pidfile)).unwrap();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon), Signal::SIGKILL);
+    let out = got.expect("the answer, not a timeout at the limit");
+    assert_eq!(
+        (out.code, out.stdout_text().as_str()),
+        (Some(0), "{\"ok\":1}\n")
+    );
+    // the same helper left in its group (no setsid) is killed with the group
+    let script = format!(
+        "sleep 60 & echo $! > {}; echo done; exit 0",
+        pidfile.display()
+    );
+    let out = Runner::system()
+        .run(&sh(), &["-c".into(), script], Duration::from_secs(20))
+        .await
+        .expect("the answer");
+    assert_eq!(out.stdout_text(), "done\n");
+    let helper = pid_in(&pidfile);
+    assert!(
+        crate::testutil::wait_until_gone(helper).await,
+        "helper {helper} left behind"
     );
 }
 
