@@ -2,8 +2,9 @@
 //! the samplers and the context. `App::sample_all` drives rounds in tests and `hostwatt once`.
 
 use std::any::{Any, TypeId};
+pub mod audit;
+
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus::Registry;
@@ -13,7 +14,7 @@ use crate::alerts::{self, Notification};
 use crate::collectors::{self, Collector, Context};
 use crate::config::Config;
 use crate::metrics::selfmon::{self, SelfMetrics};
-use crate::metrics::{Family, Render, SnapshotCollector};
+use crate::metrics::{Family, Latest, Render, SnapshotCollector};
 use crate::scheduler::{self, Carried, Driver, Keep, Sampler};
 
 /// What a reload carries from the stopped app to the next, by collector name: `Carried<C>`.
@@ -32,9 +33,6 @@ pub struct Registration {
     /// The previous app's collectors and channels, on a reload.
     carried: CarriedOver,
 }
-
-/// The receiving end of a collector's snapshots.
-pub type Latest<S> = watch::Receiver<Option<Arc<S>>>;
 
 impl Registration {
     /// Registers `collector`'s families and queues it for sampling. On a reload, the previous

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Sample, wall};
 use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
-use crate::app::{Latest, Registration};
+use crate::app::Registration;
 use crate::config::Interval;
+use crate::metrics::Latest;
 use crate::metrics::{Families, Family, Render};
 
 /// How long a disk-activity window grows before it starts again.

@@ -43,6 +43,16 @@ pub struct Context {
     pub runner: Runner,
 }
 
+impl Context {
+    /// The context of `cfg`: its filesystem root, and `runner`.
+    pub fn of(cfg: &Config, runner: Runner) -> Self {
+        Self {
+            root: cfg.root.clone(),
+            runner,
+        }
+    }
+}
+
 /// Why a collector round or one of its items failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use super::smart::{self, advisories::Class};
 use super::{CollectError, Collector, Context, Sample, zfs};
-use crate::app::{Latest, Registration};
+use crate::app::Registration;
+use crate::metrics::Latest;
 use crate::metrics::{Families, Family, Render};
 
 /// `[collectors.storage]`: `enabled`, and `interval` (default 60s). How often to recompute the

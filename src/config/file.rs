@@ -59,7 +59,7 @@ impl Default for Daemon {
             root: "/".to_owned(),
             state_dir: "/var/lib/hostwatt".to_owned(),
             web_config_file: String::new(),
-            max_connections: crate::server::conn::DEFAULT_MAX_CONNECTIONS,
+            max_connections: super::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

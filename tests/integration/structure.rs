@@ -51,20 +51,10 @@ const UPWARD_IMPORTS_ALLOWED: &[(&str, &str)] = &[
     ("src/collectors/mod.rs", "app"),
     ("src/collectors/storage.rs", "app"),
     ("src/collectors/wall.rs", "app"),
-    // issue 11: alerts/client.rs takes AlertsBody from server
-    ("src/alerts/client.rs", "server"),
-    // issue 11: server <-> app
-    ("src/server.rs", "app"),
     // issue 11: config resolves the web config file with web.rs (server/web_config.rs to come)
     ("src/config/mod.rs", "web"),
-    // issue 11: the advisor's route takes `Served`, its one-shot audit builds an `App`, its
-    // collector subscribes through `Registration` like wall and storage
-    ("src/advisor/api.rs", "server"),
-    ("src/advisor/run.rs", "app"),
-    ("src/advisor/run.rs", "cli"),
+    // issue 11: the advisor's collector subscribes through `Registration` like wall and storage
     ("src/collectors/advisor.rs", "app"),
-    // issue 11: the connection cap's default lives with the server
-    ("src/config/file.rs", "server"),
 ];
 
 /// Non-test lines a source file may have.
