@@ -282,7 +282,7 @@ pub fn all_families() -> anyhow::Result<Vec<&'static Family>> {
         config::EMBEDDED,
         &Overrides::default(),
     )?;
-    crate::collectors::enable_all(&mut cfg.collectors);
+    cfg.collectors.enable_all();
     let app = App::new(&cfg, context(&cfg, Runner::system()))?;
     let mut families = app.families().to_vec();
     families.extend(crate::notify::FAMILIES);

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Sample, wall};
 use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
-use crate::app::Registration;
 use crate::config::Interval;
 use crate::metrics::Latest;
 use crate::metrics::{Families, Family, Render};
@@ -85,14 +84,16 @@ pub struct Advisor {
     window: BTreeMap<String, (u64, Instant)>,
 }
 
-impl Advisor {
-    /// A collector with `cfg`; `hostwatt` is the whole config (PSU curve, SMART interval).
-    pub fn new(cfg: Config, hostwatt: &crate::config::Config, reg: &Registration) -> Self {
+impl super::Build for Advisor {
+    type Inputs = (Option<Latest<wall::Snapshot>>,);
+
+    /// Its section, and from the whole config the PSU curve and SMART interval.
+    fn build(hostwatt: &crate::config::Config, (wall,): Self::Inputs) -> Self {
         Self {
-            cfg,
+            cfg: hostwatt.collectors.advisor.clone(),
             base: advisor::run::config_inputs(hostwatt),
             facts: Arc::new(Facts::embedded()),
-            wall: reg.subscribe(),
+            wall,
             window: BTreeMap::new(),
         }
     }

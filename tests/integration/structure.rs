@@ -1,6 +1,6 @@
 //! The shape of `src/`, checked (issue 11): imports only go down the floors below, no non-test
-//! source file passes 600 lines, and every collector that `collectors::register_enabled` can
-//! register has its section in the example config.
+//! source file passes 600 lines, and every collector in `collectors::list!` has its section in
+//! the example config.
 //!
 //! Today's known violations are in explicit allow-lists naming the issue that removes them. Each
 //! fix shrinks a list; a stale entry (one that no longer violates) fails the test too, so the
@@ -43,18 +43,10 @@ const FLOORS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Imports that go up a floor today, as (file, imported top-level module). Issue 11: `Latest`
-/// moves beside `SnapshotCollector` in `metrics/`, derived collectors receive their inputs from
-/// `app`, the alerts API body moves to `alerts/`.
+/// Imports that go up a floor today, as (file, imported top-level module).
 const UPWARD_IMPORTS_ALLOWED: &[(&str, &str)] = &[
-    // issue 11: collectors take Registration/Latest from app
-    ("src/collectors/mod.rs", "app"),
-    ("src/collectors/storage.rs", "app"),
-    ("src/collectors/wall.rs", "app"),
     // issue 11: config resolves the web config file with web.rs (server/web_config.rs to come)
     ("src/config/mod.rs", "web"),
-    // issue 11: the advisor's collector subscribes through `Registration` like wall and storage
-    ("src/collectors/advisor.rs", "app"),
 ];
 
 /// Non-test lines a source file may have.
@@ -214,25 +206,6 @@ fn long_files() -> Vec<(String, usize)> {
         .collect()
 }
 
-/// The `c.<name>.enabled` names in `collectors/mod.rs` inside the function `func`.
-fn collectors_in(func: &str) -> BTreeSet<String> {
-    let path = support::manifest_dir().join("src/collectors/mod.rs");
-    let text = std::fs::read_to_string(&path).expect("collectors/mod.rs");
-    let body = text
-        .split_once(&format!("pub fn {func}("))
-        .unwrap_or_else(|| panic!("no fn {func} in collectors/mod.rs"))
-        .1;
-    let body = &body[..body.find("\n}\n").expect("end of fn")];
-    body.match_indices("c.")
-        .filter_map(|(i, _)| {
-            let name = body[i + 2..].split_once(".enabled")?.0;
-            name.chars()
-                .all(|c| c.is_ascii_lowercase() || c == '_')
-                .then(|| name.to_owned())
-        })
-        .collect()
-}
-
 #[test]
 fn crate_imports_reads_paths_and_groups() {
     let code = [
@@ -300,20 +273,15 @@ fn no_source_file_passes_600_lines_of_code() {
 
 #[test]
 fn every_collector_has_its_example_config_section() {
-    let registered = collectors_in("register_enabled");
+    let listed = hostwatt::collectors::NAMES;
     assert!(
-        registered.len() >= 10 && registered.contains("powercap"),
-        "{registered:?}"
-    );
-    assert_eq!(
-        registered,
-        collectors_in("enable_all"),
-        "register_enabled and enable_all (list-metrics) must name the same collectors"
+        listed.len() >= 10 && listed.contains(&"powercap"),
+        "{listed:?}"
     );
     let example =
         std::fs::read_to_string(support::manifest_dir().join("config/hostwatt.example.toml"))
             .expect("config/hostwatt.example.toml");
-    let missing: Vec<&String> = registered
+    let missing: Vec<&&str> = listed
         .iter()
         .filter(|c| {
             !example
@@ -323,6 +291,7 @@ fn every_collector_has_its_example_config_section() {
         .collect();
     assert!(
         missing.is_empty(),
-        "collectors without a [collectors.NAME] section in config/hostwatt.example.toml: {missing:?}"
+        "collectors in collectors::list! without a [collectors.NAME] section in \
+         config/hostwatt.example.toml: {missing:?}"
     );
 }
