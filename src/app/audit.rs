@@ -18,6 +18,8 @@ pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> 
     quiet.collectors.smart.enabled = false;
     quiet.collectors.zfs.enabled = false;
     quiet.alerts.enabled = false;
+    // the audit runs once below, not as a collector
+    quiet.collectors.advisor.enabled = false;
     let mut app = App::new(&quiet, Context::of(&quiet, runner))?;
     app.sample_all(Instant::now()).await;
     if quiet.collectors.rapl.enabled || quiet.collectors.system.enabled {

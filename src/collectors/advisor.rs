@@ -23,8 +23,7 @@ const WINDOW_MAX: Duration = Duration::from_secs(24 * 3600);
 /// A window shorter than this says little; since-boot rates are used until then.
 const WINDOW_MIN: Duration = Duration::from_secs(3600);
 
-/// `[collectors.advisor]`. Off unless the config turns it on (the example config does), so
-/// configs and test cases written before it render unchanged.
+/// `[collectors.advisor]`. On by default, like every collector and as in the example config.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -37,7 +36,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: false,
+            enabled: true,
             interval: Interval::secs(300),
         }
     }

@@ -16,7 +16,7 @@ fn once_keeps_no_state_even_when_an_alert_fires() {
         .arg("--root")
         .arg(root.path())
         .arg("--config")
-        .arg(case.dir.join("config.toml"))
+        .arg(case.config_file(root.path()))
         .arg("--state-dir")
         .arg(state.path())
         .output()
