@@ -526,7 +526,10 @@ mod tests {
             .iter()
             .map(|f| (f.item.as_str(), f.error.kind()))
             .collect();
-        assert_eq!(kinds, [("state:alerts", "parse"), ("state:alerts", "io")]);
+        assert_eq!(
+            kinds,
+            [("state:alerts", "parse"), ("state:alerts", "write")]
+        );
         assert!(
             matches!(s.faults[1].error, CollectError::Write(_)),
             "{:?}",

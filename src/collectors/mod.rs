@@ -79,12 +79,15 @@ pub enum CollectError {
 }
 
 impl CollectError {
-    /// Short kind for the `kind` label and the log level.
+    /// Short kind for the `kind` label and the log level: `unavailable`, `permission`, `io` (a
+    /// read), `write`, `parse` (text that did not parse), `timeout`, `command` (a program that
+    /// failed or exited non-zero).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "unavailable",
             Self::PermissionDenied { .. } => "permission",
-            Self::Read(_) | Self::Write(_) => "io",
+            Self::Read(_) => "io",
+            Self::Write(_) => "write",
             Self::Parse { .. } => "parse",
             Self::Command(CommandError::Timeout { .. } | CommandError::StillRunning { .. }) => {
                 "timeout"
