@@ -401,6 +401,9 @@ impl Running {
         let notify = (!cfg.notify.is_empty()).then_some(tx);
         let app = App::reloaded(cfg, context(cfg, runner), notify, carried)?;
         tracing::info!(collectors = ?app.collector_names(), "collectors enabled");
+        if let Some(note) = cfg.collectors.wall.assumption_note(cfg.meters.len()) {
+            tracing::warn!("{note}");
+        }
         let (stop, rx) = watch::channel(false);
         let served = app.served();
         let registry = app.registry.clone();

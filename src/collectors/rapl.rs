@@ -293,6 +293,8 @@ impl Rapl {
 /// What a RAPL round publishes.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// When the zones were read: the end of the window their `watts` average over.
+    pub at: Option<Instant>,
     /// Readable zones.
     pub zones: Vec<Zone>,
     /// Zones whose energy_uj could not be read, as (name, id).
@@ -383,7 +385,11 @@ impl Collector for Rapl {
             })
             .collect();
         Ok(Sample {
-            snapshot: Snapshot { zones, unreadable },
+            snapshot: Snapshot {
+                at: Some(at),
+                zones,
+                unreadable,
+            },
             faults,
         })
     }
