@@ -109,7 +109,7 @@ impl Families {
     }
 
     /// Adds one series with named labels: for families whose label set varies per series
-    /// (`hostwatt_alert_firing` carries the labels of the alert), as Prometheus' own `ALERTS`.
+    /// (`hostwatt_alerts_firing` carries the labels of the alert), as Prometheus' own `ALERTS`.
     pub fn push_pairs(&mut self, family: &'static Family, labels: &[(&str, &str)], value: f64) {
         debug_assert!(
             self.allowed.iter().any(|f| f.name == family.name),

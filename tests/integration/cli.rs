@@ -24,7 +24,7 @@ fn once_keeps_no_state_even_when_an_alert_fires() {
     let (stdout, stderr) = support::texts(&out);
     assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
     assert!(
-        stdout.contains("hostwatt_alert_firing{alertname=\"EdacUncorrectedErrors\""),
+        stdout.contains("hostwatt_alerts_firing{alertname=\"EdacUncorrectedErrors\""),
         "{stdout}"
     );
     let written: Vec<_> = std::fs::read_dir(state.path())
