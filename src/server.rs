@@ -9,6 +9,7 @@
 
 pub mod conn;
 pub mod encoding;
+pub mod guard;
 pub mod index;
 pub mod openmetrics;
 
@@ -120,7 +121,7 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let app = router(served).layer(axum::middleware::from_fn_with_state(
         web.clone(),
-        crate::web::guard,
+        guard::guard,
     ));
     conn::serve(listener, app, web, limits, shutdown).await
 }
