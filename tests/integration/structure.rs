@@ -291,3 +291,24 @@ fn every_collector_has_its_example_config_section() {
          config/hostwatt.example.toml: {missing:?}"
     );
 }
+
+/// Collectors are on by default, in code as in the example config (which is the default config):
+/// a config that omits a section gets what the example shows.
+#[test]
+fn every_collector_is_on_by_default_in_code_and_example() {
+    let enabled = |c: &hostwatt::collectors::Collectors| -> Vec<(&str, bool)> {
+        let json = serde_json::to_value(c).expect("collectors serialise");
+        hostwatt::collectors::NAMES
+            .iter()
+            .map(|n| (*n, json[n]["enabled"] == serde_json::Value::Bool(true)))
+            .collect()
+    };
+    let example: hostwatt::config::file::File =
+        toml::from_str(hostwatt::config::EMBEDDED).expect("the example config parses");
+    let all_on: Vec<(&str, bool)> = hostwatt::collectors::NAMES
+        .iter()
+        .map(|n| (*n, true))
+        .collect();
+    assert_eq!(enabled(&Default::default()), all_on, "Default in code");
+    assert_eq!(enabled(&example.collectors), all_on, "the example config");
+}
