@@ -6,6 +6,7 @@ use std::time::Duration;
 use prometheus::proto::MetricFamily;
 
 use super::{Inputs, Report};
+use crate::alerts::client::FetchError;
 use crate::config::Config;
 
 /// The route the daemon serves the report at.
@@ -49,8 +50,10 @@ pub fn sampled_inputs(cfg: &Config, families: &[MetricFamily]) -> Inputs {
     inputs
 }
 
-/// A running daemon's report at `url` (`GET /api/v1/advice`), `None` when none answers.
-pub async fn ask_daemon(url: &str) -> Option<Report> {
+/// A running daemon's report at `url` (`GET /api/v1/advice`). `Err(None)`: no daemon answered;
+/// `Err(Some(e))`: one answered but its report could not be used (TLS, basic auth, its advisor
+/// off), which the user should know (`note_unused`).
+pub async fn ask_daemon(url: &str) -> Result<Report, Option<FetchError>> {
     match crate::alerts::client::get_json::<Report>(
         url,
         ROUTE,
@@ -59,10 +62,22 @@ pub async fn ask_daemon(url: &str) -> Option<Report> {
     )
     .await
     {
-        Ok(r) => Some(r),
-        Err(e) => {
-            tracing::debug!(error = %e, "no daemon answered; sampling once");
-            None
+        Ok(r) => Ok(r),
+        Err(FetchError::Io { message, .. }) if message.contains("onnection refused") => {
+            tracing::debug!(%message, "no daemon answered; sampling once");
+            Err(None)
         }
+        Err(e) => Err(Some(e)),
     }
+}
+
+/// Notes in `report` (sampled once here) that a daemon answered with `e`: it lacks the
+/// daemon's history, and says why.
+pub fn note_unused(report: &mut Report, e: &FetchError) {
+    report.notes.push(super::Note {
+        check: "daemon".to_owned(),
+        text: format!(
+            "a daemon answered but its report could not be used ({e}): this one is sampled once here, without the daemon's history"
+        ),
+    });
 }

@@ -41,10 +41,16 @@ pub async fn report(
     runner: Runner,
     ask_daemon: Option<&str>,
 ) -> anyhow::Result<Report> {
-    if let Some(url) = ask_daemon
-        && let Some(r) = run::ask_daemon(url).await
-    {
-        return Ok(r);
+    let mut unused = None;
+    if let Some(url) = ask_daemon {
+        match run::ask_daemon(url).await {
+            Ok(r) => return Ok(r),
+            Err(e) => unused = e,
+        }
     }
-    audit_once(cfg, runner).await
+    let mut report = audit_once(cfg, runner).await?;
+    if let Some(e) = unused {
+        run::note_unused(&mut report, &e);
+    }
+    Ok(report)
 }
