@@ -4,9 +4,9 @@
 //! `App` that owns the registry, the samplers and the context. `App::sample_all` drives rounds in
 //! tests and `hostwatt once`; `audit` is `hostwatt audit`'s one-shot app.
 
-use std::any::Any;
 pub mod audit;
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -104,6 +104,9 @@ macro_rules! wire {
         <collectors::$name::$ty as collectors::Build>::build($cfg, ($($input.clone(),)*))
     };
 }
+// `Handles` and `register_enabled` for every entry of the one list: `storage: Storage [smart,
+// zfs]` there becomes `Storage::build(cfg, (smart.clone(), zfs.clone()))` here, with `smart` and
+// `zfs` the handles registered above it, so an input listed below its reader does not compile.
 collectors::list!(wire);
 
 /// A configured hostwatt: registry, samplers and the context they read through.
