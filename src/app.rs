@@ -1,9 +1,13 @@
-//! Wiring: a `Registration` that collectors are added to, and the `App` that owns the registry,
-//! the samplers and the context. `App::sample_all` drives rounds in tests and `hostwatt once`.
+//! The composition root: a `Registration` that collectors are added to, the registration of
+//! `collectors::list!` (each derived collector is handed the `Latest` handles of the collectors
+//! it reads, so who reads whom is checked by the compiler), the alert engine after them, and the
+//! `App` that owns the registry, the samplers and the context. `App::sample_all` drives rounds in
+//! tests and `hostwatt once`; `audit` is `hostwatt audit`'s one-shot app.
 
-use std::any::{Any, TypeId};
+pub mod audit;
+
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus::Registry;
@@ -13,7 +17,7 @@ use crate::alerts::{self, Notification};
 use crate::collectors::{self, Collector, Context};
 use crate::config::Config;
 use crate::metrics::selfmon::{self, SelfMetrics};
-use crate::metrics::{Family, Render, SnapshotCollector};
+use crate::metrics::{Family, Latest, Render, SnapshotCollector};
 use crate::scheduler::{self, Carried, Driver, Keep, Sampler};
 
 /// What a reload carries from the stopped app to the next, by collector name: `Carried<C>`.
@@ -25,22 +29,18 @@ pub struct Registration {
     selfm: SelfMetrics,
     samplers: Vec<Box<dyn Sampler>>,
     families: Vec<&'static Family>,
-    /// Snapshot receivers by snapshot type, for collectors that derive from others (wall power).
-    published: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     /// The config key of each collector (see `keys`).
     keys: BTreeMap<String, String>,
     /// The previous app's collectors and channels, on a reload.
     carried: CarriedOver,
 }
 
-/// The receiving end of a collector's snapshots.
-pub type Latest<S> = watch::Receiver<Option<Arc<S>>>;
-
 impl Registration {
-    /// Registers `collector`'s families and queues it for sampling. On a reload, the previous
-    /// collector of that name replaces `collector` if it was built from the same config key,
-    /// and its snapshot channel is reused either way.
-    pub fn add<C: Collector>(&mut self, collector: C) -> prometheus::Result<()> {
+    /// Registers `collector`'s families and queues it for sampling; returns its snapshots, for
+    /// the collectors that read them and the HTTP front. On a reload, the previous collector of
+    /// that name replaces `collector` if it was built from the same config key, and its snapshot
+    /// channel is reused either way.
+    pub fn add<C: Collector>(&mut self, collector: C) -> prometheus::Result<Latest<C::Snapshot>> {
         let key = self.keys.get(C::NAME).cloned().unwrap_or_default();
         let carried = self
             .carried
@@ -57,31 +57,57 @@ impl Registration {
         self.registry
             .register(Box::new(SnapshotCollector::<C::Snapshot>::new(rx.clone())))?;
         self.families.extend(<C::Snapshot as Render>::FAMILIES);
-        self.published
-            .insert(TypeId::of::<C::Snapshot>(), Box::new(rx));
         self.samplers.push(Box::new(Driver::new(
             key,
             collector,
             tx,
             self.selfm.clone(),
         )));
-        Ok(())
+        Ok(rx)
     }
 
     /// The registry being filled (the alert engine gathers it).
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
-
-    /// The latest snapshots of an already added collector, if it is enabled. A derived
-    /// collector is added after the ones it reads.
-    pub fn subscribe<S: Render>(&self) -> Option<Latest<S>> {
-        self.published
-            .get(&TypeId::of::<S>())
-            .and_then(|b| b.downcast_ref::<Latest<S>>())
-            .cloned()
-    }
 }
+
+/// Builds the registration of the collectors in `collectors::list!`, and `Handles`.
+macro_rules! wire {
+    ($($name:ident: $ty:ident $([$($input:ident),*])?),* $(,)?) => {
+        /// The snapshots of every collector, `None` when it is off: what derived collectors and
+        /// the HTTP front read.
+        pub struct Handles {
+            $(
+                #[doc = concat!("`", stringify!($name), "`'s snapshots.")]
+                pub $name: Option<Latest<<collectors::$name::$ty as Collector>::Snapshot>>,
+            )*
+        }
+
+        /// Adds the enabled collectors of `cfg` to `reg` in list order; a derived collector
+        /// gets the handles of the ones it reads.
+        fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Result<Handles> {
+            $(
+                let $name = if cfg.collectors.$name.enabled {
+                    Some(reg.add(wire!(@build cfg, $name, $ty $([$($input),*])?))?)
+                } else {
+                    None
+                };
+            )*
+            Ok(Handles { $($name),* })
+        }
+    };
+    (@build $cfg:ident, $name:ident, $ty:ident) => {
+        collectors::$name::$ty::new($cfg.collectors.$name.clone())
+    };
+    (@build $cfg:ident, $name:ident, $ty:ident [$($input:ident),*]) => {
+        <collectors::$name::$ty as collectors::Build>::build($cfg, ($($input.clone(),)*))
+    };
+}
+// `Handles` and `register_enabled` for every entry of the one list: `storage: Storage [smart,
+// zfs]` there becomes `Storage::build(cfg, (smart.clone(), zfs.clone()))` here, with `smart` and
+// `zfs` the handles registered above it, so an input listed below its reader does not compile.
+collectors::list!(wire);
 
 /// A configured hostwatt: registry, samplers and the context they read through.
 pub struct App {
@@ -131,28 +157,54 @@ impl App {
             selfm,
             samplers: Vec::new(),
             families: selfmon::FAMILIES.to_vec(),
-            published: HashMap::new(),
             keys: keys(cfg),
             carried,
         };
-        collectors::register_enabled(cfg, &mut reg)?;
+        let handles = register_enabled(cfg, &mut reg)?;
         // evaluates what the collectors above publish: keep it last
-        if cfg.alerts.enabled {
+        let alerts = if cfg.alerts.enabled {
             let collectors = reg.samplers.iter().map(|s| s.name()).collect();
-            reg.add(
-                alerts::task::Engine::new(
-                    &cfg.alerts,
-                    cfg.alert_rules.clone(),
-                    reg.registry.clone(),
-                    cfg.store(),
-                    notify,
-                )
-                .waiting_for(collectors),
-            )?;
+            Some(
+                reg.add(
+                    alerts::task::Engine::new(
+                        &cfg.alerts,
+                        cfg.alert_rules.clone(),
+                        reg.registry.clone(),
+                        cfg.store(),
+                        notify,
+                    )
+                    .waiting_for(collectors),
+                )?,
+            )
+        } else {
+            None
+        };
+        // the status page and its history read the collectors' latest snapshots
+        let latest = crate::history::record::Sources {
+            wall: handles.wall.clone(),
+            smart: handles.smart.clone(),
+            zfs: handles.zfs.clone(),
+            cpuidle: handles.cpuidle.clone(),
+        };
+        let history = (cfg.history.enabled && cfg.persist).then(|| {
+            crate::history::History::open(
+                &cfg.state_dir,
+                cfg.history.max_size_mb.saturating_mul(1_000_000),
+            )
+        });
+        if let Some(h) = &history {
+            reg.add(crate::history::record::Recorder::new(
+                &cfg.history,
+                h.clone(),
+                latest.clone(),
+            ))?;
         }
-        let alerts = reg.subscribe();
-        let advice = reg.subscribe();
-        let page = crate::page::Sources::register(cfg, &mut reg, alerts.clone())?;
+        let page = crate::page::Sources {
+            latest,
+            alerts: alerts.clone(),
+            history,
+        };
+        let advice = handles.advisor;
         Ok(Self {
             last_round: vec![None; reg.samplers.len()],
             registry: reg.registry,
@@ -226,9 +278,6 @@ impl App {
     }
 }
 
-/// Collectors that read other collectors' snapshots: which ones are enabled is part of their key.
-const DERIVED: &[&str] = &["storage", "wall"];
-
 /// What each collector is built from, as a string per collector name: its `[collectors.NAME]`
 /// section, the root and state directory, the meters for `meters`, and the set of enabled
 /// collectors for the derived ones. A reload keeps a collector whose key did not change. The
@@ -250,7 +299,13 @@ pub fn keys(cfg: &Config) -> BTreeMap<String, String> {
         .map(|(name, section)| {
             let extra = match name.as_str() {
                 "meters" => serde_json::to_value(&cfg.meters).unwrap_or_default(),
-                n if DERIVED.contains(&n) => serde_json::json!(enabled),
+                // which ones are enabled is part of a derived collector's key
+                n if collectors::INPUTS
+                    .iter()
+                    .any(|(c, inputs)| *c == n && !inputs.is_empty()) =>
+                {
+                    serde_json::json!(enabled)
+                }
                 _ => serde_json::Value::Null,
             };
             (

@@ -197,10 +197,7 @@ impl Cli {
 
 /// The context for `cfg`.
 pub fn context(cfg: &Config, runner: Runner) -> Context {
-    Context {
-        root: cfg.root.clone(),
-        runner,
-    }
+    Context::of(cfg, runner)
 }
 
 /// `hostwatt once`: two rounds about a second apart, then the exposition.
@@ -270,7 +267,7 @@ pub async fn alerts(url: &str, access: &AlertsAccess) -> anyhow::Result<String> 
 /// `--root` or `--replay-commands` the host is not this one, so no daemon is asked.
 pub async fn audit(cli: &Cli, cfg: &Config, json: bool) -> anyhow::Result<String> {
     let daemon = (cli.root.is_none() && cli.replay_commands.is_none()).then(|| local_url(cfg));
-    let report = crate::advisor::run::report(cfg, cli.runner()?, daemon.as_deref()).await?;
+    let report = crate::app::audit::report(cfg, cli.runner()?, daemon.as_deref()).await?;
     Ok(if json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
@@ -285,7 +282,7 @@ pub fn all_families() -> anyhow::Result<Vec<&'static Family>> {
         config::EMBEDDED,
         &Overrides::default(),
     )?;
-    crate::collectors::enable_all(&mut cfg.collectors);
+    cfg.collectors.enable_all();
     let app = App::new(&cfg, context(&cfg, Runner::system()))?;
     let mut families = app.families().to_vec();
     families.extend(crate::notify::FAMILIES);

@@ -9,6 +9,7 @@
 
 pub mod conn;
 pub mod encoding;
+pub mod guard;
 pub mod openmetrics;
 
 use std::future::Future;
@@ -24,8 +25,9 @@ use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::alerts::AlertsBody;
 use crate::alerts::task::Snapshot as Alerts;
-use crate::app::Latest;
+use crate::metrics::Latest;
 
 /// What the server serves; swapped as a whole on a config reload.
 #[derive(Clone)]
@@ -51,16 +53,6 @@ impl From<Registry> for Served {
     }
 }
 
-/// The body of `GET /api/alerts`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct AlertsBody {
-    /// Whether the daemon evaluates alert rules at all.
-    pub enabled: bool,
-    /// Unix time of the last evaluation (absent before the first).
-    pub evaluated_at: Option<f64>,
-    /// Firing, pending and recently resolved alerts, firing first.
-    pub alerts: Vec<crate::alerts::Alert>,
-}
 use crate::web::WebConfig;
 
 /// Content type of the Prometheus text format 0.0.4.
@@ -76,12 +68,12 @@ async fn metrics(
 
 pub(crate) async fn alerts(State(served): State<watch::Receiver<Served>>) -> Json<AlertsBody> {
     let rx = served.borrow().alerts.clone();
-    let latest = rx.as_ref().and_then(|rx| rx.borrow().clone());
-    Json(AlertsBody {
-        enabled: rx.is_some(),
-        evaluated_at: latest.as_ref().map(|s| s.evaluated_at),
-        alerts: latest.map(|s| s.alerts.clone()).unwrap_or_default(),
-    })
+    Json(AlertsBody::of(rx.as_ref()))
+}
+
+async fn advice(State(served): State<watch::Receiver<Served>>) -> axum::response::Response {
+    let rx = served.borrow().advice.clone();
+    crate::advisor::api::advice(rx.as_ref())
 }
 
 async fn healthz() -> &'static str {
@@ -94,7 +86,7 @@ pub fn router(served: watch::Receiver<Served>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/alerts", get(alerts))
-        .route(crate::advisor::run::ROUTE, get(crate::advisor::api::advice))
+        .route(crate::advisor::run::ROUTE, get(advice))
         .merge(crate::page::routes())
         .with_state(served)
 }
@@ -131,7 +123,7 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let app = router(served).layer(axum::middleware::from_fn_with_state(
         web.clone(),
-        crate::web::guard,
+        guard::guard,
     ));
     conn::serve(listener, app, web, limits, shutdown).await
 }

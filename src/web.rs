@@ -23,7 +23,7 @@
 //! `client_allowed_sans`, TLS 1.0/1.1, curve P-521 and `rate_limit` are not supported.
 //! `http2` is accepted and HTTP/1.1 is served. The file is read at start and on SIGHUP (the toolkit
 //! reads it per request): reload after renewing a certificate. Like the toolkit, authentication
-//! covers every path, `/healthz` included.
+//! covers every path, `/healthz` included: `server::guard` applies it.
 
 pub mod auth;
 
@@ -32,15 +32,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderName, HeaderValue};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use tokio::sync::watch;
 use tokio_rustls::rustls::{self, ServerConfig};
 
 /// A web config that could not be loaded; the message names the key.
@@ -333,40 +328,6 @@ fn tls_config(t: TlsFile, dir: &Path) -> Result<ServerConfig, String> {
     cfg.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
-}
-
-/// Middleware for every path: 401 with `WWW-Authenticate: Basic` unless the request carries
-/// valid credentials (when basic auth is on), and the configured headers on every response. It
-/// reads the latest web config, so a reload applies to the next request.
-pub async fn guard(
-    State(web): State<watch::Receiver<Arc<WebConfig>>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let web = web.borrow().clone();
-    let mut response = match &web.auth {
-        Some(auth) => {
-            let header = request
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            if auth.check(header).await {
-                next.run(request).await
-            } else {
-                (
-                    StatusCode::UNAUTHORIZED,
-                    [(WWW_AUTHENTICATE, "Basic realm=\"hostwatt\"")],
-                    "Unauthorized\n",
-                )
-                    .into_response()
-            }
-        }
-        None => next.run(request).await,
-    };
-    for (name, value) in &web.headers {
-        response.headers_mut().insert(name.clone(), value.clone());
-    }
-    response
 }
 
 #[cfg(test)]

@@ -2,16 +2,15 @@
 //! `hostwatt audit --json`). 404 when the collector is off, 503 before its first round.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::watch;
 
-use crate::server::Served;
+use crate::collectors::advisor::Snapshot;
+use crate::metrics::Latest;
 
-/// The handler.
-pub async fn advice(State(served): State<watch::Receiver<Served>>) -> Response {
-    let Some(rx) = served.borrow().advice.clone() else {
+/// The answer for the advisor's latest report; `None`: the advisor is off in this daemon.
+pub fn advice(latest: Option<&Latest<Snapshot>>) -> Response {
+    let Some(rx) = latest else {
         return (
             StatusCode::NOT_FOUND,
             "the advisor is off in this daemon's config ([collectors.advisor] enabled = false)\n",

@@ -279,7 +279,7 @@ pub fn builtin() -> Vec<Rule> {
             "CpuTemperatureHigh",
             Compare(
                 Selector {
-                    metric: "hostwatt_hwmon_temp_celsius",
+                    metric: "hostwatt_hwmon_temperature_celsius",
                     matchers: &[("chip", Match::Prefix(CPU_CHIPS))],
                 },
                 Above,

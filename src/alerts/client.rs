@@ -13,8 +13,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 
+use super::AlertsBody;
 use super::State;
-use crate::server::AlertsBody;
 
 /// The environment variable `hostwatt alerts --user` takes the password from.
 pub const PASSWORD_ENV: &str = "HOSTWATT_ALERTS_PASSWORD";

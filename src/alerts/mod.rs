@@ -23,6 +23,29 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The body of `GET /api/alerts`, which `hostwatt alerts` reads back.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlertsBody {
+    /// Whether the daemon evaluates alert rules at all.
+    pub enabled: bool,
+    /// Unix time of the last evaluation (absent before the first).
+    pub evaluated_at: Option<f64>,
+    /// Firing, pending and recently resolved alerts, firing first.
+    pub alerts: Vec<Alert>,
+}
+
+impl AlertsBody {
+    /// The body for the engine's latest evaluation; `None`: alerts are off in this daemon.
+    pub fn of(latest: Option<&crate::metrics::Latest<task::Snapshot>>) -> Self {
+        let snapshot = latest.and_then(|rx| rx.borrow().clone());
+        Self {
+            enabled: latest.is_some(),
+            evaluated_at: snapshot.as_ref().map(|s| s.evaluated_at),
+            alerts: snapshot.map(|s| s.alerts.clone()).unwrap_or_default(),
+        }
+    }
+}
+
 /// How bad an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -143,7 +143,7 @@ mod tests {
             "hostwatt_zfs_pool_state{state!=\"ONLINE\"} == 1"
         );
         assert!(expr(&rule("CpuTemperatureHigh")).starts_with(
-            "hostwatt_hwmon_temp_celsius{chip=~\"(coretemp|k10temp|zenpower).*\"} > 85 or"
+            "hostwatt_hwmon_temperature_celsius{chip=~\"(coretemp|k10temp|zenpower).*\"} > 85 or"
         ));
     }
 

@@ -28,13 +28,13 @@ use crate::parse::ParseError;
 use crate::state;
 
 const FIRING: Family = Family::gauge(
-    "hostwatt_alert_firing",
+    "hostwatt_alerts_firing",
     "1 for each firing alert; labels are the alert name, its severity and the labels of the series that triggered it",
     &["alertname", "severity"],
 );
 const PENDING: Family = Family::gauge(
-    "hostwatt_alert_pending",
-    "1 for each alert whose condition holds but not yet for the rule's for duration; labels as hostwatt_alert_firing",
+    "hostwatt_alerts_pending",
+    "1 for each alert whose condition holds but not yet for the rule's for duration; labels as hostwatt_alerts_firing",
     &["alertname", "severity"],
 );
 const EVALUATIONS: Family = Family::counter(
@@ -474,7 +474,7 @@ mod tests {
             ("ZfsPoolCapacityHigh", Reason::Firing)
         );
         let text = crate::testutil::render_series(&s.snapshot).join("\n");
-        assert!(text.contains("hostwatt_alert_firing{alertname=\"ZfsPoolCapacityHigh\",severity=\"warning\",pool=\"tank\"} 1"), "{text}");
+        assert!(text.contains("hostwatt_alerts_firing{alertname=\"ZfsPoolCapacityHigh\",severity=\"warning\",pool=\"tank\"} 1"), "{text}");
         assert!(
             text.contains("hostwatt_alerts_notifications_total{outcome=\"queued\"} 1"),
             "{text}"
@@ -526,7 +526,10 @@ mod tests {
             .iter()
             .map(|f| (f.item.as_str(), f.error.kind()))
             .collect();
-        assert_eq!(kinds, [("state:alerts", "parse"), ("state:alerts", "io")]);
+        assert_eq!(
+            kinds,
+            [("state:alerts", "parse"), ("state:alerts", "write")]
+        );
         assert!(
             matches!(s.faults[1].error, CollectError::Write(_)),
             "{:?}",

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Sample, wall};
 use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
-use crate::app::{Latest, Registration};
 use crate::config::Interval;
+use crate::metrics::Latest;
 use crate::metrics::{Families, Family, Render};
 
 /// How long a disk-activity window grows before it starts again.
@@ -23,8 +23,7 @@ const WINDOW_MAX: Duration = Duration::from_secs(24 * 3600);
 /// A window shorter than this says little; since-boot rates are used until then.
 const WINDOW_MIN: Duration = Duration::from_secs(3600);
 
-/// `[collectors.advisor]`. Off unless the config turns it on (the example config does), so
-/// configs and test cases written before it render unchanged.
+/// `[collectors.advisor]`. On by default, like every collector and as in the example config.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -37,7 +36,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: false,
+            enabled: true,
             interval: Interval::secs(300),
         }
     }
@@ -84,14 +83,16 @@ pub struct Advisor {
     window: BTreeMap<String, (u64, Instant)>,
 }
 
-impl Advisor {
-    /// A collector with `cfg`; `hostwatt` is the whole config (PSU curve, SMART interval).
-    pub fn new(cfg: Config, hostwatt: &crate::config::Config, reg: &Registration) -> Self {
+impl super::Build for Advisor {
+    type Inputs = (Option<Latest<wall::Snapshot>>,);
+
+    /// Its section, and from the whole config the PSU curve and SMART interval.
+    fn build(hostwatt: &crate::config::Config, (wall,): Self::Inputs) -> Self {
         Self {
-            cfg,
+            cfg: hostwatt.collectors.advisor.clone(),
             base: advisor::run::config_inputs(hostwatt),
             facts: Arc::new(Facts::embedded()),
-            wall: reg.subscribe(),
+            wall,
             window: BTreeMap::new(),
         }
     }

@@ -83,17 +83,17 @@ const CHIP_INFO: Family = Family::gauge(
     &["chip", "name", "device"],
 );
 const TEMP: Family = Family::gauge(
-    "hostwatt_hwmon_temp_celsius",
+    "hostwatt_hwmon_temperature_celsius",
     "Temperature of a hwmon sensor (tempN_input)",
     SENSOR_LABELS,
 );
 const TEMP_MAX: Family = Family::gauge(
-    "hostwatt_hwmon_temp_max_celsius",
+    "hostwatt_hwmon_temperature_max_celsius",
     "High limit of a hwmon temperature sensor (tempN_max)",
     SENSOR_LABELS,
 );
 const TEMP_CRIT: Family = Family::gauge(
-    "hostwatt_hwmon_temp_crit_celsius",
+    "hostwatt_hwmon_temperature_crit_celsius",
     "Critical limit of a hwmon temperature sensor (tempN_crit)",
     SENSOR_LABELS,
 );
@@ -1112,8 +1112,8 @@ mod tests {
             }
         }
         for want in [
-            r#"hostwatt_hwmon_temp_celsius{chip="coretemp.0",sensor="temp1",label="Physical id 0"} 55"#,
-            r#"hostwatt_hwmon_temp_crit_celsius{chip="coretemp.1",sensor="temp1",label="Physical id 0"} 100"#,
+            r#"hostwatt_hwmon_temperature_celsius{chip="coretemp.0",sensor="temp1",label="Physical id 0"} 55"#,
+            r#"hostwatt_hwmon_temperature_crit_celsius{chip="coretemp.1",sensor="temp1",label="Physical id 0"} 100"#,
             r#"hostwatt_hwmon_fan_rpm{chip="nct6779",sensor="fan2",label=""} 1098"#,
             r#"hostwatt_hwmon_sensor_alarm{chip="nct6779",sensor="in1",label="",alarm="alarm"} 1"#,
             r#"hostwatt_hwmon_intrusion_alarm{chip="nct6779",sensor="intrusion0",label=""} 1"#,

@@ -125,6 +125,15 @@ pub struct Meters {
     history: Vec<std::collections::VecDeque<Timed>>,
 }
 
+impl super::Build for Meters {
+    type Inputs = ();
+
+    /// Its section, and the `[[meters]]` it reads.
+    fn build(cfg: &crate::config::Config, (): ()) -> Self {
+        Self::new(cfg.collectors.meters.clone(), cfg.meters.clone())
+    }
+}
+
 impl Meters {
     /// A collector reading `meters` with `cfg`.
     pub fn new(cfg: Config, meters: Vec<Meter>) -> Self {

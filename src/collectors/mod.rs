@@ -1,33 +1,21 @@
-//! The `Collector` trait, the `Context` every sample gets, `CollectError`, and
-//! `register_enabled`: the single list of collectors.
+//! The `Collector` trait, the `Context` every sample gets, `CollectError`, and `list!`: the one
+//! list of collectors.
 //!
 //! A collector samples in the background on its own interval and returns an immutable
-//! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
-//! here plus one line in `register_enabled` and `enable_all`, its config field, its example config
-//! section and `enabled = false` in the golden case configs (see README, Development).
+//! snapshot; scrapes render the latest one (see `metrics`). Adding a collector is its file here
+//! (`NAME.rs` or `NAME/mod.rs`, with its `Config` for `[collectors.NAME]` and its `Collector`),
+//! one entry in `list!` (with the collectors it reads, if any), and its section in
+//! `config/hostwatt.example.toml` (see README, Development). The module declaration, the config
+//! field, the registration in `app` and the names are generated from the list; golden cases
+//! name the collectors they exercise, so none of them changes.
 
-pub mod advisor;
 pub mod attrs;
 pub mod blockstat;
-pub mod cpufreq;
-pub mod cpuidle;
-pub mod edac;
-pub mod hwmon;
-pub mod meters;
-pub mod powercap;
-pub mod rapl;
-pub mod smart;
-pub mod storage;
-pub mod system;
-pub mod thermal;
-pub mod wall;
-pub mod zfs;
 
 use std::future::Future;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::app::Registration;
 use crate::config::Config;
 use crate::host::command::{CommandError, Runner};
 use crate::host::root::{ReadError, Root};
@@ -41,6 +29,16 @@ pub struct Context {
     pub root: Root,
     /// Runner for external programs.
     pub runner: Runner,
+}
+
+impl Context {
+    /// The context of `cfg`: its filesystem root, and `runner`.
+    pub fn of(cfg: &Config, runner: Runner) -> Self {
+        Self {
+            root: cfg.root.clone(),
+            runner,
+        }
+    }
 }
 
 /// Why a collector round or one of its items failed.
@@ -81,12 +79,15 @@ pub enum CollectError {
 }
 
 impl CollectError {
-    /// Short kind for the `kind` label and the log level.
+    /// Short kind for the `kind` label and the log level: `unavailable`, `permission`, `io` (a
+    /// read), `write`, `parse` (text that did not parse), `timeout`, `command` (a program that
+    /// failed or exited non-zero).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "unavailable",
             Self::PermissionDenied { .. } => "permission",
-            Self::Read(_) | Self::Write(_) => "io",
+            Self::Read(_) => "io",
+            Self::Write(_) => "write",
             Self::Parse { .. } => "parse",
             Self::Command(CommandError::Timeout { .. } | CommandError::StillRunning { .. }) => {
                 "timeout"
@@ -171,69 +172,79 @@ pub trait Collector: Send + 'static {
     fn finish(&mut self) {}
 }
 
-/// The single list of collectors: one line each.
-pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Result<()> {
-    let c = &cfg.collectors;
-    if c.hwmon.enabled {
-        reg.add(hwmon::Hwmon::new(c.hwmon.clone()))?;
-    }
-    if c.rapl.enabled {
-        reg.add(rapl::Rapl::new(c.rapl.clone()))?;
-    }
-    if c.powercap.enabled {
-        reg.add(powercap::Powercap::new(c.powercap.clone()))?;
-    }
-    if c.system.enabled {
-        reg.add(system::System::new(c.system.clone()))?;
-    }
-    if c.meters.enabled {
-        reg.add(meters::Meters::new(c.meters.clone(), cfg.meters.clone()))?;
-    }
-    if c.zfs.enabled {
-        reg.add(zfs::Zfs::new(c.zfs.clone()))?;
-    }
-    if c.smart.enabled {
-        reg.add(smart::Smart::new(c.smart.clone()))?;
-    }
-    if c.edac.enabled {
-        reg.add(edac::Edac::new(c.edac.clone()))?;
-    }
-    if c.thermal.enabled {
-        reg.add(thermal::Thermal::new(c.thermal.clone()))?;
-    }
-    if c.cpuidle.enabled {
-        reg.add(cpuidle::Cpuidle::new(c.cpuidle.clone()))?;
-    }
-    if c.cpufreq.enabled {
-        reg.add(cpufreq::Cpufreq::new(c.cpufreq.clone()))?;
-    }
-    // derived from the collectors above: keep them last
-    if c.storage.enabled {
-        reg.add(storage::Storage::new(c.storage.clone(), reg))?;
-    }
-    if c.wall.enabled {
-        reg.add(wall::Wall::new(c.wall.clone(), cfg.store(), reg))?;
-    }
-    if c.advisor.enabled {
-        reg.add(advisor::Advisor::new(c.advisor.clone(), cfg, reg))?;
-    }
-    Ok(())
+/// The one list of collectors, in sampling order; `list!(then)` hands it to the macro `then`.
+///
+/// An entry `name: Type` is the collector `name::Type`, built by `Type::new` from its section
+/// `[collectors.name]` (`name::Config`). An entry `name: Type [a, b]` reads the snapshots of the
+/// collectors `a` and `b`, listed above it: it is built by `<Type as Build>::build` from the
+/// whole config and their `Latest` handles, `(Option<Latest<a's Snapshot>>, ...)`, in that order
+/// (`None` when one is off). From this list come the `pub mod name;` declarations, the config's
+/// fields (`Collectors`), `NAMES`, `INPUTS`, `Collectors::enable_all` and the composition root's
+/// registration (`app`).
+macro_rules! list {
+    ($then:ident) => {
+        $then! {
+            hwmon: Hwmon,
+            rapl: Rapl,
+            powercap: Powercap,
+            system: System,
+            meters: Meters [],
+            zfs: Zfs,
+            smart: Smart,
+            edac: Edac,
+            thermal: Thermal,
+            cpuidle: Cpuidle,
+            cpufreq: Cpufreq,
+            storage: Storage [smart, zfs],
+            wall: Wall [rapl, hwmon, smart, meters, system],
+            advisor: Advisor [wall],
+        }
+    };
+}
+pub(crate) use list;
+
+/// How the composition root builds a collector that reads other collectors' snapshots (or more
+/// of the config than its own section).
+pub trait Build: Collector + Sized {
+    /// The `Latest` handles it reads, as a tuple in the order of its list entry.
+    type Inputs;
+    /// The collector of `cfg`, reading `inputs`. `cfg` was validated by `config::resolve`.
+    fn build(cfg: &Config, inputs: Self::Inputs) -> Self;
 }
 
-/// Turns every collector on (for `--list-metrics`).
-pub fn enable_all(c: &mut crate::config::file::Collectors) {
-    c.hwmon.enabled = true;
-    c.rapl.enabled = true;
-    c.powercap.enabled = true;
-    c.system.enabled = true;
-    c.meters.enabled = true;
-    c.zfs.enabled = true;
-    c.smart.enabled = true;
-    c.edac.enabled = true;
-    c.thermal.enabled = true;
-    c.cpuidle.enabled = true;
-    c.cpufreq.enabled = true;
-    c.storage.enabled = true;
-    c.wall.enabled = true;
-    c.advisor.enabled = true;
+macro_rules! config_of {
+    ($($name:ident: $ty:ident $([$($input:ident),*])?),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// `[collectors.*]`: one section per collector, generated from `list!`.
+        #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct Collectors {
+            $(
+                #[doc = concat!("`[collectors.", stringify!($name), "]`.")]
+                pub $name: $name::Config,
+            )*
+        }
+
+        impl Collectors {
+            /// Turns every collector on (for `--list-metrics`).
+            pub fn enable_all(&mut self) {
+                $(self.$name.enabled = true;)*
+            }
+
+            /// Turns every collector off (a golden case then turns on the ones it exercises).
+            pub fn disable_all(&mut self) {
+                $(self.$name.enabled = false;)*
+            }
+        }
+
+        /// Every collector's name (its `[collectors.NAME]` section and `collector` label), in
+        /// sampling order.
+        pub const NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        /// The collectors whose snapshots each collector reads (see `list!`), by name.
+        pub const INPUTS: &[(&str, &[&str])] =
+            &[$((stringify!($name), &[$($(stringify!($input)),*)?])),*];
+    };
 }
+list!(config_of);

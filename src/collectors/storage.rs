@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::smart::{self, advisories::Class};
 use super::{CollectError, Collector, Context, Sample, zfs};
-use crate::app::{Latest, Registration};
+use crate::metrics::Latest;
 use crate::metrics::{Families, Family, Render};
 
 /// `[collectors.storage]`: `enabled`, and `interval` (default 60s). How often to recompute the
@@ -101,13 +101,17 @@ pub struct Storage {
     zfs: Option<Latest<zfs::Snapshot>>,
 }
 
-impl Storage {
-    /// Reads the SMART and ZFS collectors already in `reg`.
-    pub fn new(cfg: Config, reg: &Registration) -> Self {
+impl super::Build for Storage {
+    type Inputs = (
+        Option<Latest<smart::Snapshot>>,
+        Option<Latest<zfs::Snapshot>>,
+    );
+
+    fn build(cfg: &crate::config::Config, (smart, zfs): Self::Inputs) -> Self {
         Self {
-            cfg,
-            smart: reg.subscribe(),
-            zfs: reg.subscribe(),
+            cfg: cfg.collectors.storage.clone(),
+            smart,
+            zfs,
         }
     }
 }

@@ -9,10 +9,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::rules as alerts;
-use crate::collectors::{
-    advisor, cpufreq, cpuidle, edac, hwmon, meters, powercap, rapl, smart, storage, system,
-    thermal, wall, zfs,
-};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -61,41 +57,9 @@ impl Default for Daemon {
             root: "/".to_owned(),
             state_dir: "/var/lib/hostwatt".to_owned(),
             web_config_file: String::new(),
-            max_connections: crate::server::conn::DEFAULT_MAX_CONNECTIONS,
+            max_connections: super::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
 
-/// `[collectors.*]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Collectors {
-    /// `[collectors.hwmon]`.
-    pub hwmon: hwmon::Config,
-    /// `[collectors.rapl]`.
-    pub rapl: rapl::Config,
-    /// `[collectors.powercap]`.
-    pub powercap: powercap::Config,
-    /// `[collectors.system]`.
-    pub system: system::Config,
-    /// `[collectors.meters]`.
-    pub meters: meters::Config,
-    /// `[collectors.zfs]`.
-    pub zfs: zfs::Config,
-    /// `[collectors.smart]`.
-    pub smart: smart::Config,
-    /// `[collectors.edac]`.
-    pub edac: edac::Config,
-    /// `[collectors.thermal]`.
-    pub thermal: thermal::Config,
-    /// `[collectors.cpuidle]`.
-    pub cpuidle: cpuidle::Config,
-    /// `[collectors.cpufreq]`.
-    pub cpufreq: cpufreq::Config,
-    /// `[collectors.storage]`.
-    pub storage: storage::Config,
-    /// `[collectors.wall]`.
-    pub wall: wall::Config,
-    /// `[collectors.advisor]`.
-    pub advisor: advisor::Config,
-}
+pub use crate::collectors::Collectors;

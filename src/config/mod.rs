@@ -22,6 +22,11 @@ pub const DEFAULT_PATH: &str = "/etc/hostwatt/hostwatt.toml";
 /// Default listen address. Port 9891 collides with no common exporter (node_exporter 9100,
 /// smartctl_exporter 9633, zfs_exporter 9134).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9891";
+
+/// The default for `[daemon] max_connections`: far above what a few Prometheus servers and a
+/// browser need, far below the 1,024 files of a default soft `RLIMIT_NOFILE`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
 /// The example config, embedded: it is also the default config.
 pub const EMBEDDED: &str = include_str!("../../config/hostwatt.example.toml");
 /// The name the embedded config goes by in messages.

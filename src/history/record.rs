@@ -15,9 +15,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::app::Latest;
 use crate::collectors::smart::power::State as PowerState;
 use crate::collectors::{CollectError, Collector, Context, Sample, cpuidle, smart, wall, zfs};
+use crate::metrics::Latest;
 use crate::metrics::{Families, Family, Render};
 
 use super::{Config, FlushPolicy, History};

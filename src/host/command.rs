@@ -115,6 +115,18 @@ pub enum CommandError {
         /// The stuck run's process group id (the pid of the program started).
         pid: u32,
     },
+    /// It ran and exited non-zero (or by a signal: no code), saying why on stderr.
+    #[error("{program} {args} exited {code:?}: {stderr}")]
+    Exited {
+        /// Program name.
+        program: &'static str,
+        /// Its arguments, space-joined.
+        args: String,
+        /// The exit code; `None` when a signal ended it.
+        code: Option<i32>,
+        /// Its stderr, trimmed.
+        stderr: String,
+    },
     /// Replay mode has no recording for this argv.
     #[error("no recording for argv {argv:?}")]
     NotRecorded {

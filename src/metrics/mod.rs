@@ -109,7 +109,7 @@ impl Families {
     }
 
     /// Adds one series with named labels: for families whose label set varies per series
-    /// (`hostwatt_alert_firing` carries the labels of the alert), as Prometheus' own `ALERTS`.
+    /// (`hostwatt_alerts_firing` carries the labels of the alert), as Prometheus' own `ALERTS`.
     pub fn push_pairs(&mut self, family: &'static Family, labels: &[(&str, &str)], value: f64) {
         debug_assert!(
             self.allowed.iter().any(|f| f.name == family.name),
@@ -172,15 +172,19 @@ pub trait Render: Send + Sync + 'static {
     fn render(&self, out: &mut Families);
 }
 
+/// The receiving end of a collector's snapshots: `None` before its first good round. What
+/// `app::Registration::add` hands back, and what derived collectors and the HTTP front read.
+pub type Latest<S> = watch::Receiver<Option<Arc<S>>>;
+
 /// Renders the latest published snapshot of one collector on every scrape.
 pub struct SnapshotCollector<S: Render> {
     descs: Vec<Desc>,
-    rx: watch::Receiver<Option<Arc<S>>>,
+    rx: Latest<S>,
 }
 
 impl<S: Render> SnapshotCollector<S> {
     /// A collector reading snapshots from `rx`.
-    pub fn new(rx: watch::Receiver<Option<Arc<S>>>) -> Self {
+    pub fn new(rx: Latest<S>) -> Self {
         Self {
             descs: S::FAMILIES.iter().map(|f| f.desc()).collect(),
             rx,

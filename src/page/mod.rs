@@ -17,10 +17,9 @@ use axum::routing::get;
 use tokio::sync::watch;
 
 use crate::alerts::task::Snapshot as Alerts;
-use crate::app::{Latest, Registration};
-use crate::config::Config;
 use crate::history::History;
-use crate::history::record::{self, Recorder};
+use crate::history::record;
+use crate::metrics::Latest;
 use crate::server::Served;
 
 /// What the page and the API read: the latest snapshots, the alerts, the history store.
@@ -32,37 +31,6 @@ pub struct Sources {
     pub alerts: Option<Latest<Alerts>>,
     /// The history store, when history is on.
     pub history: Option<History>,
-}
-
-impl Sources {
-    /// Subscribes to the collectors already in `reg` and, when history is on (and the config
-    /// keeps state), opens the store and adds its recorder. Keep it after the collectors.
-    pub fn register(
-        cfg: &Config,
-        reg: &mut Registration,
-        alerts: Option<Latest<Alerts>>,
-    ) -> prometheus::Result<Self> {
-        let latest = record::Sources {
-            wall: reg.subscribe(),
-            smart: reg.subscribe(),
-            zfs: reg.subscribe(),
-            cpuidle: reg.subscribe(),
-        };
-        let history = (cfg.history.enabled && cfg.persist).then(|| {
-            History::open(
-                &cfg.state_dir,
-                cfg.history.max_size_mb.saturating_mul(1_000_000),
-            )
-        });
-        if let Some(h) = &history {
-            reg.add(Recorder::new(&cfg.history, h.clone(), latest.clone()))?;
-        }
-        Ok(Self {
-            latest,
-            alerts,
-            history,
-        })
-    }
 }
 
 /// The files under `/assets/`: (name, content type, bytes).

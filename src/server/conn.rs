@@ -30,6 +30,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::config::DEFAULT_MAX_CONNECTIONS;
 use crate::web::WebConfig;
 
 /// How connections are bounded. `Default` is what the daemon uses unless `[daemon]` says
@@ -50,10 +51,6 @@ pub struct Limits {
     /// After shutdown is asked for, in-flight requests get this long to finish.
     pub drain_timeout: Duration,
 }
-
-/// The default for `[daemon] max_connections`: far above what a few Prometheus servers and a
-/// browser need, far below the 1,024 files of a default soft `RLIMIT_NOFILE`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 impl Default for Limits {
     fn default() -> Self {

@@ -184,7 +184,7 @@ async fn daemon_serves_advice_json_and_bounded_metrics() {
     assert_eq!(r.status, 404, "{r:?}");
     let cfg = audit_config();
     let runner = hostwatt::host::command::Runner::system();
-    let own = hostwatt::advisor::run::report(&cfg, runner, Some(&format!("http://{addr}")))
+    let own = hostwatt::app::audit::report(&cfg, runner, Some(&format!("http://{addr}")))
         .await
         .expect("one-shot report");
     assert_eq!(own.idle_basis, "one sample, not known to be idle");
@@ -205,7 +205,7 @@ async fn daemon_serves_advice_json_and_bounded_metrics() {
     );
     let _ = stop.send(());
     // no daemon at all (connection refused): nothing to say
-    let own = hostwatt::advisor::run::report(
+    let own = hostwatt::app::audit::report(
         &cfg,
         hostwatt::host::command::Runner::system(),
         Some("http://127.0.0.1:1"),
@@ -233,7 +233,7 @@ async fn audit_takes_the_daemons_report_when_one_answers() {
     let (addr, stop) = serve_untuned(true).await;
     let runner = hostwatt::host::command::Runner::system();
     let got =
-        hostwatt::advisor::run::report(&audit_config(), runner, Some(&format!("http://{addr}")))
+        hostwatt::app::audit::report(&audit_config(), runner, Some(&format!("http://{addr}")))
             .await
             .expect("report");
     // the daemon's (wall estimate of its latest round), not a sample of its own

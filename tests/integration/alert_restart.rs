@@ -38,7 +38,7 @@ fn slow_smartctl(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-const FIRING: &str = r#"hostwatt_alert_firing{alertname="SmartHealthFailed",severity="critical",disk="wwn-0x5000cca37fca81a8"}"#;
+const FIRING: &str = r#"hostwatt_alerts_firing{alertname="SmartHealthFailed",severity="critical",disk="wwn-0x5000cca37fca81a8"}"#;
 
 fn metrics(addr: &str) -> String {
     support::http_get(addr, "/metrics").expect("scrape").body

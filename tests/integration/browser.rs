@@ -97,7 +97,7 @@ fn expected(metrics: &str) -> Option<(String, String, String)> {
         .find(|s| {
             support::value(
                 metrics,
-                &format!("hostwatt_smart_power_state{{disk=\"{DISK}\",state=\"{s}\"}}"),
+                &format!("hostwatt_smart_power_mode{{disk=\"{DISK}\",state=\"{s}\"}}"),
             ) == Some(1.0)
         })?;
     let cap = support::value(

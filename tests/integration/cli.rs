@@ -16,7 +16,7 @@ fn once_keeps_no_state_even_when_an_alert_fires() {
         .arg("--root")
         .arg(root.path())
         .arg("--config")
-        .arg(case.dir.join("config.toml"))
+        .arg(case.config_file(root.path()))
         .arg("--state-dir")
         .arg(state.path())
         .output()
@@ -24,7 +24,7 @@ fn once_keeps_no_state_even_when_an_alert_fires() {
     let (stdout, stderr) = support::texts(&out);
     assert!(out.status.success(), "exit {:?}\n{stderr}", out.status);
     assert!(
-        stdout.contains("hostwatt_alert_firing{alertname=\"EdacUncorrectedErrors\""),
+        stdout.contains("hostwatt_alerts_firing{alertname=\"EdacUncorrectedErrors\""),
         "{stdout}"
     );
     let written: Vec<_> = std::fs::read_dir(state.path())

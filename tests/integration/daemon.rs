@@ -11,7 +11,7 @@ fn runs_reloads_and_stops_cleanly() {
     let root = case.build_root();
     let conf_dir = tempfile::tempdir().expect("tempdir");
     let conf = conf_dir.path().join("hostwatt.toml");
-    std::fs::copy(case.dir.join("config.toml"), &conf).expect("copy config");
+    std::fs::write(&conf, case.config_text()).expect("write config");
     let state = tempfile::tempdir().expect("state dir");
     let (mut daemon, addr, lines) = Daemon::start(root.path(), &conf, state.path());
     let mut seen = Vec::new();

@@ -3,7 +3,8 @@
 //! the `expected.prom` files; review the diff line by line before committing.
 //!
 //! Adding a case: create `tests/cases/<case>/` with `README.md` (what it covers, where the data
-//! came from), `config.toml` (`[collectors.system] enabled = false`), and any of `case.toml`
+//! came from), `config.toml` (`[collectors.NAME] enabled = true` for each collector the case
+//! exercises; `Case::config_text` turns every other one off), and any of `case.toml`
 //! (`tree = "sysfs/..."` under ../shared/fixtures), `root/`, `rounds/1/`, `commands.toml`; add
 //! the case to `golden!` below (`-` becomes `_`), then run with `UPDATE_GOLDEN=1`.
 

@@ -176,9 +176,9 @@ fn every_dashboard_metric_exists() {
         "hostwatt_wall_component_watts",
         "hostwatt_wall_idle_cost_per_year",
         "hostwatt_cpuidle_state_residency_ratio",
-        "hostwatt_smart_power_state",
+        "hostwatt_smart_power_mode",
         "hostwatt_zfs_pool_capacity_ratio",
-        "hostwatt_alert_firing",
+        "hostwatt_alerts_firing",
         "hostwatt_collector_success",
     ] {
         assert!(queried.contains(wanted), "the dashboard lost {wanted}");

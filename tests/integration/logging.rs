@@ -14,7 +14,8 @@ fn once(case: &Case, root: &std::path::Path, state: &std::path::Path) -> std::pr
         .arg("--root")
         .arg(root)
         .arg("--config")
-        .arg(case.dir.join("config.toml"))
+        // the case's config beside the fixture tree, not in the state dir
+        .arg(case.config_file(root))
         .arg("--state-dir")
         .arg(state);
     cmd

@@ -41,7 +41,7 @@ fn prometheus_scrapes_the_daemon_and_evaluates_the_rules() {
     let root = case.build_root();
     let work = tempfile::tempdir().expect("tempdir");
     let conf = work.path().join("hostwatt.toml");
-    let mut text = std::fs::read_to_string(case.dir.join("config.toml")).expect("case config");
+    let mut text = case.config_text();
     text.push_str("\n[alerts]\nevaluation_interval = \"1s\"\n");
     std::fs::write(&conf, text).expect("write config");
 

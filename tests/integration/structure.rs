@@ -1,6 +1,6 @@
 //! The shape of `src/`, checked (issue 11): imports only go down the floors below, no non-test
-//! source file passes 600 lines, and every collector that `collectors::register_enabled` can
-//! register has its section in the example config.
+//! source file passes 600 lines, and every collector in `collectors::list!` has its section in
+//! the example config.
 //!
 //! Today's known violations are in explicit allow-lists naming the issue that removes them. Each
 //! fix shrinks a list; a stale entry (one that no longer violates) fails the test too, so the
@@ -13,12 +13,12 @@ use crate::support;
 
 /// The top-level modules of `src/` by floor, top first. A module may import its own floor and the
 /// floors below it, never one above: `cli` (flags and dispatch; the daemon lifecycle still lives
-/// there, issue 11) over `app` (the composition root) over the HTTP front (`server`, `web`) over
+/// there, issue 11) over `app` (the composition root) over the HTTP front (`server`) over
 /// the parts it wires. A new top-level module must be placed here.
 const FLOORS: &[(&str, &[&str])] = &[
     ("program", &["cli"]),
     ("composition root", &["app"]),
-    ("HTTP front", &["page", "server", "web"]),
+    ("HTTP front", &["page", "server"]),
     (
         "parts",
         &[
@@ -40,38 +40,13 @@ const FLOORS: &[(&str, &[&str])] = &[
             "shutdown",
             "state",
             "testutil",
+            "web",
         ],
     ),
 ];
 
-/// Imports that go up a floor today, as (file, imported top-level module). Issue 11: `Latest`
-/// moves beside `SnapshotCollector` in `metrics/`, derived collectors receive their inputs from
-/// `app`, the alerts API body moves to `alerts/`.
-const UPWARD_IMPORTS_ALLOWED: &[(&str, &str)] = &[
-    // issue 11: collectors take Registration/Latest from app
-    ("src/collectors/mod.rs", "app"),
-    ("src/collectors/storage.rs", "app"),
-    ("src/collectors/wall/mod.rs", "app"),
-    ("src/collectors/wall/render.rs", "app"),
-    // issue 11: alerts/client.rs takes AlertsBody from server
-    ("src/alerts/client.rs", "server"),
-    // issue 11: server <-> app
-    ("src/server.rs", "app"),
-    // issue 11: config resolves the web config file with web.rs (server/web_config.rs to come)
-    ("src/config/mod.rs", "web"),
-    // issue 11: the advisor's route takes `Served`, its one-shot audit builds an `App`, its
-    // collector subscribes through `Registration` like wall and storage
-    ("src/advisor/api.rs", "server"),
-    ("src/advisor/run.rs", "app"),
-    ("src/advisor/run.rs", "cli"),
-    ("src/collectors/advisor.rs", "app"),
-    // issue 11: the history recorder reads `Latest` handles, the page registers it through
-    // `Registration`
-    ("src/history/record.rs", "app"),
-    ("src/page/mod.rs", "app"),
-    // issue 11: the connection cap's default lives with the server
-    ("src/config/file.rs", "server"),
-];
+/// Imports that go up a floor today, as (file, imported top-level module).
+const UPWARD_IMPORTS_ALLOWED: &[(&str, &str)] = &[];
 
 /// Non-test lines a source file may have.
 const MAX_LINES: usize = 600;
@@ -228,25 +203,6 @@ fn long_files() -> Vec<(String, usize)> {
         .collect()
 }
 
-/// The `c.<name>.enabled` names in `collectors/mod.rs` inside the function `func`.
-fn collectors_in(func: &str) -> BTreeSet<String> {
-    let path = support::manifest_dir().join("src/collectors/mod.rs");
-    let text = std::fs::read_to_string(&path).expect("collectors/mod.rs");
-    let body = text
-        .split_once(&format!("pub fn {func}("))
-        .unwrap_or_else(|| panic!("no fn {func} in collectors/mod.rs"))
-        .1;
-    let body = &body[..body.find("\n}\n").expect("end of fn")];
-    body.match_indices("c.")
-        .filter_map(|(i, _)| {
-            let name = body[i + 2..].split_once(".enabled")?.0;
-            name.chars()
-                .all(|c| c.is_ascii_lowercase() || c == '_')
-                .then(|| name.to_owned())
-        })
-        .collect()
-}
-
 #[test]
 fn crate_imports_reads_paths_and_groups() {
     let code = [
@@ -314,20 +270,15 @@ fn no_source_file_passes_600_lines_of_code() {
 
 #[test]
 fn every_collector_has_its_example_config_section() {
-    let registered = collectors_in("register_enabled");
+    let listed = hostwatt::collectors::NAMES;
     assert!(
-        registered.len() >= 10 && registered.contains("powercap"),
-        "{registered:?}"
-    );
-    assert_eq!(
-        registered,
-        collectors_in("enable_all"),
-        "register_enabled and enable_all (list-metrics) must name the same collectors"
+        listed.len() >= 10 && listed.contains(&"powercap"),
+        "{listed:?}"
     );
     let example =
         std::fs::read_to_string(support::manifest_dir().join("config/hostwatt.example.toml"))
             .expect("config/hostwatt.example.toml");
-    let missing: Vec<&String> = registered
+    let missing: Vec<&&str> = listed
         .iter()
         .filter(|c| {
             !example
@@ -337,6 +288,28 @@ fn every_collector_has_its_example_config_section() {
         .collect();
     assert!(
         missing.is_empty(),
-        "collectors without a [collectors.NAME] section in config/hostwatt.example.toml: {missing:?}"
+        "collectors in collectors::list! without a [collectors.NAME] section in \
+         config/hostwatt.example.toml: {missing:?}"
     );
+}
+
+/// Collectors are on by default, in code as in the example config (which is the default config):
+/// a config that omits a section gets what the example shows.
+#[test]
+fn every_collector_is_on_by_default_in_code_and_example() {
+    let enabled = |c: &hostwatt::collectors::Collectors| -> Vec<(&str, bool)> {
+        let json = serde_json::to_value(c).expect("collectors serialise");
+        hostwatt::collectors::NAMES
+            .iter()
+            .map(|n| (*n, json[n]["enabled"] == serde_json::Value::Bool(true)))
+            .collect()
+    };
+    let example: hostwatt::config::file::File =
+        toml::from_str(hostwatt::config::EMBEDDED).expect("the example config parses");
+    let all_on: Vec<(&str, bool)> = hostwatt::collectors::NAMES
+        .iter()
+        .map(|n| (*n, true))
+        .collect();
+    assert_eq!(enabled(&Default::default()), all_on, "Default in code");
+    assert_eq!(enabled(&example.collectors), all_on, "the example config");
 }

@@ -128,10 +128,42 @@ impl Case {
         }
     }
 
-    /// `config.toml`, resolved with the root overridden to `root`.
-    pub fn config(&self, root: &Path) -> Config {
+    /// The case's config: `config.toml` with every collector it does not turn on
+    /// (`[collectors.NAME] enabled = true`) turned off, so a case names the collectors it
+    /// exercises and a collector added to hostwatt stays out of every case.
+    pub fn config_text(&self) -> String {
         let path = self.dir.join("config.toml");
         let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut file: toml::Table =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let collectors = file
+            .entry("collectors")
+            .or_insert_with(|| toml::Table::new().into())
+            .as_table_mut()
+            .unwrap_or_else(|| panic!("{}: collectors is not a table", path.display()));
+        for name in hostwatt::collectors::NAMES {
+            collectors
+                .entry(*name)
+                .or_insert_with(|| toml::Table::new().into())
+                .as_table_mut()
+                .unwrap_or_else(|| panic!("{}: collectors.{name} is not a table", path.display()))
+                .entry("enabled")
+                .or_insert(false.into());
+        }
+        toml::to_string(&file).expect("a TOML table serialises")
+    }
+
+    /// `config_text`, written to `dir/hostwatt.toml`, for the binary's `--config`.
+    pub fn config_file(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("hostwatt.toml");
+        fs::write(&path, self.config_text()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        path
+    }
+
+    /// `config_text`, resolved with the root overridden to `root`.
+    pub fn config(&self, root: &Path) -> Config {
+        let path = self.dir.join("config.toml");
+        let text = self.config_text();
         // state (energy counters) lives inside the case's root, never in /var/lib/hostwatt
         let overrides = Overrides {
             root: Some(root.to_path_buf()),

@@ -374,7 +374,7 @@ fn capacity_alert_through_the_real_daemon(dir: &Path, pool: &str) {
     let state = dir.join("state");
     let (mut hostwatt, addr, lines) = crate::support::Daemon::start(dir, &conf, &state);
     let firing = format!(
-        "hostwatt_alert_firing{{alertname=\"ZfsPoolCapacityHigh\",severity=\"warning\",pool=\"{pool}\"}}"
+        "hostwatt_alerts_firing{{alertname=\"ZfsPoolCapacityHigh\",severity=\"warning\",pool=\"{pool}\"}}"
     );
     let metrics = crate::support::poll_until("ZfsPoolCapacityHigh firing", 600, || {
         let body = crate::support::http_get(&addr, "/metrics").ok()?.body;

@@ -343,7 +343,8 @@ fn reads_the_edac_ecc_case_across_rounds() {
 }
 
 #[test]
-fn edac_ecc_case_config_enables_only_edac_and_thermal() {
+fn edac_ecc_case_config_turns_on_edac_and_thermal() {
+    // the golden harness turns off every collector a case does not turn on
     let case = crate::testutil::case_dir("edac-ecc");
     let path = case.join("config.toml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -356,10 +357,10 @@ fn edac_ecc_case_config_enables_only_edac_and_thermal() {
     assert_eq!(
         (
             c.edac.enabled,
+            c.edac.interval.0.as_secs(),
             c.thermal.enabled,
-            c.rapl.enabled,
-            c.system.enabled
+            c.thermal.interval.0.as_secs()
         ),
-        (true, true, false, false)
+        (true, 60, true, 15)
     );
 }

@@ -179,9 +179,9 @@ const DATA_AGE: Family = Family::gauge(
     "Age of the disk's SMART values as of the last round (they are kept while the disk sleeps or is idle)",
     D,
 );
-const POWER_STATE: Family = Family::gauge(
-    "hostwatt_smart_power_state",
-    "Disk power state as known without waking it: active (I/O or answered), idle (no I/O since the last check), standby (seen asleep, no I/O since), unknown",
+const POWER_MODE: Family = Family::gauge(
+    "hostwatt_smart_power_mode",
+    "Disk power mode as known without waking it: active (I/O or answered), idle (no I/O since the last check), standby (seen asleep, no I/O since), unknown",
     &["disk", "state"],
 );
 const STANDBY_SECONDS: Family = Family::counter(
@@ -262,7 +262,7 @@ impl Render for Snapshot {
         &SELF_TEST,
         &EXIT_BIT,
         &DATA_AGE,
-        &POWER_STATE,
+        &POWER_MODE,
         &STANDBY_SECONDS,
         &SPIN_UPS,
         &RUNS,
@@ -310,7 +310,7 @@ impl Disk {
             1.0,
         );
         for st in State::ALL {
-            out.push_bool(&POWER_STATE, &[id, st.label()], st == self.state);
+            out.push_bool(&POWER_MODE, &[id, st.label()], st == self.state);
         }
         out.push(&STANDBY_SECONDS, &l, self.standby_seconds);
         out.push(&SPIN_UPS, &l, self.spin_ups as f64);

@@ -147,7 +147,7 @@ fn every_shared_capture_parses_and_yields_series() {
         let m = series(&snapshot_of(report, "/dev/sdx"));
         let health = m.keys().filter(|k| {
             !k.starts_with("hostwatt_smart_device_info")
-                && !k.starts_with("hostwatt_smart_power_state")
+                && !k.starts_with("hostwatt_smart_power_mode")
                 && !k.starts_with("hostwatt_smart_spin_ups")
                 && !k.starts_with("hostwatt_smart_standby_seconds")
         });
@@ -307,7 +307,7 @@ async fn golden_case_queries_only_active_disks() {
     );
     // asleep: identity from the scan, no values, standby
     let st = |disk: &str, state: &str| {
-        format!("hostwatt_smart_power_state{{disk=\"{disk}\",state=\"{state}\"}}")
+        format!("hostwatt_smart_power_mode{{disk=\"{disk}\",state=\"{state}\"}}")
     };
     assert_eq!(get(&m, &st("sde", "standby")), 1.0);
     assert!(!m.contains_key(&k("data_age_seconds", "sde")));
@@ -532,7 +532,7 @@ async fn every_exit_status_bit_is_decoded() {
     assert_eq!(
         get(
             &m,
-            "hostwatt_smart_power_state{disk=\"sda\",state=\"standby\"}"
+            "hostwatt_smart_power_mode{disk=\"sda\",state=\"standby\"}"
         ),
         1.0
     );

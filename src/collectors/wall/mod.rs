@@ -20,12 +20,12 @@ use serde::{Deserialize, Serialize};
 use super::hwmon::{self, SensorKind};
 use super::smart::{self, advisories::Class as AdviceClass, power::State as SmartState};
 use super::{CollectError, Collector, Context, Fault, Sample, blockstat, meters, rapl, system};
-use crate::app::{Latest, Registration};
 use crate::estimate::align::Timed;
 use crate::estimate::calibrate::Calibration;
 use crate::estimate::disks;
 use crate::estimate::energy::{Accumulator, Idle};
 use crate::estimate::wall::{self, Chain, Estimate, Inputs};
+use crate::metrics::Latest;
 use crate::host::root::Root;
 use crate::parse::ParseError;
 use crate::state;
@@ -109,10 +109,23 @@ pub struct Wall {
     best_source: Option<String>,
 }
 
-impl Wall {
-    /// A collector reading the snapshots of the collectors already in `reg`. `cfg` was validated
-    /// by `config::resolve`, so its chain builds.
-    pub fn new(cfg: Config, store: state::Store, reg: &Registration) -> Self {
+impl super::Build for Wall {
+    type Inputs = (
+        Option<Latest<rapl::Snapshot>>,
+        Option<Latest<hwmon::Snapshot>>,
+        Option<Latest<smart::Snapshot>>,
+        Option<Latest<meters::Snapshot>>,
+        Option<Latest<system::Reading>>,
+    );
+
+    /// `[collectors.wall]` was validated by `config::resolve`, so its chain builds; the state
+    /// goes to the config's store.
+    fn build(
+        hostwatt: &crate::config::Config,
+        (rapl, hwmon, smart, meters, system): Self::Inputs,
+    ) -> Self {
+        let cfg = hostwatt.collectors.wall.clone();
+        let store = hostwatt.store();
         let chain = cfg.chain_or_assumed();
         let idle = Idle::new(
             cfg.idle_window.0,
@@ -123,11 +136,11 @@ impl Wall {
             cfg,
             chain,
             store,
-            rapl: reg.subscribe(),
-            hwmon: reg.subscribe(),
-            smart: reg.subscribe(),
-            meters: reg.subscribe(),
-            system: reg.subscribe(),
+            rapl,
+            hwmon,
+            smart,
+            meters,
+            system,
             persisted: Persisted::default(),
             loaded: false,
             state_problem: None,
@@ -140,7 +153,9 @@ impl Wall {
             best_source: None,
         }
     }
+}
 
+impl Wall {
     /// The DC inputs, and whether they are complete: RAPL zones that exist but have no rate
     /// yet (their first round) would make the CPU look free, so such a round is not integrated.
     fn inputs(&self) -> (Inputs, bool) {

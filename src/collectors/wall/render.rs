@@ -1,7 +1,7 @@
 //! What a wall round publishes, and its metric families.
 
 use super::pairing::power_between_readings;
-use crate::app::Latest;
+use crate::metrics::Latest;
 use crate::collectors::meters;
 use crate::estimate::calibrate::Calibration;
 use crate::estimate::energy::{Accumulator, HOURS_PER_YEAR, kwh};

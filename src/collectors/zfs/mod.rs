@@ -259,8 +259,8 @@ enum ZpoolRound {
     Ok(Parsed),
     /// zpool is not installed.
     Missing(CommandError),
-    /// zpool ran but said it cannot work (no ZFS module, no zfs-fuse daemon).
-    Refused(String),
+    /// zpool ran but said it cannot work (no ZFS module, no zfs-fuse daemon): `Exited`.
+    Refused(CommandError),
     /// Timeout, stuck child, garbage.
     Failed(CollectError),
 }
@@ -317,12 +317,12 @@ impl Zfs {
             match self.run(cx, args).await {
                 Ok(out) if out.code == Some(0) => texts.push(out.stdout_text()),
                 Ok(out) => {
-                    let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-                    return ZpoolRound::Refused(format!(
-                        "zpool {} exited {:?}: {msg}",
-                        args.join(" "),
-                        out.code
-                    ));
+                    return ZpoolRound::Refused(CommandError::Exited {
+                        program: "zpool",
+                        args: args.join(" "),
+                        code: out.code,
+                        stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                    });
                 }
                 Err(e @ CommandError::Spawn { .. }) => return ZpoolRound::Missing(e),
                 Err(e) => return ZpoolRound::Failed(e.into()),
@@ -439,18 +439,16 @@ impl Collector for Zfs {
                 });
                 None
             }
-            ZpoolRound::Refused(msg) => {
+            ZpoolRound::Refused(e) => {
                 if kstats.is_none() && self.last.is_none() {
-                    let why = format!("no {} and {msg}", kstat::BASE);
+                    let why = format!("no {} and {e}", kstat::BASE);
                     self.absent_since = Some((at, why.clone()));
                     return Err(CollectError::Unavailable(why));
                 }
+                // it ran and said no: a command fault, not text that failed to parse
                 faults.push(Fault {
                     item: "zpool".into(),
-                    error: CollectError::Parse {
-                        path: "zpool".into(),
-                        source: ParseError::at("zpool", 1, msg),
-                    },
+                    error: CollectError::Command(e),
                 });
                 Some(false)
             }

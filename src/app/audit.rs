@@ -1,0 +1,56 @@
+//! `hostwatt audit`: the report of a running daemon, or one sampled here by an app of the config's
+//! collectors (the composition belongs here, not in the advisor).
+
+use std::time::{Duration, Instant};
+
+use super::App;
+use crate::advisor::{Facts, Report, run};
+use crate::collectors::Context;
+use crate::config::Config;
+use crate::host::command::Runner;
+
+/// Samples the config's collectors once (twice, a second apart, when RAPL or CPU rates are on),
+/// reads the wall estimate from them and audits. SMART, ZFS and alerts are left off: an audit
+/// never talks to the disks. Blocking reads run on the blocking pool.
+pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> {
+    let mut quiet = cfg.clone();
+    quiet.persist = false;
+    quiet.collectors.smart.enabled = false;
+    quiet.collectors.zfs.enabled = false;
+    quiet.alerts.enabled = false;
+    // the audit runs once below, not as a collector
+    quiet.collectors.advisor.enabled = false;
+    let mut app = App::new(&quiet, Context::of(&quiet, runner))?;
+    app.sample_all(Instant::now()).await;
+    if quiet.collectors.rapl.enabled || quiet.collectors.system.enabled {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        app.sample_all(Instant::now()).await;
+    }
+    let inputs = run::sampled_inputs(cfg, &app.registry.gather());
+    let root = cfg.root.clone();
+    Ok(tokio::task::spawn_blocking(move || {
+        crate::advisor::audit(&root, &inputs, &Facts::embedded())
+    })
+    .await?)
+}
+
+/// `hostwatt audit`: the daemon's report when `ask_daemon` and one answers at that URL, else one
+/// sampled here.
+pub async fn report(
+    cfg: &Config,
+    runner: Runner,
+    ask_daemon: Option<&str>,
+) -> anyhow::Result<Report> {
+    let mut unused = None;
+    if let Some(url) = ask_daemon {
+        match run::ask_daemon(url).await {
+            Ok(r) => return Ok(r),
+            Err(e) => unused = e,
+        }
+    }
+    let mut report = audit_once(cfg, runner).await?;
+    if let Some(e) = unused {
+        run::note_unused(&mut report, &e);
+    }
+    Ok(report)
+}
