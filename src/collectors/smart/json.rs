@@ -49,15 +49,45 @@ pub struct ScanDevice {
 
 #[derive(Deserialize)]
 struct ScanFile {
+    // entries one by one: one odd entry must not lose every other disk
     #[serde(default)]
-    devices: Vec<ScanDevice>,
+    devices: Vec<serde_json::Value>,
+}
+
+/// What `smartctl --scan-open --json` listed: the devices that read, and one error per entry
+/// that did not (its 0-based index in `devices` in the reason).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scan {
+    /// The entries that read, in smartctl's order.
+    pub devices: Vec<ScanDevice>,
+    /// One per entry that did not read (no `name`, a `type` that is not a string, …).
+    pub skipped: Vec<ParseError>,
 }
 
 /// Parses `smartctl --scan-open --json` (or `--scan`). No `devices` key means no devices, as
-/// smartctl 7.3 prints on a host without disks.
-pub fn parse_scan(text: &str) -> Result<Vec<ScanDevice>, ParseError> {
+/// smartctl 7.3 prints on a host without disks. Text that is not a JSON object is an error; an
+/// entry that does not read is skipped into [`Scan::skipped`] and the others are kept.
+pub fn parse_scan(text: &str) -> Result<Scan, ParseError> {
     let file: ScanFile = serde_json::from_str(text).map_err(|e| json_error("smartctl scan", e))?;
-    Ok(file.devices)
+    let mut scan = Scan::default();
+    for (i, entry) in file.devices.into_iter().enumerate() {
+        let name = entry
+            .get("name")
+            .and_then(|n| n.as_str())
+            .map(str::to_owned);
+        match serde_json::from_value::<ScanDevice>(entry) {
+            Ok(d) => scan.devices.push(d),
+            Err(e) => scan.skipped.push(ParseError::at(
+                "smartctl scan",
+                1,
+                match name {
+                    Some(n) => format!("devices[{i}] ({n}): {e}"),
+                    None => format!("devices[{i}]: {e}"),
+                },
+            )),
+        }
+    }
+    Ok(scan)
 }
 
 fn json_error(what: &'static str, e: serde_json::Error) -> ParseError {
@@ -188,32 +218,82 @@ impl Data {
 struct Raw {
     smartctl: Option<RawSmartctl>,
     device: Option<RawDevice>,
+    #[serde(deserialize_with = "lenient")]
     model_name: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     model_family: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     scsi_model_name: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     scsi_vendor: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     scsi_product: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     scsi_revision: Option<String>,
     /// smartctl 7.1's name of `scsi_revision`.
+    #[serde(deserialize_with = "lenient")]
     revision: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     serial_number: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     firmware_version: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     wwn: Option<RawWwn>,
+    #[serde(deserialize_with = "lenient")]
     rotation_rate: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
     user_capacity: Option<RawCapacity>,
+    #[serde(deserialize_with = "lenient")]
     nvme_total_capacity: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
     smart_status: Option<RawStatus>,
+    #[serde(deserialize_with = "lenient")]
     temperature: Option<RawTemperature>,
+    #[serde(deserialize_with = "lenient")]
     power_on_time: Option<RawPowerOn>,
+    #[serde(deserialize_with = "lenient")]
     power_cycle_count: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
     ata_smart_attributes: Option<RawAttributes>,
+    #[serde(deserialize_with = "lenient")]
     nvme_smart_health_information_log: Option<RawNvme>,
+    #[serde(deserialize_with = "lenient")]
     scsi_grown_defect_list: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
     scsi_error_counter_log: Option<RawScsiErrors>,
+    #[serde(deserialize_with = "lenient")]
     scsi_start_stop_cycle_counter: Option<RawStartStop>,
+    #[serde(deserialize_with = "lenient")]
     ata_smart_self_test_log: Option<RawAtaSelfTestLog>,
+    #[serde(deserialize_with = "lenient")]
     nvme_self_test_log: Option<RawNvmeSelfTestLog>,
+    #[serde(deserialize_with = "lenient")]
     scsi_self_test_0: Option<RawScsiSelfTest>,
+}
+
+/// A field whose value does not have the expected shape (a string where smartctl printed a
+/// number before, a 128-bit counter) reads as absent, so one odd field never loses the disk's
+/// other values; only its own series is missing.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// The entries of a table that read; one odd row never hides the others.
+fn each_that_reads<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let rows = Vec::<serde_json::Value>::deserialize(d)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| serde_json::from_value(r).ok())
+        .collect())
 }
 
 #[derive(Deserialize, Default)]
@@ -268,7 +348,7 @@ struct RawPowerOn {
 
 #[derive(Deserialize)]
 struct RawAttributes {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "each_that_reads")]
     table: Vec<RawAttribute>,
 }
 
@@ -290,14 +370,23 @@ struct RawAttrRaw {
 
 #[derive(Deserialize)]
 struct RawNvme {
+    #[serde(default, deserialize_with = "lenient")]
     critical_warning: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     percentage_used: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     available_spare: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     available_spare_threshold: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     media_errors: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     unsafe_shutdowns: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     data_units_read: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     data_units_written: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     num_err_log_entries: Option<u64>,
 }
 
@@ -570,7 +659,7 @@ mod tests {
     fn parses_literals() {
         assert!(parse_scan("").is_err());
         assert!(parse_scan("garbage").is_err());
-        assert_eq!(parse_scan("{}").unwrap(), []);
+        assert_eq!(parse_scan("{}").unwrap(), Scan::default());
         assert!(parse_report("", 0).is_err());
         assert!(parse_report("not json", 4).is_err());
         assert_eq!(
@@ -593,7 +682,9 @@ mod tests {
 
     #[test]
     fn parses_scans() {
-        let devs = parse_scan(&shared_text("smartctl/lab-qemu/smart_scan_open.json")).unwrap();
+        let scan = parse_scan(&shared_text("smartctl/lab-qemu/smart_scan_open.json")).unwrap();
+        assert_eq!(scan.skipped, []);
+        let devs = scan.devices;
         let got: Vec<_> = devs
             .iter()
             .map(|d| (d.name.as_str(), d.dev_type.as_str(), d.protocol.as_str()))
@@ -609,7 +700,8 @@ mod tests {
         let err = parse_scan(&shared_text(
             "smartctl/smart-prom-next/nvme_scan_open_error.json",
         ))
-        .unwrap();
+        .unwrap()
+        .devices;
         assert_eq!(err[0].open_error.as_deref(), Some("Permission denied"));
     }
 
@@ -624,6 +716,34 @@ mod tests {
         assert_eq!(d.raw(5), Some(0));
         assert!(d.attributes.len() > 10);
         assert!(d.power_on_seconds.is_some() && d.temperature_celsius.is_some());
+    }
+
+    /// One odd field or attribute row reads as absent; the disk's other values are kept.
+    #[test]
+    fn an_odd_field_loses_only_itself() {
+        let text = shared_text("smartctl/scrutiny/smart-fail2.json");
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["temperature"]["current"] = "25 C".into();
+        v["serial_number"] = 42.into();
+        let table = v["ata_smart_attributes"]["table"].as_array_mut().unwrap();
+        let i = table.iter().position(|a| a["id"] == 197).unwrap();
+        table[i]["raw"]["value"] = "eight".into();
+        let rows = table.len();
+        v["nvme_smart_health_information_log"] =
+            serde_json::json!({"media_errors": 3, "data_units_read": 1e30});
+        let Report::Data { data: d, .. } = parse_report(&v.to_string(), 216).unwrap() else {
+            panic!("data expected")
+        };
+        assert_eq!((d.temperature_celsius, d.serial.as_deref()), (None, None));
+        assert_eq!(d.attributes.len(), rows - 1);
+        assert_eq!(
+            (d.raw(5), d.raw(197), d.raw(198)),
+            (Some(1975), None, Some(0))
+        );
+        assert_eq!(d.power_on_seconds, Some(65592.0 * 3600.0));
+        assert_eq!(d.passed, Some(false));
+        let n = d.nvme.unwrap();
+        assert_eq!((n.media_errors, n.read_bytes), (Some(3), None));
     }
 
     #[test]
