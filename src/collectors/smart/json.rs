@@ -1,4 +1,5 @@
-//! `smartctl --json` output: serde types and the pure parsers `parse_scan` and `parse_report`.
+//! `smartctl --json` output: serde types and the pure parser `parse_report` (`parse_scan` is in
+//! `scan.rs`).
 //!
 //! Units are converted here, once: power-on hours × 3600 → seconds, NVMe percentages ÷ 100 →
 //! ratios, NVMe data units × 512,000 → bytes (NVMe 1.4 §5.14.1.2: a data unit is 1000 sectors of
@@ -31,66 +32,9 @@ pub const EXIT_BITS: [&str; 8] = [
     "self_test_log_has_errors",
 ];
 
-/// One device from `smartctl --scan-open --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ScanDevice {
-    /// Device node, `/dev/sda`, `/dev/nvme0`, `/dev/bus/0`.
-    pub name: String,
-    /// The `-d` type smartctl settled on (`sat`, `nvme`, `scsi`, `sat+megaraid,14`).
-    #[serde(rename = "type")]
-    pub dev_type: String,
-    /// `ATA`, `NVMe`, `SCSI`.
-    #[serde(default)]
-    pub protocol: String,
-    /// Set when `--scan-open` could not open the device.
-    #[serde(default)]
-    pub open_error: Option<String>,
-}
+pub use super::scan::{Scan, ScanDevice, parse_scan};
 
-#[derive(Deserialize)]
-struct ScanFile {
-    // entries one by one: one odd entry must not lose every other disk
-    #[serde(default)]
-    devices: Vec<serde_json::Value>,
-}
-
-/// What `smartctl --scan-open --json` listed: the devices that read, and one error per entry
-/// that did not (its 0-based index in `devices` in the reason).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Scan {
-    /// The entries that read, in smartctl's order.
-    pub devices: Vec<ScanDevice>,
-    /// One per entry that did not read (no `name`, a `type` that is not a string, …).
-    pub skipped: Vec<ParseError>,
-}
-
-/// Parses `smartctl --scan-open --json` (or `--scan`). No `devices` key means no devices, as
-/// smartctl 7.3 prints on a host without disks. Text that is not a JSON object is an error; an
-/// entry that does not read is skipped into [`Scan::skipped`] and the others are kept.
-pub fn parse_scan(text: &str) -> Result<Scan, ParseError> {
-    let file: ScanFile = serde_json::from_str(text).map_err(|e| json_error("smartctl scan", e))?;
-    let mut scan = Scan::default();
-    for (i, entry) in file.devices.into_iter().enumerate() {
-        let name = entry
-            .get("name")
-            .and_then(|n| n.as_str())
-            .map(str::to_owned);
-        match serde_json::from_value::<ScanDevice>(entry) {
-            Ok(d) => scan.devices.push(d),
-            Err(e) => scan.skipped.push(ParseError::at(
-                "smartctl scan",
-                1,
-                match name {
-                    Some(n) => format!("devices[{i}] ({n}): {e}"),
-                    None => format!("devices[{i}]: {e}"),
-                },
-            )),
-        }
-    }
-    Ok(scan)
-}
-
-fn json_error(what: &'static str, e: serde_json::Error) -> ParseError {
+pub(super) fn json_error(what: &'static str, e: serde_json::Error) -> ParseError {
     ParseError::at(what, e.line().max(1), e.to_string())
 }
 
@@ -505,7 +449,8 @@ pub fn parse_report(text: &str, exit: i32) -> Result<Report, ParseError> {
     if code & 0b11 != 0 {
         let message = match messages_text(messages) {
             m if m.is_empty() => format!("smartctl exit status {code} and no message"),
-            m => m,
+            // a message can span lines; it becomes a log line
+            m => crate::parse::one_line(&m, crate::host::command::STDERR_MAX),
         };
         return Ok(Report::NoData {
             exit: code,

@@ -42,6 +42,7 @@ pub mod advisories;
 pub mod json;
 pub mod power;
 mod render;
+pub mod scan;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -330,13 +331,9 @@ impl Smart {
         };
         let Some(code) = out.code else {
             count("error");
-            let error = io::Error::other("smartctl was killed by a signal");
             return Some(Fault {
                 item,
-                error: CollectError::Read(ReadError {
-                    rel_path: d.scan.name.clone(),
-                    source: error,
-                }),
+                error: CollectError::Command(out.exited(&self.program, &Self::args(d))),
             });
         };
         match json::parse_report(&out.stdout_text(), code) {

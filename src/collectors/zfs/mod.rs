@@ -260,7 +260,7 @@ enum ZpoolRound {
     /// zpool is not installed.
     Missing(CommandError),
     /// zpool ran but said it cannot work (no ZFS module, no zfs-fuse daemon).
-    Refused(String),
+    Refused(CommandError),
     /// Timeout, stuck child, garbage.
     Failed(CollectError),
 }
@@ -316,14 +316,7 @@ impl Zfs {
         for args in [la, sa] {
             match self.run(cx, args).await {
                 Ok(out) if out.code == Some(0) => texts.push(out.stdout_text()),
-                Ok(out) => {
-                    let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-                    return ZpoolRound::Refused(format!(
-                        "zpool {} exited {:?}: {msg}",
-                        args.join(" "),
-                        out.code
-                    ));
-                }
+                Ok(out) => return ZpoolRound::Refused(out.exited(&self.program(), args)),
                 Err(e @ CommandError::Spawn { .. }) => return ZpoolRound::Missing(e),
                 Err(e) => return ZpoolRound::Failed(e.into()),
             }
@@ -447,10 +440,7 @@ impl Collector for Zfs {
                 }
                 faults.push(Fault {
                     item: "zpool".into(),
-                    error: CollectError::Parse {
-                        path: "zpool".into(),
-                        source: ParseError::at("zpool", 1, msg),
-                    },
+                    error: CollectError::Command(msg),
                 });
                 Some(false)
             }
