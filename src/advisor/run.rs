@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use prometheus::proto::MetricFamily;
 
 use super::{Facts, Inputs, Report};
-use crate::alerts::client::FetchError;
+use crate::alerts::client::{Access, FetchError, get_json};
 use crate::app::App;
 use crate::config::Config;
 use crate::host::command::Runner;
@@ -69,24 +69,30 @@ pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> 
     )
 }
 
-/// `hostwatt audit`: the daemon's report when `ask_daemon` and one answers at `url`, else one
-/// sampled here.
+/// Which daemon `hostwatt audit` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// The one at `--url`: the user wants its report, so not getting it is an error.
+    Given(String),
+    /// The one the local config describes: when none answers, sample once here; when one
+    /// answers but its report cannot be used, sample and say why in a note.
+    Local(String),
+}
+
+/// `hostwatt audit`: the daemon's report when `ask` names one and it answers, else one sampled
+/// here. `access` is how to pass its TLS and basic auth.
 pub async fn report(
     cfg: &Config,
     runner: Runner,
-    ask_daemon: Option<&str>,
+    ask: Option<&Ask>,
+    access: &Access,
 ) -> anyhow::Result<Report> {
     let mut unused = None;
-    if let Some(url) = ask_daemon {
-        match crate::alerts::client::get_json::<Report>(
-            url,
-            ROUTE,
-            Duration::from_secs(5),
-            &crate::alerts::client::Access::default(),
-        )
-        .await
-        {
+    if let Some(ask) = ask {
+        let (Ask::Given(url) | Ask::Local(url)) = ask;
+        match get_json::<Report>(url, ROUTE, Duration::from_secs(5), access).await {
             Ok(r) => return Ok(r),
+            Err(e) if matches!(ask, Ask::Given(_)) => return Err(e.into()),
             Err(FetchError::Io { message, .. }) if message.contains("onnection refused") => {
                 tracing::debug!(%message, "no daemon answered; sampling once")
             }
