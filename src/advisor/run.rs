@@ -42,6 +42,50 @@ fn gauge(families: &[MetricFamily], name: &str) -> Option<f64> {
         .map(|m| m.get_gauge().value())
 }
 
+/// The CPU package power: the `package-*` zones of (name, counted, watts), each counted once
+/// (one package read through MSR and MMIO is one), summed; `None` when no package has watts.
+pub fn package_watts<'a>(
+    zones: impl IntoIterator<Item = (&'a str, bool, Option<f64>)>,
+) -> Option<f64> {
+    zones
+        .into_iter()
+        .filter(|(name, counted, _)| *counted && name.starts_with("package"))
+        .filter_map(|(_, _, w)| w)
+        .fold(None, |sum, w| Some(sum.unwrap_or(0.0) + w))
+}
+
+/// `package_watts` from a gathered registry: `hostwatt_rapl_power_watts{zone,id}`, counted per
+/// `hostwatt_rapl_zone_counted{zone,id,interface}`.
+fn gathered_package_watts(families: &[MetricFamily]) -> Option<f64> {
+    let label = |m: &prometheus::proto::Metric, name: &str| {
+        m.get_label()
+            .iter()
+            .find(|l| l.name() == name)
+            .map(|l| l.value().to_owned())
+    };
+    let metrics = |name: &'static str| {
+        families
+            .iter()
+            .filter(move |f| f.name() == name)
+            .flat_map(|f| f.get_metric().iter())
+    };
+    let counted: std::collections::BTreeSet<String> = metrics("hostwatt_rapl_zone_counted")
+        .filter(|m| m.get_gauge().value() == 1.0)
+        .filter_map(|m| label(m, "id"))
+        .collect();
+    let zones: Vec<(String, bool, Option<f64>)> = metrics("hostwatt_rapl_power_watts")
+        .filter_map(|m| {
+            let id = label(m, "id")?;
+            Some((
+                label(m, "zone")?,
+                counted.contains(&id),
+                Some(m.get_gauge().value()),
+            ))
+        })
+        .collect();
+    package_watts(zones.iter().map(|(n, c, w)| (n.as_str(), *c, *w)))
+}
+
 /// Samples the config's collectors once (twice, a second apart, when RAPL or CPU rates are on),
 /// reads the wall estimate from them and audits. SMART, ZFS and alerts are left off: an audit
 /// never talks to the disks. Blocking reads run on the blocking pool.
@@ -62,6 +106,7 @@ pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> 
     inputs.idle_dc_watts = gauge(&families, "hostwatt_wall_dc_watts");
     inputs.idle_wall_watts = gauge(&families, "hostwatt_wall_best_power_watts");
     inputs.idle_basis = "one sample, not known to be idle".to_owned();
+    inputs.package_watts = gathered_package_watts(&families);
     let root = cfg.root.clone();
     Ok(
         tokio::task::spawn_blocking(move || super::audit(&root, &inputs, &Facts::embedded()))

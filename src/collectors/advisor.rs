@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CollectError, Collector, Context, Sample, wall};
+use super::{CollectError, Collector, Context, Sample, rapl, wall};
 use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
 use crate::app::{Latest, Registration};
 use crate::config::Interval;
@@ -80,6 +80,7 @@ pub struct Advisor {
     base: Inputs,
     facts: Arc<Facts>,
     wall: Option<Latest<wall::Snapshot>>,
+    rapl: Option<Latest<rapl::Snapshot>>,
     /// Per disk: completed I/Os and when, at the start of the window.
     window: BTreeMap<String, (u64, Instant)>,
 }
@@ -92,6 +93,7 @@ impl Advisor {
             base: advisor::run::config_inputs(hostwatt),
             facts: Arc::new(Facts::embedded()),
             wall: reg.subscribe(),
+            rapl: reg.subscribe(),
             window: BTreeMap::new(),
         }
     }
@@ -150,6 +152,13 @@ impl Collector for Advisor {
                 ),
                 (None, None) => (None, String::new()),
             };
+        }
+        if let Some(r) = self.rapl.as_ref().and_then(|rx| rx.borrow().clone()) {
+            let zones = r
+                .zones
+                .iter()
+                .map(|z| (z.name.as_str(), z.counted, z.watts));
+            inputs.package_watts = advisor::run::package_watts(zones);
         }
         let root = cx.root.clone();
         let since_boot = {
