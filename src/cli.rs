@@ -105,23 +105,35 @@ pub enum Command {
     Rules,
     /// List the current alerts of a running daemon
     Alerts {
-        /// The daemon's base URL, http:// or https:// [default: from the config's listen address and web config]
-        #[arg(long, value_name = "URL")]
-        url: Option<String>,
-        /// How to pass the daemon's TLS and basic auth.
+        /// Where the daemon is and how to pass its TLS and basic auth.
         #[command(flatten)]
-        access: AlertsAccess,
+        daemon: Daemon,
     },
     /// Say what keeps this box from idling lower and what each fix is worth (read-only)
     Audit {
         /// Print the report as JSON
         #[arg(long)]
         json: bool,
+        /// The daemon whose report (with its history) to print; a given --url that does not
+        /// answer is an error, the default one falls back to sampling once here.
+        #[command(flatten)]
+        daemon: Daemon,
     },
 }
 
-/// `hostwatt alerts`' TLS and basic-auth flags. No flag takes the password itself: `ps`
-/// would show it to every user.
+/// The flags of a command that asks a running daemon (`alerts`, `audit`).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct Daemon {
+    /// The daemon's base URL, http:// or https:// [default: from the config's listen address and web config]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// How to pass the daemon's TLS and basic auth.
+    #[command(flatten)]
+    pub access: AlertsAccess,
+}
+
+/// The TLS and basic-auth flags of the commands that ask a daemon. No flag takes the password
+/// itself: `ps` would show it to every user.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct AlertsAccess {
     /// PEM file of the CA (or the self-signed certificate) that signed the daemon's certificate
@@ -263,11 +275,18 @@ pub async fn alerts(url: &str, access: &AlertsAccess) -> anyhow::Result<String> 
     Ok(crate::alerts::client::table(&body, now))
 }
 
-/// `hostwatt audit`: the running daemon's report (it has history), else one sampled here. With
-/// `--root` or `--replay-commands` the host is not this one, so no daemon is asked.
-pub async fn audit(cli: &Cli, cfg: &Config, json: bool) -> anyhow::Result<String> {
-    let daemon = (cli.root.is_none() && cli.replay_commands.is_none()).then(|| local_url(cfg));
-    let report = crate::app::audit::report(cfg, cli.runner()?, daemon.as_deref()).await?;
+/// `hostwatt audit`: the report of the daemon at `--url`, else of the local one (it has
+/// history), else one sampled here. With `--root` or `--replay-commands` the host is not this
+/// one, so only a daemon named by `--url` is asked.
+pub async fn audit(cli: &Cli, cfg: &Config, json: bool, daemon: &Daemon) -> anyhow::Result<String> {
+    use crate::advisor::run::Ask;
+    let local = cli.root.is_none() && cli.replay_commands.is_none();
+    let ask = match &daemon.url {
+        Some(url) => Some(Ask::Given(url.clone())),
+        None => local.then(|| Ask::Local(local_url(cfg))),
+    };
+    let access = daemon.access.resolve()?;
+    let report = crate::app::audit::report(cfg, cli.runner()?, ask.as_ref(), &access).await?;
     Ok(if json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {

@@ -80,11 +80,11 @@ async fn run() -> anyhow::Result<()> {
             &cfg.alert_rules,
             &cfg.source,
         ))?,
-        Command::Alerts { url, access } => {
-            let url = url.unwrap_or_else(|| cli::local_url(&cfg));
-            print(&cli::alerts(&url, &access).await?)?;
+        Command::Alerts { daemon } => {
+            let url = daemon.url.unwrap_or_else(|| cli::local_url(&cfg));
+            print(&cli::alerts(&url, &daemon.access).await?)?;
         }
-        Command::Audit { json } => print(&cli::audit(&cli, &cfg, json).await?)?,
+        Command::Audit { json, ref daemon } => print(&cli::audit(&cli, &cfg, json, daemon).await?)?,
         Command::Run | Command::ListMetrics => cli::run_daemon(&cli, cfg).await?,
     }
     Ok(())

@@ -29,18 +29,35 @@ impl ParseError {
 /// The longest reason kept whole, in bytes.
 pub const REASON_MAX: usize = 160;
 
-fn cut(mut text: String) -> String {
-    if text.len() <= REASON_MAX {
-        return text;
-    }
+fn cut(text: String) -> String {
+    one_line(&text, REASON_MAX)
+}
+
+/// `text` as one log line: line breaks and other control characters escaped as Rust does
+/// (`\n`, `\u{1b}`), so a journal never splits a program's multi-line message; then cut after
+/// `max` bytes at a character boundary, saying how long the text was. Leading and trailing
+/// whitespace is dropped.
+pub fn one_line(text: &str, max: usize) -> String {
     let total = text.len();
-    let mut end = REASON_MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
+    let text = text.trim();
+    let mut out = String::with_capacity(text.len().min(max) + 24);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+        if out.len() > max {
+            let mut end = max;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push_str(&format!("... ({total} bytes)"));
+            break;
+        }
     }
-    text.truncate(end);
-    text.push_str(&format!("... ({total} bytes)"));
-    text
+    out
 }
 
 /// Parses a trimmed decimal integer that may be negative (hwmon temperatures are).
@@ -69,6 +86,20 @@ mod tests {
         );
         assert_eq!(parse_i64("temp", " -5000\n"), Ok(-5000));
         assert!(parse_u64("x", "").is_err());
+    }
+
+    #[test]
+    fn a_multi_line_message_is_one_line() {
+        let zpool =
+            "connect: Connection refused\nPlease make sure the zfs-fuse daemon is running.\n";
+        assert_eq!(
+            one_line(zpool, 160),
+            "connect: Connection refused\\nPlease make sure the zfs-fuse daemon is running."
+        );
+        assert_eq!(one_line("a\r\n\tb\u{1b}[0m", 160), "a\\r\\n\\tb\\u{1b}[0m");
+        let e = ParseError::at("zpool list", 2, "not a size: \"x\ny\"");
+        assert_eq!(e.to_string(), "zpool list, line 2: not a size: \"x\\ny\"");
+        assert_eq!(one_line("abcdef\n", 3), "abc... (7 bytes)");
     }
 
     #[test]

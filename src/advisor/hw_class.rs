@@ -1,8 +1,11 @@
-//! Check 10, hardware class (informational, low confidence): a chiplet desktop Ryzen idles
-//! several watts above an APU of the same generation because its I/O die cannot idle; read from
-//! the first `model name` in `proc/cpuinfo`.
+//! Check 10, hardware class (informational): a chiplet desktop Ryzen idles several watts above
+//! an APU of the same generation because its I/O die cannot idle; the part is read from the
+//! first `model name` in `proc/cpuinfo`. With the measured package power (RAPL) the finding is
+//! checked against it: a package that draws less than the figure's low end cannot hold that
+//! much I/O-die overhead, so there is no finding; one that draws it is the evidence (medium
+//! confidence). Without a measurement the model name alone gives it, at low confidence.
 
-use super::{Evidence, Facts, Inputs, Outcome, Severity, finding};
+use super::{Confidence, Evidence, Facts, Inputs, Outcome, Severity, finding};
 use crate::host::root::Root;
 
 /// Whether a `model name` is a chiplet desktop Ryzen: a Ryzen 3/5/7/9 whose model number has no
@@ -40,6 +43,10 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
     if !is_chiplet_desktop_ryzen(&model) {
         return out;
     }
+    let figure = facts.figure("chiplet_cpu");
+    if inputs.package_watts.is_some_and(|w| w < figure.low) {
+        return out;
+    }
     let mut f = finding(
         "cpu-chiplet-io-die",
         "hw_class",
@@ -51,8 +58,37 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
         "proc/cpuinfo",
         format!("model name: {model}"),
     )];
+    match inputs.package_watts {
+        Some(w) => {
+            f.evidence.push(Evidence::new(
+                "sys/class/powercap",
+                format!(
+                    "measured package power {w:.1} W (RAPL package zones; {}), at least the {:.0}-{:.0} W an APU of the same generation idles lower",
+                    basis(inputs),
+                    figure.low,
+                    figure.high
+                ),
+            ));
+            f.confidence = Confidence::Medium;
+        }
+        None => {
+            f.evidence.push(Evidence::new(
+                "sys/class/powercap",
+                "no RAPL package power measured: from the model name alone, low confidence",
+            ));
+            f.confidence = Confidence::Low;
+        }
+    }
     f.persist = Some("hardware: an APU of the same generation (e.g. 5600G/5700G, 8600G) or a monolithic Intel part; nothing to set".to_owned());
     f.risk = Some("informational: the figure compares whole boxes from forum reports".to_owned());
     out.findings.push(f);
     out
+}
+
+fn basis(inputs: &Inputs) -> &str {
+    if inputs.idle_basis.is_empty() {
+        "latest reading"
+    } else {
+        &inputs.idle_basis
+    }
 }

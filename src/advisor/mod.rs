@@ -179,6 +179,9 @@ pub struct Inputs {
     pub disk_activity: Vec<DiskActivity>,
     /// hostwatt's own SMART query interval when the smart collector is on, seconds.
     pub smart_query_secs: Option<f64>,
+    /// Measured CPU package power, watts: the RAPL `package-*` zones counted once, summed
+    /// (the daemon's latest RAPL round, or the one-shot audit's sample).
+    pub package_watts: Option<f64>,
 }
 
 impl Inputs {

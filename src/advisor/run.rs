@@ -6,7 +6,7 @@ use std::time::Duration;
 use prometheus::proto::MetricFamily;
 
 use super::{Inputs, Report};
-use crate::alerts::client::FetchError;
+use crate::alerts::client::{Access, FetchError, get_json};
 use crate::config::Config;
 
 /// The route the daemon serves the report at.
@@ -40,6 +40,50 @@ fn gauge(families: &[MetricFamily], name: &str) -> Option<f64> {
         .map(|m| m.get_gauge().value())
 }
 
+/// The CPU package power: the `package-*` zones of (name, counted, watts), each counted once
+/// (one package read through MSR and MMIO is one), summed; `None` when no package has watts.
+pub fn package_watts<'a>(
+    zones: impl IntoIterator<Item = (&'a str, bool, Option<f64>)>,
+) -> Option<f64> {
+    zones
+        .into_iter()
+        .filter(|(name, counted, _)| *counted && name.starts_with("package"))
+        .filter_map(|(_, _, w)| w)
+        .fold(None, |sum, w| Some(sum.unwrap_or(0.0) + w))
+}
+
+/// `package_watts` from a gathered registry: `hostwatt_rapl_power_watts{zone,id}`, counted per
+/// `hostwatt_rapl_zone_counted{zone,id,interface}`.
+fn gathered_package_watts(families: &[MetricFamily]) -> Option<f64> {
+    let label = |m: &prometheus::proto::Metric, name: &str| {
+        m.get_label()
+            .iter()
+            .find(|l| l.name() == name)
+            .map(|l| l.value().to_owned())
+    };
+    let metrics = |name: &'static str| {
+        families
+            .iter()
+            .filter(move |f| f.name() == name)
+            .flat_map(|f| f.get_metric().iter())
+    };
+    let counted: std::collections::BTreeSet<String> = metrics("hostwatt_rapl_zone_counted")
+        .filter(|m| m.get_gauge().value() == 1.0)
+        .filter_map(|m| label(m, "id"))
+        .collect();
+    let zones: Vec<(String, bool, Option<f64>)> = metrics("hostwatt_rapl_power_watts")
+        .filter_map(|m| {
+            let id = label(m, "id")?;
+            Some((
+                label(m, "zone")?,
+                counted.contains(&id),
+                Some(m.get_gauge().value()),
+            ))
+        })
+        .collect();
+    package_watts(zones.iter().map(|(n, c, w)| (n.as_str(), *c, *w)))
+}
+
 /// The inputs of an audit from one sample of `cfg`'s collectors (`families`, as gathered): the
 /// config's inputs plus the wall estimate's DC and wall watts.
 pub fn sampled_inputs(cfg: &Config, families: &[MetricFamily]) -> Inputs {
@@ -47,21 +91,26 @@ pub fn sampled_inputs(cfg: &Config, families: &[MetricFamily]) -> Inputs {
     inputs.idle_dc_watts = gauge(families, "hostwatt_wall_dc_watts");
     inputs.idle_wall_watts = gauge(families, "hostwatt_wall_best_power_watts");
     inputs.idle_basis = "one sample, not known to be idle".to_owned();
+    inputs.package_watts = gathered_package_watts(families);
     inputs
 }
 
-/// A running daemon's report at `url` (`GET /api/v1/advice`). `Err(None)`: no daemon answered;
-/// `Err(Some(e))`: one answered but its report could not be used (TLS, basic auth, its advisor
-/// off), which the user should know (`note_unused`).
-pub async fn ask_daemon(url: &str) -> Result<Report, Option<FetchError>> {
-    match crate::alerts::client::get_json::<Report>(
-        url,
-        ROUTE,
-        Duration::from_secs(5),
-        &crate::alerts::client::Access::default(),
-    )
-    .await
-    {
+/// Which daemon `hostwatt audit` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// The one at `--url`: the user wants its report, so not getting it is an error.
+    Given(String),
+    /// The one the local config describes: when none answers, sample once here; when one
+    /// answers but its report cannot be used, sample and say why in a note.
+    Local(String),
+}
+
+/// A running daemon's report at `url` (`GET /api/v1/advice`), reached with `access`'s TLS
+/// trust and credentials. `Err(None)`: no daemon answered; `Err(Some(e))`: one answered but its
+/// report could not be used (TLS, basic auth, its advisor off), which the user should know
+/// (`note_unused`).
+pub async fn ask_daemon(url: &str, access: &Access) -> Result<Report, Option<FetchError>> {
+    match get_json::<Report>(url, ROUTE, Duration::from_secs(5), access).await {
         Ok(r) => Ok(r),
         Err(FetchError::Io { message, .. }) if message.contains("onnection refused") => {
             tracing::debug!(%message, "no daemon answered; sampling once");

@@ -553,6 +553,60 @@ fn hw_class_tells_chiplet_ryzens_from_apus() {
     }
 }
 
+/// Issue 13 §10: the measured package power decides. A 5600X whose package draws 3.2 W cannot
+/// hold 6-8 W of I/O-die overhead (no finding); at 18.5 W it is the evidence (medium
+/// confidence); without RAPL the model name alone gives it at low confidence.
+#[test]
+fn hw_class_uses_the_measured_package_power() {
+    let t = Tree::new(&[(
+        "proc/cpuinfo",
+        "processor\t: 0\nmodel name\t: AMD Ryzen 5 5600X 6-Core Processor\n",
+    )]);
+    let facts = Facts::embedded();
+    let with = |w: Option<f64>| {
+        let inputs = Inputs {
+            package_watts: w,
+            idle_basis: "smoothed idle".to_owned(),
+            ..Inputs::default()
+        };
+        hw_class::check(&t.root, &inputs, &facts).findings
+    };
+    assert!(with(Some(3.2)).is_empty());
+    let measured = with(Some(18.5));
+    assert_eq!(measured.len(), 1);
+    assert_eq!(measured[0].confidence, Confidence::Medium);
+    assert_eq!(
+        measured[0].evidence[1].value,
+        "measured package power 18.5 W (RAPL package zones; smoothed idle), at least the 6-8 W an APU of the same generation idles lower"
+    );
+    assert_eq!(
+        measured[0].watts,
+        Some(Watts {
+            low: 6.0,
+            high: 8.0
+        })
+    );
+    let guessed = with(None);
+    assert_eq!(guessed[0].confidence, Confidence::Low);
+    assert!(
+        guessed[0].evidence[1]
+            .value
+            .starts_with("no RAPL package power measured")
+    );
+}
+
+#[test]
+fn package_power_counts_each_package_once() {
+    let zones = [
+        ("package-0", true, Some(3.93)),
+        ("package-0", false, Some(3.78)),
+        ("core", true, Some(1.0)),
+        ("package-1", true, None),
+    ];
+    assert_eq!(run::package_watts(zones), Some(3.93));
+    assert_eq!(run::package_watts([("psys", true, Some(9.0))]), None);
+}
+
 #[test]
 fn pci_ids_names_from_the_database_format() {
     let ids = "# comment\n8086  Intel Corporation\n\t125c  Ethernet Controller I226-V\n\t\t8086 0000  Ethernet Controller I226-V\n1b21  ASMedia Technology Inc.\n\t1166  ASM1166 Serial ATA Controller\nC 01  Mass storage controller\n\t06  SATA controller\n";

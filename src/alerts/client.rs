@@ -16,7 +16,8 @@ use rustls_pki_types::pem::PemObject;
 use super::AlertsBody;
 use super::State;
 
-/// The environment variable `hostwatt alerts --user` takes the password from.
+/// The environment variable `hostwatt alerts --user` and `hostwatt audit --user` take the
+/// password from.
 pub const PASSWORD_ENV: &str = "HOSTWATT_ALERTS_PASSWORD";
 
 /// How to reach a daemon behind TLS and basic auth (`web.config.file`).

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::App;
 use crate::advisor::{Facts, Report, run};
+use crate::alerts::client::Access;
 use crate::collectors::Context;
 use crate::config::Config;
 use crate::host::command::Runner;
@@ -34,17 +35,23 @@ pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> 
     .await?)
 }
 
-/// `hostwatt audit`: the daemon's report when `ask_daemon` and one answers at that URL, else one
-/// sampled here.
+/// `hostwatt audit`: the daemon's report when `ask` names one and it answers (reached with
+/// `access`), else one sampled here. A daemon named by `--url` that gives no report is an error.
 pub async fn report(
     cfg: &Config,
     runner: Runner,
-    ask_daemon: Option<&str>,
+    ask: Option<&run::Ask>,
+    access: &Access,
 ) -> anyhow::Result<Report> {
     let mut unused = None;
-    if let Some(url) = ask_daemon {
-        match run::ask_daemon(url).await {
+    if let Some(ask) = ask {
+        let (run::Ask::Given(url) | run::Ask::Local(url)) = ask;
+        match run::ask_daemon(url, access).await {
             Ok(r) => return Ok(r),
+            Err(Some(e)) if matches!(ask, run::Ask::Given(_)) => return Err(e.into()),
+            Err(None) if matches!(ask, run::Ask::Given(_)) => {
+                anyhow::bail!("no hostwatt daemon answered at {url}")
+            }
             Err(e) => unused = e,
         }
     }

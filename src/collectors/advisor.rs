@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CollectError, Collector, Context, Sample, wall};
+use super::{CollectError, Collector, Context, Sample, rapl, wall};
 use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
 use crate::config::Interval;
 use crate::metrics::Latest;
@@ -79,20 +79,22 @@ pub struct Advisor {
     base: Inputs,
     facts: Arc<Facts>,
     wall: Option<Latest<wall::Snapshot>>,
+    rapl: Option<Latest<rapl::Snapshot>>,
     /// Per disk: completed I/Os and when, at the start of the window.
     window: BTreeMap<String, (u64, Instant)>,
 }
 
 impl super::Build for Advisor {
-    type Inputs = (Option<Latest<wall::Snapshot>>,);
+    type Inputs = (Option<Latest<wall::Snapshot>>, Option<Latest<rapl::Snapshot>>);
 
     /// Its section, and from the whole config the PSU curve and SMART interval.
-    fn build(hostwatt: &crate::config::Config, (wall,): Self::Inputs) -> Self {
+    fn build(hostwatt: &crate::config::Config, (wall, rapl): Self::Inputs) -> Self {
         Self {
             cfg: hostwatt.collectors.advisor.clone(),
             base: advisor::run::config_inputs(hostwatt),
             facts: Arc::new(Facts::embedded()),
             wall,
+            rapl,
             window: BTreeMap::new(),
         }
     }
@@ -151,6 +153,13 @@ impl Collector for Advisor {
                 ),
                 (None, None) => (None, String::new()),
             };
+        }
+        if let Some(r) = self.rapl.as_ref().and_then(|rx| rx.borrow().clone()) {
+            let zones = r
+                .zones
+                .iter()
+                .map(|z| (z.name.as_str(), z.counted, z.watts));
+            inputs.package_watts = advisor::run::package_watts(zones);
         }
         let root = cx.root.clone();
         let since_boot = {

@@ -197,7 +197,7 @@ macro_rules! list {
             cpufreq: Cpufreq,
             storage: Storage [smart, zfs],
             wall: Wall [rapl, hwmon, smart, meters, system],
-            advisor: Advisor [wall],
+            advisor: Advisor [wall, rapl],
         }
     };
 }

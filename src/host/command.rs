@@ -67,7 +67,28 @@ impl Output {
     pub fn stdout_text(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+
+    /// Stderr as one log line: line breaks escaped, cut after [`STDERR_MAX`] bytes. Every
+    /// error that quotes a program's stderr uses this, so the journal never splits it.
+    pub fn stderr_line(&self) -> String {
+        crate::parse::one_line(&String::from_utf8_lossy(&self.stderr), STDERR_MAX)
+    }
+
+    /// The error of a run that had to exit 0 to give data but did not: a `command` fault, with
+    /// its stderr on one line.
+    pub fn exited(&self, program: &Program, args: &[impl AsRef<str>]) -> CommandError {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        CommandError::Exited {
+            program: program.name,
+            args: args.join(" "),
+            code: self.code,
+            stderr: self.stderr_line(),
+        }
+    }
 }
+
+/// The most of a program's stderr an error quotes, in bytes.
+pub const STDERR_MAX: usize = 240;
 
 /// Why a program produced no `Output`.
 #[derive(Debug, thiserror::Error)]
@@ -115,16 +136,17 @@ pub enum CommandError {
         /// The stuck run's process group id (the pid of the program started).
         pid: u32,
     },
-    /// It ran and exited non-zero (or by a signal: no code), saying why on stderr.
+    /// It ran and exited non-zero (`code`), or was killed by a signal (`None`), where only
+    /// success gives data. `stderr` is one line ([`Output::stderr_line`]).
     #[error("{program} {args} exited {code:?}: {stderr}")]
     Exited {
         /// Program name.
         program: &'static str,
-        /// Its arguments, space-joined.
+        /// Its arguments, space-separated.
         args: String,
-        /// The exit code; `None` when a signal ended it.
+        /// Exit code; `None` when killed by a signal.
         code: Option<i32>,
-        /// Its stderr, trimmed.
+        /// Its stderr on one line.
         stderr: String,
     },
     /// Replay mode has no recording for this argv.

@@ -99,11 +99,10 @@ pub async fn read(cfg: &Config, runner: &Runner, timeout: Duration) -> Result<Re
     let program = Program::new("ipmitool", &cfg.ipmitool);
     let out = runner.run(&program, &argv(cfg), timeout).await?;
     if out.code != Some(0) {
-        let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(MeterError::Exit {
             program: "ipmitool",
             code: out.code,
-            stderr: stderr.lines().next().unwrap_or_default().trim().to_owned(),
+            stderr: out.stderr_line(),
         });
     }
     parse_power_reading(&out.stdout_text())

@@ -163,7 +163,7 @@ pub enum MeterError {
         program: &'static str,
         /// Exit code; `None` when killed by a signal.
         code: Option<i32>,
-        /// First line of its stderr.
+        /// Its stderr on one line ([`Output::stderr_line`](crate::host::command::Output::stderr_line)).
         stderr: String,
     },
 }

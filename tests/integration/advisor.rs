@@ -184,7 +184,7 @@ async fn daemon_serves_advice_json_and_bounded_metrics() {
     assert_eq!(r.status, 404, "{r:?}");
     let cfg = audit_config();
     let runner = hostwatt::host::command::Runner::system();
-    let own = hostwatt::app::audit::report(&cfg, runner, Some(&format!("http://{addr}")))
+    let own = report_at(&cfg, runner, &format!("http://{addr}"))
         .await
         .expect("one-shot report");
     assert_eq!(own.idle_basis, "one sample, not known to be idle");
@@ -205,10 +205,10 @@ async fn daemon_serves_advice_json_and_bounded_metrics() {
     );
     let _ = stop.send(());
     // no daemon at all (connection refused): nothing to say
-    let own = hostwatt::app::audit::report(
+    let own = report_at(
         &cfg,
         hostwatt::host::command::Runner::system(),
-        Some("http://127.0.0.1:1"),
+        "http://127.0.0.1:1",
     )
     .await
     .expect("one-shot report");
@@ -217,6 +217,16 @@ async fn daemon_serves_advice_json_and_bounded_metrics() {
         "{:?}",
         own.notes
     );
+}
+
+/// `hostwatt audit`'s report with the daemon of the local config at `url` (no --url given).
+async fn report_at(
+    cfg: &hostwatt::config::Config,
+    runner: hostwatt::host::command::Runner,
+    url: &str,
+) -> anyhow::Result<hostwatt::advisor::Report> {
+    let ask = hostwatt::advisor::run::Ask::Local(url.to_owned());
+    hostwatt::app::audit::report(cfg, runner, Some(&ask), &Default::default()).await
 }
 
 fn audit_config() -> hostwatt::config::Config {
@@ -232,10 +242,9 @@ fn audit_config() -> hostwatt::config::Config {
 async fn audit_takes_the_daemons_report_when_one_answers() {
     let (addr, stop) = serve_untuned(true).await;
     let runner = hostwatt::host::command::Runner::system();
-    let got =
-        hostwatt::app::audit::report(&audit_config(), runner, Some(&format!("http://{addr}")))
-            .await
-            .expect("report");
+    let got = report_at(&audit_config(), runner, &format!("http://{addr}"))
+        .await
+        .expect("report");
     // the daemon's (wall estimate of its latest round), not a sample of its own
     assert!(
         got.idle_basis.starts_with("latest estimate"),

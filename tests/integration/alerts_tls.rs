@@ -1,6 +1,7 @@
-//! `hostwatt alerts` against the real daemon behind TLS and basic auth (the setup
-//! docs/install.md recommends): a self-signed certificate for `localhost` made here, trusted
-//! with --ca-file or skipped with --insecure, the password from the environment or a file.
+//! `hostwatt alerts` and `hostwatt audit` against the real daemon behind TLS and basic auth
+//! (the setup docs/install.md recommends): a self-signed certificate for `localhost` made here,
+//! trusted with --ca-file or skipped with --insecure, the password from the environment or a
+//! file.
 
 use std::process::{Command, Stdio};
 
@@ -19,13 +20,25 @@ struct Served {
 }
 
 fn serve() -> Served {
+    serve_with(false)
+}
+
+/// The daemon with every collector off, but the advisor when `advisor`.
+fn serve_with(advisor: bool) -> Served {
     // tls.rs's certificate for localhost, web config and basic-auth user `prometheus`
     let tls = crate::tls::setup("");
     let web = tls.web_file.clone();
     let ca = web.with_file_name("server.crt");
     let dir = &tls._dir;
     let conf = dir.path().join("hostwatt.toml");
-    std::fs::write(&conf, support::config_enabling_only(&[])).expect("write config");
+    let mut config = support::config_enabling_only(&[]);
+    if advisor {
+        // off in the built-in defaults, so not turned on by config_enabling_only
+        let off = "[collectors.advisor]\nenabled = false\n";
+        assert!(config.contains(off), "{config}");
+        config = config.replace(off, "[collectors.advisor]\nenabled = true\n");
+    }
+    std::fs::write(&conf, config).expect("write config");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -64,8 +77,18 @@ fn alerts(served: &Served, args: &[&str], password: Option<&str>) -> (Option<i32
 }
 
 fn alerts_at(url: &str, args: &[&str], password: Option<&str>) -> (Option<i32>, String, String) {
+    ask("alerts", url, args, password)
+}
+
+/// `hostwatt <command> --url <url> <args>`, the password in the environment when given.
+fn ask(
+    command: &str,
+    url: &str,
+    args: &[&str],
+    password: Option<&str>,
+) -> (Option<i32>, String, String) {
     let mut cmd: Command = support::hostwatt();
-    cmd.args(["alerts", "--url", url])
+    cmd.args([command, "--url", url])
         .args(args)
         .env_remove("HOSTWATT_ALERTS_PASSWORD");
     if let Some(p) = password {
@@ -157,4 +180,54 @@ fn alerts_reaches_a_daemon_behind_tls_and_basic_auth() {
         stderr.contains("--user prometheus needs a password: set HOSTWATT_ALERTS_PASSWORD or pass --password-file PATH"),
         "{stderr}"
     );
+}
+
+/// `hostwatt audit` takes the same access flags as `alerts`: it prints the report of the daemon
+/// behind TLS and basic auth, and a refusal of a daemon named by --url is an error whose hint
+/// names flags audit has.
+#[test]
+fn audit_reaches_a_daemon_behind_tls_and_basic_auth() {
+    let served = serve_with(true);
+    let ca = served.ca.to_str().expect("utf-8").to_owned();
+    let access = ["--json", "--ca-file", &ca, "--user", "prometheus"];
+    // the advisor's first round may still run: 503 until then
+    let (stdout, stderr) = support::poll_until("the daemon's advice", 600, || {
+        let (code, stdout, stderr) = ask("audit", &served.url, &access, Some(PASSWORD));
+        (code == Some(0)).then_some((stdout, stderr))
+    });
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stderr);
+    // the daemon's report: its wall collector is off, so no idle basis (a report sampled here
+    // would say "one sample, not known to be idle")
+    assert_eq!(report["idle_basis"], "", "{stdout}");
+    let notes = report["notes"].as_array().expect("notes");
+    assert!(notes.iter().all(|n| n["check"] != "daemon"), "{stdout}");
+
+    // no credentials: an error (not a one-shot report) naming audit's own flags
+    let (code, stdout, stderr) = ask("audit", &served.url, &["--ca-file", &ca], None);
+    assert!(
+        code.is_some_and(|c| c != 0) && stdout.is_empty(),
+        "{code:?} {stderr}"
+    );
+    assert!(
+        stderr.contains("401")
+            && stderr.contains("--user NAME")
+            && stderr.contains("HOSTWATT_ALERTS_PASSWORD"),
+        "{stderr}"
+    );
+    // --insecure and a password file, as for alerts
+    let file = served._tls._dir.path().join("password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).expect("write");
+    let file = file.to_str().expect("utf-8");
+    let args = [
+        "--json",
+        "--insecure",
+        "--user",
+        "prometheus",
+        "--password-file",
+        file,
+    ];
+    let (code, stdout, stderr) = ask("audit", &served.url, &args, None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let again: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(again["idle_basis"], "");
 }

@@ -1,4 +1,5 @@
-//! `smartctl --json` output: serde types and the pure parsers `parse_scan` and `parse_report`.
+//! `smartctl --json` output: serde types and the pure parser `parse_report` (`parse_scan` is in
+//! `scan.rs`).
 //!
 //! Units are converted here, once: power-on hours × 3600 → seconds, NVMe percentages ÷ 100 →
 //! ratios, NVMe data units × 512,000 → bytes (NVMe 1.4 §5.14.1.2: a data unit is 1000 sectors of
@@ -31,36 +32,9 @@ pub const EXIT_BITS: [&str; 8] = [
     "self_test_log_has_errors",
 ];
 
-/// One device from `smartctl --scan-open --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ScanDevice {
-    /// Device node, `/dev/sda`, `/dev/nvme0`, `/dev/bus/0`.
-    pub name: String,
-    /// The `-d` type smartctl settled on (`sat`, `nvme`, `scsi`, `sat+megaraid,14`).
-    #[serde(rename = "type")]
-    pub dev_type: String,
-    /// `ATA`, `NVMe`, `SCSI`.
-    #[serde(default)]
-    pub protocol: String,
-    /// Set when `--scan-open` could not open the device.
-    #[serde(default)]
-    pub open_error: Option<String>,
-}
+pub use super::scan::{Scan, ScanDevice, parse_scan};
 
-#[derive(Deserialize)]
-struct ScanFile {
-    #[serde(default)]
-    devices: Vec<ScanDevice>,
-}
-
-/// Parses `smartctl --scan-open --json` (or `--scan`). No `devices` key means no devices, as
-/// smartctl 7.3 prints on a host without disks.
-pub fn parse_scan(text: &str) -> Result<Vec<ScanDevice>, ParseError> {
-    let file: ScanFile = serde_json::from_str(text).map_err(|e| json_error("smartctl scan", e))?;
-    Ok(file.devices)
-}
-
-fn json_error(what: &'static str, e: serde_json::Error) -> ParseError {
+pub(super) fn json_error(what: &'static str, e: serde_json::Error) -> ParseError {
     ParseError::at(what, e.line().max(1), e.to_string())
 }
 
@@ -188,32 +162,82 @@ impl Data {
 struct Raw {
     smartctl: Option<RawSmartctl>,
     device: Option<RawDevice>,
+    #[serde(deserialize_with = "lenient")]
     model_name: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     model_family: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     scsi_model_name: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     scsi_vendor: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     scsi_product: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     scsi_revision: Option<String>,
     /// smartctl 7.1's name of `scsi_revision`.
+    #[serde(deserialize_with = "lenient")]
     revision: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     serial_number: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     firmware_version: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     wwn: Option<RawWwn>,
+    #[serde(deserialize_with = "lenient")]
     rotation_rate: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
     user_capacity: Option<RawCapacity>,
+    #[serde(deserialize_with = "lenient")]
     nvme_total_capacity: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
     smart_status: Option<RawStatus>,
+    #[serde(deserialize_with = "lenient")]
     temperature: Option<RawTemperature>,
+    #[serde(deserialize_with = "lenient")]
     power_on_time: Option<RawPowerOn>,
+    #[serde(deserialize_with = "lenient")]
     power_cycle_count: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
     ata_smart_attributes: Option<RawAttributes>,
+    #[serde(deserialize_with = "lenient")]
     nvme_smart_health_information_log: Option<RawNvme>,
+    #[serde(deserialize_with = "lenient")]
     scsi_grown_defect_list: Option<u64>,
+    #[serde(deserialize_with = "lenient")]
     scsi_error_counter_log: Option<RawScsiErrors>,
+    #[serde(deserialize_with = "lenient")]
     scsi_start_stop_cycle_counter: Option<RawStartStop>,
+    #[serde(deserialize_with = "lenient")]
     ata_smart_self_test_log: Option<RawAtaSelfTestLog>,
+    #[serde(deserialize_with = "lenient")]
     nvme_self_test_log: Option<RawNvmeSelfTestLog>,
+    #[serde(deserialize_with = "lenient")]
     scsi_self_test_0: Option<RawScsiSelfTest>,
+}
+
+/// A field whose value does not have the expected shape (a string where smartctl printed a
+/// number before, a 128-bit counter) reads as absent, so one odd field never loses the disk's
+/// other values; only its own series is missing.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// The entries of a table that read; one odd row never hides the others.
+fn each_that_reads<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let rows = Vec::<serde_json::Value>::deserialize(d)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| serde_json::from_value(r).ok())
+        .collect())
 }
 
 #[derive(Deserialize, Default)]
@@ -268,7 +292,7 @@ struct RawPowerOn {
 
 #[derive(Deserialize)]
 struct RawAttributes {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "each_that_reads")]
     table: Vec<RawAttribute>,
 }
 
@@ -290,14 +314,23 @@ struct RawAttrRaw {
 
 #[derive(Deserialize)]
 struct RawNvme {
+    #[serde(default, deserialize_with = "lenient")]
     critical_warning: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     percentage_used: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     available_spare: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     available_spare_threshold: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     media_errors: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     unsafe_shutdowns: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     data_units_read: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     data_units_written: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     num_err_log_entries: Option<u64>,
 }
 
@@ -416,7 +449,8 @@ pub fn parse_report(text: &str, exit: i32) -> Result<Report, ParseError> {
     if code & 0b11 != 0 {
         let message = match messages_text(messages) {
             m if m.is_empty() => format!("smartctl exit status {code} and no message"),
-            m => m,
+            // a message can span lines; it becomes a log line
+            m => crate::parse::one_line(&m, crate::host::command::STDERR_MAX),
         };
         return Ok(Report::NoData {
             exit: code,
@@ -570,7 +604,7 @@ mod tests {
     fn parses_literals() {
         assert!(parse_scan("").is_err());
         assert!(parse_scan("garbage").is_err());
-        assert_eq!(parse_scan("{}").unwrap(), []);
+        assert_eq!(parse_scan("{}").unwrap(), Scan::default());
         assert!(parse_report("", 0).is_err());
         assert!(parse_report("not json", 4).is_err());
         assert_eq!(
@@ -593,7 +627,9 @@ mod tests {
 
     #[test]
     fn parses_scans() {
-        let devs = parse_scan(&shared_text("smartctl/lab-qemu/smart_scan_open.json")).unwrap();
+        let scan = parse_scan(&shared_text("smartctl/lab-qemu/smart_scan_open.json")).unwrap();
+        assert_eq!(scan.skipped, []);
+        let devs = scan.devices;
         let got: Vec<_> = devs
             .iter()
             .map(|d| (d.name.as_str(), d.dev_type.as_str(), d.protocol.as_str()))
@@ -609,7 +645,8 @@ mod tests {
         let err = parse_scan(&shared_text(
             "smartctl/smart-prom-next/nvme_scan_open_error.json",
         ))
-        .unwrap();
+        .unwrap()
+        .devices;
         assert_eq!(err[0].open_error.as_deref(), Some("Permission denied"));
     }
 
@@ -624,6 +661,34 @@ mod tests {
         assert_eq!(d.raw(5), Some(0));
         assert!(d.attributes.len() > 10);
         assert!(d.power_on_seconds.is_some() && d.temperature_celsius.is_some());
+    }
+
+    /// One odd field or attribute row reads as absent; the disk's other values are kept.
+    #[test]
+    fn an_odd_field_loses_only_itself() {
+        let text = shared_text("smartctl/scrutiny/smart-fail2.json");
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["temperature"]["current"] = "25 C".into();
+        v["serial_number"] = 42.into();
+        let table = v["ata_smart_attributes"]["table"].as_array_mut().unwrap();
+        let i = table.iter().position(|a| a["id"] == 197).unwrap();
+        table[i]["raw"]["value"] = "eight".into();
+        let rows = table.len();
+        v["nvme_smart_health_information_log"] =
+            serde_json::json!({"media_errors": 3, "data_units_read": 1e30});
+        let Report::Data { data: d, .. } = parse_report(&v.to_string(), 216).unwrap() else {
+            panic!("data expected")
+        };
+        assert_eq!((d.temperature_celsius, d.serial.as_deref()), (None, None));
+        assert_eq!(d.attributes.len(), rows - 1);
+        assert_eq!(
+            (d.raw(5), d.raw(197), d.raw(198)),
+            (Some(1975), None, Some(0))
+        );
+        assert_eq!(d.power_on_seconds, Some(65592.0 * 3600.0));
+        assert_eq!(d.passed, Some(false));
+        let n = d.nvme.unwrap();
+        assert_eq!((n.media_errors, n.read_bytes), (Some(3), None));
     }
 
     #[test]

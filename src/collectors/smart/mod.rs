@@ -42,6 +42,7 @@ pub mod advisories;
 pub mod json;
 pub mod power;
 mod render;
+pub mod scan;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -78,9 +79,10 @@ pub struct Config {
     pub timeout: Interval,
     /// Path of smartctl (a bare name is looked up in a fixed PATH).
     pub smartctl: String,
-    /// Device globs to query (`/dev/sd*`); empty means every scanned device.
+    /// Device globs to query (`/dev/sd*`, or node and type as `smartctl --scan` prints them:
+    /// `/dev/bus/0 -d megaraid,1`); empty means every scanned device.
     pub include: Vec<String>,
-    /// Device globs never to query; applied after `include`.
+    /// Device globs never to query, in `include`'s forms; applied after `include`.
     pub exclude: Vec<String>,
     /// Replace serial numbers and WWNs in labels by a hash.
     pub hide_serial: bool,
@@ -231,9 +233,14 @@ impl Smart {
         }
     }
 
-    fn selected(&self, name: &str) -> bool {
-        (self.cfg.include.is_empty() || self.cfg.include.iter().any(|g| glob(g, name)))
-            && !self.cfg.exclude.iter().any(|g| glob(g, name))
+    /// A pattern matches the device node (`/dev/sd*`) or the device as `smartctl --scan` prints
+    /// it, node and type (`/dev/bus/0 -d megaraid,1`): the only way to pick one disk of several
+    /// behind a RAID controller.
+    fn selected(&self, d: &ScanDevice) -> bool {
+        let scanned = format!("{} -d {}", d.name, d.dev_type);
+        let hit = |g: &String| glob(g, &d.name) || glob(g, &scanned);
+        (self.cfg.include.is_empty() || self.cfg.include.iter().any(hit))
+            && !self.cfg.exclude.iter().any(hit)
     }
 
     fn query_interval(&self, d: &Device) -> Duration {
@@ -245,7 +252,7 @@ impl Smart {
             .map_or(self.cfg.query_interval.0, |(_, i)| i.0)
     }
 
-    async fn scan(&self, cx: &Context) -> Result<Vec<ScanDevice>, CollectError> {
+    async fn scan(&self, cx: &Context) -> Result<(Vec<ScanDevice>, Vec<Fault>), CollectError> {
         let args = ["--scan-open".to_owned(), "--json".to_owned()];
         let out = cx
             .runner
@@ -257,12 +264,18 @@ impl Smart {
                 }
                 e => CollectError::Command(e),
             })?;
-        let devices = json::parse_scan(&out.stdout_text())
+        let scan = json::parse_scan(&out.stdout_text())
             .map_err(|e| CollectError::parse("smartctl --scan-open", e))?;
-        Ok(devices
+        let faults = scan
+            .skipped
             .into_iter()
-            .filter(|d| self.selected(&d.name))
-            .collect())
+            .map(|e| Fault {
+                item: "scan".to_owned(),
+                error: CollectError::parse("smartctl --scan-open", e),
+            })
+            .collect();
+        let devices = scan.devices.into_iter().filter(|d| self.selected(d));
+        Ok((devices.collect(), faults))
     }
 
     fn merge(&mut self, scanned: Vec<ScanDevice>, listing: &[String]) {
@@ -318,13 +331,9 @@ impl Smart {
         };
         let Some(code) = out.code else {
             count("error");
-            let error = io::Error::other("smartctl was killed by a signal");
             return Some(Fault {
                 item,
-                error: CollectError::Read(ReadError {
-                    rel_path: d.scan.name.clone(),
-                    source: error,
-                }),
+                error: CollectError::Command(out.exited(&self.program, &Self::args(d))),
             });
         };
         match json::parse_report(&out.stdout_text(), code) {
@@ -484,7 +493,8 @@ impl Collector for Smart {
         };
         if rescan {
             match self.scan(cx).await {
-                Ok(scanned) => {
+                Ok((scanned, skipped)) => {
+                    faults.extend(skipped);
                     self.merge(scanned, listing.as_deref().unwrap_or(&[]));
                     self.scanned_at = Some(at);
                     self.listing = listing;

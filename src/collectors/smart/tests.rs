@@ -121,7 +121,9 @@ fn every_shared_capture_parses_and_yields_series() {
         let text = std::fs::read_to_string(path).unwrap();
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         if value.get("devices").is_some() || rel.contains("scan") {
-            let devs = json::parse_scan(&text).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            let scan = json::parse_scan(&text).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            assert_eq!(scan.skipped, [], "{rel}");
+            let devs = scan.devices;
             assert!(!devs.is_empty(), "{rel}: scan with no devices");
             scans += 1;
             continue;
@@ -571,7 +573,7 @@ async fn real_smartctl_scan_and_failure_parse() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let devices = json::parse_scan(&out.stdout_text()).unwrap();
+    let devices = json::parse_scan(&out.stdout_text()).unwrap().devices;
     eprintln!("smartctl --scan-open found {} device(s)", devices.len());
     // a node that is not a disk: what the installed version prints for a failure
     let args: Vec<String> = ["--json", "-a", "/dev/null"].map(String::from).into();
@@ -647,20 +649,16 @@ fn filters_devices_and_picks_per_device_intervals() {
     cfg.device_intervals
         .insert("/dev/sdb".into(), Interval::secs(7200));
     let s = Smart::new(cfg);
-    assert!(s.selected("/dev/sda"));
-    assert!(!s.selected("/dev/sdz"));
-    assert!(!s.selected("/dev/nvme0"));
-    let dev = |name: &str| {
-        Device::new(
-            ScanDevice {
-                name: name.into(),
-                dev_type: "sat".into(),
-                protocol: "ATA".into(),
-                open_error: None,
-            },
-            &[],
-        )
+    let scanned = |name: &str| ScanDevice {
+        name: name.into(),
+        dev_type: "sat".into(),
+        protocol: "ATA".into(),
+        open_error: None,
     };
+    assert!(s.selected(&scanned("/dev/sda")));
+    assert!(!s.selected(&scanned("/dev/sdz")));
+    assert!(!s.selected(&scanned("/dev/nvme0")));
+    let dev = |name: &str| Device::new(scanned(name), &[]);
     assert_eq!(
         s.query_interval(&dev("/dev/sdb")),
         Duration::from_secs(7200)
@@ -746,6 +744,87 @@ async fn three_disks_behind_one_megaraid_node_are_three_disks() {
         assert_eq!(get(&m, &runs), 2.0, "{runs}");
     }
     assert_eq!(s1.snapshot.disks.len(), 3);
+}
+
+/// The disks of the megaraid case that one round of `smart` with `include`/`exclude` queries.
+async fn megaraid_selected(include: &[&str], exclude: &[&str]) -> Vec<String> {
+    let case = shared_fixture("real-world/smart-megaraid-three-disks");
+    let cx = Context {
+        root: Root::new(&case),
+        runner: Runner::load_replay(&case.join("commands.toml"), None).unwrap(),
+    };
+    let cfg = Config {
+        include: include.iter().map(|&g| g.to_owned()).collect(),
+        exclude: exclude.iter().map(|&g| g.to_owned()).collect(),
+        ..case_config(&case)
+    };
+    let s = Smart::new(cfg).sample(&cx, Instant::now()).await.unwrap();
+    assert!(s.faults.is_empty(), "{:?}", s.faults);
+    s.snapshot
+        .disks
+        .iter()
+        .map(|d| d.dev_type.clone())
+        .collect()
+}
+
+/// Issue 8 §5 follow-up: one disk behind a RAID controller is picked by node and type, spelt as
+/// `smartctl --scan` prints it.
+#[tokio::test]
+async fn include_and_exclude_match_node_and_type() {
+    assert_eq!(
+        megaraid_selected(&["/dev/bus/0 -d megaraid,2"], &[]).await,
+        ["megaraid,2"]
+    );
+    assert_eq!(
+        megaraid_selected(&[], &["/dev/bus/0 -d megaraid,3"]).await,
+        ["megaraid,1", "megaraid,2"]
+    );
+    assert_eq!(
+        megaraid_selected(&["/dev/bus/0"], &["* -d megaraid,1"]).await,
+        ["megaraid,2", "megaraid,3"]
+    );
+    assert_eq!(
+        megaraid_selected(&["/dev/sd*"], &[]).await,
+        Vec::<String>::new()
+    );
+}
+
+/// One scan entry that does not read (no `name`, a `type` that is a number) is one item fault;
+/// the disks listed around it are all kept and queried.
+#[tokio::test]
+async fn an_odd_scan_entry_is_an_item_fault_and_keeps_the_other_disks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut toml = String::from(
+        r#"[[command]]
+argv = ["smartctl", "--scan-open", "--json"]
+stdout = '{"devices": [{"name": "/dev/bus/0", "type": "megaraid,1", "protocol": "SCSI"}, {"info_name": "odd", "type": "megaraid,9"}, {"name": "/dev/bus/0", "type": 7}, {"name": "/dev/bus/0", "type": "megaraid,3", "protocol": "SCSI"}]}'
+"#,
+    );
+    for n in [1, 3] {
+        toml.push_str(&format!(
+            "[[command]]\nargv = [\"smartctl\", \"--json\", \"-n\", \"standby,3\", \"-d\", \"megaraid,{n}\", \"-a\", \"/dev/bus/0\"]\nstdout_file = \"shared:real-world/smart-megaraid-three-disks/megaraid_{n}.json\"\n"
+        ));
+    }
+    std::fs::write(dir.path().join("commands.toml"), toml).unwrap();
+    let cx = Context {
+        root: Root::new(dir.path()),
+        runner: Runner::load_replay(&dir.path().join("commands.toml"), Some(&shared_fixture("")))
+            .unwrap(),
+    };
+    let mut smart = Smart::new(Config::default());
+    let s = smart.sample(&cx, Instant::now()).await.unwrap();
+    assert_eq!(fault_kinds(&s), [("scan", "parse"), ("scan", "parse")]);
+    let errors: Vec<String> = s.faults.iter().map(|f| f.error.to_string()).collect();
+    assert!(errors[0].contains("devices[1]"), "{errors:?}");
+    assert!(errors[1].contains("devices[2] (/dev/bus/0)"), "{errors:?}");
+    let m = series(&s.snapshot);
+    for (n, celsius) in [(1, 31.0), (3, 29.0)] {
+        let key = format!(
+            "hostwatt_smart_temperature_celsius{{disk=\"TOSHIBA_MG08SCA16TEY_FAKESERIAL000{n}\"}}"
+        );
+        assert_eq!(get(&m, &key), celsius, "{key}");
+    }
+    assert_eq!(s.snapshot.disks.len(), 2);
 }
 
 #[test]

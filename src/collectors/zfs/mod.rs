@@ -259,7 +259,7 @@ enum ZpoolRound {
     Ok(Parsed),
     /// zpool is not installed.
     Missing(CommandError),
-    /// zpool ran but said it cannot work (no ZFS module, no zfs-fuse daemon): `Exited`.
+    /// zpool ran but said it cannot work (no ZFS module, no zfs-fuse daemon).
     Refused(CommandError),
     /// Timeout, stuck child, garbage.
     Failed(CollectError),
@@ -316,14 +316,7 @@ impl Zfs {
         for args in [la, sa] {
             match self.run(cx, args).await {
                 Ok(out) if out.code == Some(0) => texts.push(out.stdout_text()),
-                Ok(out) => {
-                    return ZpoolRound::Refused(CommandError::Exited {
-                        program: "zpool",
-                        args: args.join(" "),
-                        code: out.code,
-                        stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-                    });
-                }
+                Ok(out) => return ZpoolRound::Refused(out.exited(&self.program(), args)),
                 Err(e @ CommandError::Spawn { .. }) => return ZpoolRound::Missing(e),
                 Err(e) => return ZpoolRound::Failed(e.into()),
             }
