@@ -181,15 +181,17 @@ impl App {
         }
     }
 
-    /// Starts every collector's background loop. On stop, the collectors named in `keep` are
-    /// handed back through the handles.
+    /// Starts the collectors' schedule. On stop, the collectors named in `keep` are handed
+    /// back through the task; the ones with a slot in `stuck` (what the previous app's stop
+    /// left stuck) wait for it.
     pub fn spawn(
         self,
         shutdown: watch::Receiver<bool>,
         keep: Keep,
-    ) -> (Registry, Vec<scheduler::Task>) {
-        let handles = scheduler::spawn(self.samplers, self.cx, shutdown, keep);
-        (self.registry, handles)
+        stuck: Vec<Arc<scheduler::Slot>>,
+    ) -> (Registry, scheduler::Task) {
+        let task = scheduler::spawn(self.samplers, self.cx, shutdown, keep, stuck);
+        (self.registry, task)
     }
 
     /// What the HTTP server serves from this app.

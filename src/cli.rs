@@ -314,7 +314,8 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     }
     let tls = cfg.web.tls.is_some();
     tracing::info!(listen = %listener.local_addr()?, tls, basic_auth = cfg.web.auth.is_some(), config = %cfg.source, root = %cfg.root.base().display(), "hostwatt started");
-    let (mut running, served) = Running::start(&cfg, cli.runner()?, Default::default())?;
+    let (mut running, served) =
+        Running::start(&cfg, cli.runner()?, Default::default(), Vec::new()).await?;
     let (registry_tx, registry_rx) = watch::channel(served);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let (web_tx, web_rx) = watch::channel(cfg.web.clone());
@@ -335,11 +336,11 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     loop {
         match signals.next().await {
             Event::Stop => break,
-            Event::Reload => match cli.load_config() {
-                Ok(new) if is_blank_file(&new.source) => {
+            Event::Reload => match reload_config(cli).await {
+                Ok((new, true)) => {
                     tracing::error!(config = %new.source, "config file is empty (a write in progress?); keeping the running config. A file with only a comment is taken as all defaults")
                 }
-                Ok(new) => {
+                Ok((new, false)) => {
                     if new.listen != current.listen {
                         tracing::warn!(listen = %new.listen, "a new listen address takes effect on restart only");
                     }
@@ -348,8 +349,8 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
                     }
                     // certificates, users and headers apply from the next connection or request
                     web_tx.send_replace(new.web.clone());
-                    let carried = running.stop(Some(&new)).await;
-                    let (r, served) = Running::start(&new, cli.runner()?, carried)?;
+                    let (carried, stuck) = running.stop(Some(&new)).await;
+                    let (r, served) = Running::start(&new, cli.runner()?, carried, stuck).await?;
                     running = r;
                     registry_tx.send_replace(served);
                     tracing::info!(config = %new.source, "config reloaded");
@@ -367,6 +368,28 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     server.await??;
     Ok(())
 }
+
+/// The config file read again for a reload, off the runtime thread (a file on a stuck mount,
+/// a DNS lookup for `--listen host:port`), and whether it is blank (see `is_blank_file`).
+async fn reload_config(cli: &Cli) -> anyhow::Result<(Config, bool)> {
+    let path = cli.config.clone();
+    let overrides = cli.overrides();
+    let load = tokio::task::spawn_blocking(move || {
+        let cfg = config::load(path.as_deref(), &overrides)?;
+        let blank = is_blank_file(&cfg.source);
+        anyhow::Ok((cfg, blank))
+    });
+    // a read that never returns leaves one blocking-pool thread behind, never the daemon
+    match tokio::time::timeout(RELOAD_READ_LIMIT, load).await {
+        Ok(loaded) => loaded?,
+        Err(_) => anyhow::bail!(
+            "reading the config took more than {RELOAD_READ_LIMIT:?} (a stuck file system?)"
+        ),
+    }
+}
+
+/// How long a reload waits for the config file to be read.
+const RELOAD_READ_LIMIT: Duration = Duration::from_secs(10);
 
 /// Whether the state directory exists (or can be made) and takes a file: a probe file is
 /// written and removed.
@@ -388,27 +411,35 @@ struct Running {
     stop: watch::Sender<bool>,
     keys: std::collections::BTreeMap<String, String>,
     keep: crate::scheduler::Keep,
-    collectors: Vec<crate::scheduler::Task>,
+    collectors: crate::scheduler::Task,
     dispatcher: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    fn start(
+    /// Builds the app of `cfg` and starts it; `carried` and `stuck` are what the previous
+    /// app's `stop` handed back.
+    async fn start(
         cfg: &Config,
         runner: Runner,
         carried: crate::app::CarriedOver,
+        stuck: Vec<std::sync::Arc<crate::scheduler::Slot>>,
     ) -> anyhow::Result<(Self, Served)> {
         // the engine gets the queue's sending end; the dispatcher reads it, with its metrics in
         // the app's registry
         let (tx, inbox) = crate::notify::inbox();
         let notify = (!cfg.notify.is_empty()).then_some(tx);
-        let app = App::reloaded(cfg, context(cfg, runner), notify, carried)?;
+        // building collectors loads their state files: off the runtime thread
+        let built = cfg.clone();
+        let app = tokio::task::spawn_blocking(move || {
+            App::reloaded(&built, context(&built, runner), notify, carried)
+        })
+        .await??;
         tracing::info!(collectors = ?app.collector_names(), "collectors enabled");
         let (stop, rx) = watch::channel(false);
         let served = app.served();
         let registry = app.registry.clone();
         let keep = crate::scheduler::Keep::default();
-        let (_, collectors) = app.spawn(rx.clone(), keep.clone());
+        let (_, collectors) = app.spawn(rx.clone(), keep.clone(), stuck);
         let hostname = crate::notify::hostname(&cfg.root);
         let dispatcher =
             crate::notify::spawn_with_inbox(&cfg.notify, &hostname, &registry, rx, inbox)?;
@@ -426,8 +457,15 @@ impl Running {
     }
 
     /// Stops everything; the collectors whose config key is the same in `next` are handed
-    /// back with their state, counters and schedule, the others save their state and end.
-    async fn stop(self, next: Option<&Config>) -> crate::app::CarriedOver {
+    /// back with their state, counters and schedule, the others save their state and end. The
+    /// slots of collectors still stuck in a round come back too, for the next app to wait on.
+    async fn stop(
+        self,
+        next: Option<&Config>,
+    ) -> (
+        crate::app::CarriedOver,
+        Vec<std::sync::Arc<crate::scheduler::Slot>>,
+    ) {
         let same: Vec<String> = next.map_or_else(Vec::new, |cfg| {
             crate::app::keys(cfg)
                 .into_iter()
@@ -444,15 +482,14 @@ impl Running {
         }
         let _ = self.stop.send(true);
         let mut carried = crate::app::CarriedOver::new();
-        for t in self.collectors {
-            // a collector still stuck in a read is not handed back, and is built anew
-            if let Ok(Some(sampler)) = t.await {
-                let name = sampler.name();
-                let kept = same.iter().any(|s| s == name);
-                carried.insert(name, sampler.carry(kept));
-            }
+        // a scheduler task that panicked hands nothing back: everything is built anew
+        let stopped = self.collectors.await.unwrap_or_default();
+        for sampler in stopped.samplers {
+            let name = sampler.name();
+            let kept = same.iter().any(|s| s == name);
+            carried.insert(name, sampler.carry(kept));
         }
         let _ = self.dispatcher.await;
-        carried
+        (carried, stopped.stuck)
     }
 }

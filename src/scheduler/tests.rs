@@ -23,23 +23,39 @@ impl Render for Nothing {
     fn render(&self, _: &mut Families) {}
 }
 
-/// Counts its rounds; panics in round `panic_on`; reads `read` (under the root) each round.
-struct Probe {
+/// Counts its rounds; panics in round `panic_on`; reads `read` (under the root) each round;
+/// notes the name of the thread each round ran on. `ID` 0 is named "probe", 1 "other".
+struct Probe<const ID: usize = 0> {
     rounds: Arc<AtomicUsize>,
     finished: Arc<AtomicBool>,
     panic_on: Option<usize>,
     read: Option<&'static str>,
+    ran_on: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-impl Collector for Probe {
+impl<const ID: usize> Probe<ID> {
+    fn new(read: Option<&'static str>) -> Self {
+        Self {
+            rounds: Arc::default(),
+            finished: Arc::default(),
+            panic_on: None,
+            read,
+            ran_on: Arc::default(),
+        }
+    }
+}
+
+impl<const ID: usize> Collector for Probe<ID> {
     type Snapshot = Nothing;
-    const NAME: &'static str = "probe";
+    const NAME: &'static str = ["probe", "other"][ID];
 
     fn interval(&self) -> Duration {
         Duration::from_millis(50)
     }
 
     async fn sample(&mut self, cx: &Context, _: Instant) -> Result<Sample<Nothing>, CollectError> {
+        let thread = std::thread::current().name().unwrap_or_default().to_owned();
+        self.ran_on.lock().unwrap().push(thread);
         let n = self.rounds.fetch_add(1, Ordering::SeqCst) + 1;
         if self.panic_on == Some(n) {
             panic!("injected panic in round {n}");
@@ -60,18 +76,19 @@ struct Running {
     rounds: Arc<AtomicUsize>,
     finished: Arc<AtomicBool>,
     stop: watch::Sender<bool>,
-    tasks: Vec<Task>,
+    task: Task,
 }
 
 fn start(root: &Path, panic_on: Option<usize>, read: Option<&'static str>) -> Running {
     let selfm = SelfMetrics::register(&Registry::new()).unwrap();
     let rounds = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicBool::new(false));
-    let probe = Probe {
+    let probe: Probe = Probe {
         rounds: rounds.clone(),
         finished: finished.clone(),
         panic_on,
         read,
+        ran_on: Arc::default(),
     };
     let (tx, _rx) = watch::channel(None);
     let driver: Box<dyn Sampler> = Box::new(Driver::new(String::new(), probe, tx, selfm.clone()));
@@ -80,13 +97,13 @@ fn start(root: &Path, panic_on: Option<usize>, read: Option<&'static str>) -> Ru
         runner: Runner::system(),
     };
     let (stop, shutdown) = watch::channel(false);
-    let tasks = spawn(vec![driver], cx, shutdown, Keep::default());
+    let task = spawn(vec![driver], cx, shutdown, Keep::default(), Vec::new());
     Running {
         selfm,
         rounds,
         finished,
         stop,
-        tasks,
+        task,
     }
 }
 
@@ -115,12 +132,10 @@ impl Running {
     /// Stops the tasks; fails (does not hang) if they do not end.
     async fn stop(self) -> Arc<AtomicBool> {
         self.stop.send(true).unwrap();
-        for t in self.tasks {
-            tokio::time::timeout(Duration::from_secs(30), t)
-                .await
-                .expect("the collector's task ends on stop")
-                .unwrap();
-        }
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the scheduler's task ends on stop")
+            .unwrap();
         self.finished
     }
 }
@@ -211,6 +226,100 @@ async fn stop_does_not_wait_for_a_read_that_never_returns() {
     std::thread::spawn(move || release(&path, "1\n"))
         .join()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_stuck_collector_does_not_hold_back_the_others_and_its_retired_worker_takes_no_more_work()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = fifo(dir.path());
+    let selfm = SelfMetrics::register(&Registry::new()).unwrap();
+    // "probe" is due first in every batch, "other" waits behind it on the shared worker
+    let stuck: Probe<0> = Probe::new(Some("sys/fifo"));
+    let other: Probe<1> = Probe::new(None);
+    let (stuck_rounds, stuck_threads) = (stuck.rounds.clone(), stuck.ran_on.clone());
+    let (other_rounds, other_threads) = (other.rounds.clone(), other.ran_on.clone());
+    let samplers: Vec<Box<dyn Sampler>> = vec![
+        Box::new(Driver::new(
+            String::new(),
+            stuck,
+            watch::channel(None).0,
+            selfm.clone(),
+        )),
+        Box::new(Driver::new(
+            String::new(),
+            other,
+            watch::channel(None).0,
+            selfm.clone(),
+        )),
+    ];
+    let cx = Context {
+        root: Root::new(dir.path()),
+        runner: Runner::system(),
+    };
+    let (stop, shutdown) = watch::channel(false);
+    let task = spawn(samplers, cx, shutdown, Keep::default(), Vec::new());
+    until("\"other\" to go on while \"probe\" is stuck", || {
+        other_rounds.load(Ordering::SeqCst) >= 5
+    })
+    .await;
+    assert_eq!(
+        stuck_rounds.load(Ordering::SeqCst),
+        1,
+        "one reader of the FIFO"
+    );
+    let timeouts = selfm.errors.with_label_values(&["probe", "timeout"]).get();
+    assert!(
+        timeouts >= 1,
+        "the stuck round and its skipped ones are reported"
+    );
+    assert_eq!(
+        selfm.errors.with_label_values(&["other", "timeout"]).get(),
+        0
+    );
+    let retired = stuck_threads.lock().unwrap()[0].clone();
+    assert!(retired.starts_with("hostwatt-collect-"), "{retired}");
+    // the read returns: the stuck collector comes back on a fresh worker (and gets stuck on the
+    // FIFO again there), the retired one ends
+    let again = path.clone();
+    let writer = std::thread::spawn(move || release(&again, "1\n"));
+    until("\"probe\" to run again", || {
+        stuck_rounds.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    writer.join().unwrap();
+    let seen = other_rounds.load(Ordering::SeqCst);
+    until("\"other\" to go on after that", || {
+        other_rounds.load(Ordering::SeqCst) >= seen + 3
+    })
+    .await;
+    stop.send(true).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .unwrap()
+        .unwrap();
+    let back: Vec<_> = stopped.samplers.iter().map(|s| s.name()).collect();
+    assert_eq!(back, ["other"], "handed back");
+    let stuck: Vec<_> = stopped.stuck.iter().map(|s| s.name).collect();
+    assert_eq!(stuck, ["probe"], "still stuck, for the next app to wait on");
+    std::thread::spawn(move || release(&path, "1\n"))
+        .join()
+        .unwrap();
+    let after_first =
+        |threads: &[String]| threads.iter().skip(1).filter(|t| **t == retired).count();
+    assert_eq!(
+        after_first(&stuck_threads.lock().unwrap()),
+        0,
+        "the retired worker ran none of \"probe\"'s later rounds"
+    );
+    let other_threads = other_threads.lock().unwrap();
+    let on_retired = other_threads.iter().filter(|t| **t == retired).count();
+    // "other" may have run on that worker before "probe" got stuck there, never after
+    let last_on_retired = other_threads.iter().rposition(|t| *t == retired);
+    assert!(
+        last_on_retired.is_none_or(|i| i < on_retired),
+        "\"other\" ran on the retired worker after it retired: {other_threads:?}"
+    );
 }
 
 #[test]

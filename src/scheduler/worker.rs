@@ -1,150 +1,249 @@
-//! Each collector's rounds run on a thread of its own, so a read that blocks (a FIFO in place of
-//! a sysfs attribute, a sensor on a hung I2C bus, an fsync that takes seconds) holds up that
-//! collector only: never the runtime thread that serves HTTP and signals, nor another collector.
+//! One shared collection thread runs every due round of a tick, one after the other, so a round
+//! costs no thread wake-up of its own: the runtime thread hands the batch over and goes back to
+//! sleep, and the worker wakes once per batch. A read that blocks (a FIFO in place of a sysfs
+//! attribute, a sensor on a hung I2C bus, an fsync that takes seconds) holds up this worker only:
+//! never the runtime thread that serves HTTP and signals. At its next tick the runtime sees the
+//! round past its deadline, reports it, retires the worker (it ends once that read returns,
+//! taking no more work) and hands the other rounds to a fresh worker.
 //!
-//! The thread is long-lived and waits on a channel between rounds (no wake-ups when idle). The
-//! round's future runs there through `Handle::block_on`: its blocking reads block that thread,
-//! while its async parts (child processes, timeouts) are driven by the runtime as before. A round
-//! that misses its deadline is reported as a `timeout`, and the collector is skipped until the
-//! stuck round returns: a stuck reader is never joined by a second one for the same file.
+//! Each collector sits behind its own lock, held only during its round, so a collector whose
+//! round is stuck on a retired worker is skipped (the lock is taken) until its read returns: a
+//! stuck reader is never joined by a second one for the same file.
+//!
+//! A round's future runs through `Handle::block_on`: its blocking reads block this thread, while
+//! its async parts (child processes, timeouts, HTTP) are driven by the runtime as before.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc as std_mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::Sampler;
 use crate::collectors::Context;
 use crate::host::root::ReadWatch;
 use crate::metrics::selfmon::SelfMetrics;
 
-/// What the worker thread is asked to do.
-enum Job {
-    Round(Instant),
-    /// Save state first when `finish`, then hand the sampler back and end.
-    Release {
-        finish: bool,
-    },
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What it answers: `Err` carries a panic's message.
-pub enum Done {
-    /// A round returned.
-    Round(Result<(), String>),
-    /// The sampler, handed back after `finish` if asked (its result); the thread has ended.
-    Released(Box<dyn Sampler>, Result<(), String>),
+/// One collector as the scheduler holds it: its sampler behind the lock a round holds, and what
+/// is reported about it.
+pub struct Slot {
+    /// Collector name.
+    pub name: &'static str,
+    /// Its interval, which is also a round's deadline.
+    pub every: Duration,
+    /// `None` once handed back at stop.
+    sampler: Mutex<Option<Box<dyn Sampler>>>,
+    report: Mutex<Report>,
+    /// The same collector's slot in the app before a reload, while a round there was stuck:
+    /// this one's rounds are skipped until that one's lock is free.
+    before: Mutex<Option<Arc<Slot>>>,
 }
 
-/// The runtime side of one collector's thread.
-pub struct Worker {
-    name: &'static str,
-    jobs: std_mpsc::Sender<Job>,
-    done: mpsc::UnboundedReceiver<Done>,
+impl Slot {
+    /// A slot for `sampler`, gated by `before` (see the field).
+    pub fn new(sampler: Box<dyn Sampler>, before: Option<Arc<Slot>>) -> Self {
+        let name = sampler.name();
+        Self {
+            name,
+            every: sampler.interval(),
+            report: Mutex::new(Report::new(name, sampler.self_metrics())),
+            sampler: Mutex::new(Some(sampler)),
+            before: Mutex::new(before),
+        }
+    }
+
+    /// The collector's report (self-metrics and logs).
+    pub fn report(&self) -> MutexGuard<'_, Report> {
+        lock(&self.report)
+    }
+
+    /// Whether a round (or a save) holds the sampler now.
+    fn busy(&self) -> bool {
+        matches!(self.sampler.try_lock(), Err(TryLockError::WouldBlock))
+    }
+
+    /// Takes the sampler out if no round holds it; `Err(())` while one does.
+    pub(super) fn try_take(&self) -> Result<Option<Box<dyn Sampler>>, ()> {
+        match self.sampler.try_lock() {
+            Ok(mut s) => Ok(s.take()),
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner().take()),
+            Err(TryLockError::WouldBlock) => Err(()),
+        }
+    }
+
+    /// One round at `at` on the calling thread, unless the previous one is still stuck.
+    fn run(
+        &self,
+        cx: &Context,
+        at: Instant,
+        handle: &tokio::runtime::Handle,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        {
+            let mut before = lock(&self.before);
+            if before.as_ref().is_some_and(|b| b.busy()) {
+                self.report().skipped();
+                return;
+            }
+            *before = None;
+        }
+        let mut guard = match self.sampler.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.report().skipped();
+                return;
+            }
+        };
+        let Some(sampler) = guard.as_mut() else {
+            return;
+        };
+        let result = guarded(|| {
+            let mut shutdown = shutdown.clone();
+            handle.block_on(async {
+                tokio::select! {
+                    _ = sampler.round(cx, at) => {}
+                    // a round in progress at stop is dropped at its next await
+                    _ = shutdown.wait_for(|stop| *stop) => {}
+                }
+            });
+        });
+        self.report().returned(result);
+    }
+}
+
+/// A round to run: the slot, its start time, and its due time as an offset from the scheduler's
+/// base (deadlines are checked on these).
+pub struct Job {
+    /// Whose round.
+    pub slot: Arc<Slot>,
+    /// The round's `at`.
+    pub at: Instant,
+    /// When it was due, since the base.
+    pub due: Duration,
+}
+
+impl Job {
+    fn late_at(&self, now: Duration) -> bool {
+        self.due + self.slot.every <= now
+    }
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    current: Option<Job>,
+    retired: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    ready: Condvar,
     watch: ReadWatch,
-    /// A job was sent and its answer has not come back.
-    pub busy: bool,
+}
+
+/// Numbers the workers, for their thread names.
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// The runtime side of the shared collection thread.
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+/// Why the runtime retires a worker: the round it is stuck in.
+pub struct Overdue {
+    /// The collector whose round is in progress, if one is.
+    pub slot: Option<Arc<Slot>>,
+    /// The file that round is blocked on, if it is inside a read.
+    pub stuck_on: Option<String>,
 }
 
 impl Worker {
-    /// Starts the thread that owns `sampler`; rounds read through `cx`. When `shutdown` changes,
-    /// a round in progress is dropped at its next await (killing any child process it waits on).
-    pub fn start(
-        mut sampler: Box<dyn Sampler>,
-        cx: Context,
-        shutdown: watch::Receiver<bool>,
-    ) -> std::io::Result<Self> {
-        let name = sampler.name();
+    /// Starts a worker thread reading through `cx`; a round in progress when `shutdown` turns
+    /// true is dropped at its next await (killing any child process it waits on).
+    pub fn start(cx: Context, shutdown: watch::Receiver<bool>) -> std::io::Result<Self> {
         let handle = tokio::runtime::Handle::current();
-        let (jobs, inbox) = std_mpsc::channel::<Job>();
-        let (reply, done) = mpsc::unbounded_channel();
-        let watch = ReadWatch::default();
-        let thread_watch = watch.clone();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            ready: Condvar::new(),
+            watch: ReadWatch::default(),
+        });
+        let thread = shared.clone();
+        let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
         std::thread::Builder::new()
-            .name(format!("hostwatt-{name}"))
+            .name(format!("hostwatt-collect-{n}"))
             .spawn(move || {
-                thread_watch.install();
-                while let Ok(job) = inbox.recv() {
-                    let round = match job {
-                        Job::Release { finish } => {
-                            let result = if finish {
-                                guarded(|| sampler.finish())
-                            } else {
-                                Ok(())
-                            };
-                            let _ = reply.send(Done::Released(sampler, result));
-                            return;
+                thread.watch.install();
+                loop {
+                    let (slot, at) = {
+                        let mut s = lock(&thread.state);
+                        loop {
+                            if s.retired {
+                                return;
+                            }
+                            if let Some(job) = s.jobs.pop_front() {
+                                let next = (job.slot.clone(), job.at);
+                                s.current = Some(job);
+                                break next;
+                            }
+                            s = thread.ready.wait(s).unwrap_or_else(PoisonError::into_inner);
                         }
-                        Job::Round(at) => guarded(|| {
-                            let mut shutdown = shutdown.clone();
-                            handle.block_on(async {
-                                tokio::select! {
-                                    _ = sampler.round(&cx, at) => {}
-                                    _ = shutdown.changed() => {}
-                                }
-                            });
-                        }),
                     };
-                    if reply.send(Done::Round(round)).is_err() {
-                        break;
+                    if !*shutdown.borrow() {
+                        slot.run(&cx, at, &handle, &shutdown);
                     }
+                    lock(&thread.state).current = None;
                 }
             })?;
-        Ok(Self {
-            name,
-            jobs,
-            done,
-            watch,
-            busy: false,
+        Ok(Self { shared })
+    }
+
+    /// Queues `jobs` after the ones waiting, one wake-up of the thread for all of them. A
+    /// collector already waiting keeps its place and this round of it is dropped as skipped.
+    pub fn push(&self, jobs: Vec<Job>) {
+        let mut s = lock(&self.shared.state);
+        for job in jobs {
+            if s.jobs.iter().any(|j| Arc::ptr_eq(&j.slot, &job.slot)) {
+                job.slot.report().skipped();
+            } else {
+                s.jobs.push_back(job);
+            }
+        }
+        drop(s);
+        self.shared.ready.notify_one();
+    }
+
+    /// Whether, at `now` (since the base), the round in progress or one waiting behind it is
+    /// past its deadline.
+    pub fn overdue(&self, now: Duration) -> Option<Overdue> {
+        let s = lock(&self.shared.state);
+        let late = s.current.iter().chain(&s.jobs).any(|j| j.late_at(now));
+        late.then(|| Overdue {
+            slot: s.current.as_ref().map(|j| j.slot.clone()),
+            stuck_on: self.shared.watch.current(),
         })
     }
 
-    /// Collector name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// Starts a round at `at`. The caller checks `busy` first.
-    pub fn round(&mut self, at: Instant) {
-        self.send(Job::Round(at));
-    }
-
-    /// Asks the thread to hand the sampler back and end, after saving what must survive a
-    /// restart when `finish`.
-    pub fn release(&mut self, finish: bool) {
-        self.send(Job::Release { finish });
-    }
-
-    fn send(&mut self, job: Job) {
-        debug_assert!(!self.busy, "one job at a time");
-        // the thread only ends after `Release` or when this side is dropped
-        self.busy = self.jobs.send(job).is_ok();
-    }
-
-    /// The answer to the job in progress. Pending forever when no job is (use it in a `select!`
-    /// guarded by `busy`); `None` if the thread is gone.
-    pub async fn answer(&mut self) -> Option<Done> {
-        let done = self.done.recv().await;
-        self.busy = false;
-        done
-    }
-
-    /// Waits at most `limit` for the job in progress.
-    pub async fn answer_within(&mut self, limit: Duration) -> Option<Done> {
-        tokio::time::timeout(limit, self.answer())
-            .await
-            .ok()
-            .flatten()
-    }
-
-    /// The file the thread is blocked on, if it is inside a read.
-    pub fn stuck_on(&self) -> Option<String> {
-        self.watch.current()
+    /// Retires the worker: it ends after the round in progress, taking no more work. Returns
+    /// the rounds still waiting.
+    pub fn retire(self) -> Vec<Job> {
+        let mut s = lock(&self.shared.state);
+        s.retired = true;
+        let left = std::mem::take(&mut s.jobs).into();
+        drop(s);
+        self.shared.ready.notify_one();
+        left
     }
 }
 
 /// Runs `f`, turning a panic into its message.
-fn guarded(f: impl FnOnce()) -> Result<(), String> {
+pub(super) fn guarded(f: impl FnOnce()) -> Result<(), String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         payload
             .downcast_ref::<&str>()
@@ -227,14 +326,5 @@ impl Report {
                 "collector panicked; it goes on at its next round"
             );
         }
-    }
-
-    /// The thread is gone (it cannot be while this side holds its channel; a bug otherwise).
-    pub fn gone(&self) {
-        self.fail("panic");
-        tracing::error!(
-            collector = self.name,
-            "collector thread ended; collector stopped"
-        );
     }
 }
