@@ -3,9 +3,9 @@
 //! tokio's timer wheel is coarse at long delays: a 15 s sleep sits on a 4 s level, and the
 //! runtime wakes at the level boundary, again to cascade to the millisecond level, and only then
 //! fires, three wake-ups per tick (measured with strace, docs/BENCHMARKS.md). A power monitor
-//! must not cost power, so the scheduler waits on one timerfd armed at the next due time of any
-//! collector (an absolute CLOCK_MONOTONIC expiry on a base all collectors are aligned on): the
-//! runtime wakes once per due time, whatever the number of collectors due then.
+//! must not cost power, so the scheduler's watchdog is a timerfd with an absolute CLOCK_MONOTONIC
+//! expiry, which the collection thread arms at the deadline of each batch of rounds and disarms
+//! when the batch is done: the runtime thread wakes only for a batch that missed its deadline.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -37,7 +37,8 @@ impl AsRawFd for Fd {
     }
 }
 
-/// Wakes at `base + offset` for the offset of each `wait`.
+/// A one-shot timer at `base + offset`, which one thread may arm or disarm while another
+/// waits on it (an armed alarm that is disarmed in time never wakes its waiter).
 pub struct Alarm {
     base: Base,
     fd: AsyncFd<Fd>,
@@ -59,18 +60,25 @@ impl Alarm {
         Ok(Self { base, fd })
     }
 
-    /// Waits until `offset` after the base (returns at once when that is past).
-    pub async fn wait(&mut self, offset: Duration) -> io::Result<()> {
-        // arming resets the expiration count, so an earlier expiry never fires this one early
-        let at = self.base.0 + TimeSpec::from_duration(offset);
-        self.fd
-            .get_ref()
-            .0
-            .set(
-                Expiration::OneShot(at),
-                TimerSetTimeFlags::TFD_TIMER_ABSTIME,
-            )
-            .map_err(io::Error::from)?;
+    /// Arms the alarm at `offset` after the base (it fires at once when that is past), or
+    /// disarms it (`None`). Either resets an expiry not yet waited for.
+    pub fn set(&self, offset: Option<Duration>) -> io::Result<()> {
+        let timer = &self.fd.get_ref().0;
+        match offset {
+            Some(offset) => {
+                let at = self.base.0 + TimeSpec::from_duration(offset);
+                timer.set(
+                    Expiration::OneShot(at),
+                    TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+                )
+            }
+            None => timer.unset(),
+        }
+        .map_err(io::Error::from)
+    }
+
+    /// Waits until the alarm fires.
+    pub async fn fired(&self) -> io::Result<()> {
         loop {
             let mut guard = self.fd.readable().await?;
             let read = |fd: &AsyncFd<Fd>| {
@@ -79,9 +87,16 @@ impl Alarm {
             };
             match guard.try_io(read) {
                 Ok(result) => return result.map(drop),
+                // disarmed (or re-armed) after it became readable
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    /// Waits until `offset` after the base (returns at once when that is past).
+    pub async fn wait(&self, offset: Duration) -> io::Result<()> {
+        self.set(Some(offset))?;
+        self.fired().await
     }
 }
 
@@ -93,7 +108,7 @@ mod tests {
     async fn fires_at_once_for_a_past_time_then_at_each_later_one() {
         let base = Base::now().unwrap();
         let t0 = std::time::Instant::now();
-        let mut a = Alarm::new(base).unwrap();
+        let a = Alarm::new(base).unwrap();
         a.wait(Duration::ZERO).await.unwrap();
         a.wait(Duration::from_millis(30)).await.unwrap();
         assert!(
@@ -102,5 +117,14 @@ mod tests {
         );
         // re-armed for a time already past: no stale expiry is needed, it fires by itself
         a.wait(Duration::from_millis(1)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_disarmed_alarm_never_fires() {
+        let a = Alarm::new(Base::now().unwrap()).unwrap();
+        a.set(Some(Duration::from_millis(20))).unwrap();
+        a.set(None).unwrap();
+        let fired = tokio::time::timeout(Duration::from_millis(200), a.fired()).await;
+        assert!(fired.is_err(), "disarmed in time: no wake-up");
     }
 }

@@ -1,13 +1,13 @@
 //! Runs collectors on their intervals, publishing whole snapshots, with self-metrics and logs
 //! of transitions (never of repetitions).
 //!
-//! One task on the runtime wakes once per due time (a timerfd armed at the next due time of any
-//! collector; every collector's due times are multiples of its interval from one base, so
-//! collectors due together wake together) and hands the due rounds, as one batch, to one shared
-//! collection thread (`worker`), without waiting for them: a wake-up of the runtime and one of
-//! the worker per due time, whatever the number of collectors. The next due time is also when
-//! the batch before is checked against its deadlines. A slow round never causes a burst of
-//! catch-up rounds, and nothing wakes when nothing is due.
+//! One shared collection thread (`worker`) keeps the schedule: every collector's due times are
+//! multiples of its interval from one base, so collectors due together run together, as one
+//! batch, in a fixed order, and the thread wakes once per due time whatever their number. The
+//! runtime thread that serves HTTP and signals does not wake for rounds: it waits on a kernel
+//! timer (the watchdog) that the worker arms at each batch's deadline and disarms when the batch
+//! is done, so it wakes only for a batch that missed its deadline. A slow round never causes a
+//! burst of catch-up rounds, and nothing wakes when nothing is due.
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
@@ -317,13 +317,14 @@ fn rank(name: &str) -> usize {
     }
 }
 
-/// Spawns the scheduler: one task on the runtime that wakes once per due time and hands the
-/// due rounds to the shared collection thread (`worker`), without waiting for them. A round
-/// may take at most its collector's interval: past that it is reported as a timeout and the
-/// other rounds move to a fresh thread. The task ends when `shutdown` changes, handing the
-/// samplers back after they saved their state (bounded by `STOP_GRACE`; not for the names in
-/// `keep` at that time, which a reload keeps running). A collector with a slot in `before` (a
-/// previous `Stopped::stuck`) is skipped until that slot's stuck round returns.
+/// Spawns the scheduler: one shared collection thread (`worker`) keeps the schedule and runs
+/// the due rounds, and one task on the runtime waits for its watchdog, which fires only when a
+/// batch of rounds misses its deadline (the shortest interval among them): the round in
+/// progress is then reported as a timeout and the schedule moves to a fresh thread. The task
+/// ends when `shutdown` changes, handing the samplers back after they saved their state
+/// (bounded by `STOP_GRACE`; not for the names in `keep` at that time, which a reload keeps
+/// running). A collector with a slot in `before` (a previous `Stopped::stuck`) is skipped
+/// until that slot's stuck round returns.
 pub fn spawn(
     samplers: Vec<Box<dyn Sampler>>,
     cx: Context,
@@ -343,59 +344,59 @@ pub fn spawn(
     tokio::spawn(drive(slots, cx, shutdown, keep))
 }
 
-/// The scheduler's loop: wait for the next due time, check the batch before, hand over this one.
+/// The runtime's side: wait for the watchdog (or the stop), retire a late worker.
 async fn drive(
     slots: Vec<Arc<Slot>>,
     cx: Context,
     mut shutdown: watch::Receiver<bool>,
     keep: Keep,
 ) -> Stopped {
-    let mut clock = Clock::new();
-    let mut next = vec![Duration::ZERO; slots.len()];
-    let mut worker = start_worker(&cx, &shutdown);
+    let started = Instant::now();
+    let watchdog = match ticker::Base::now().and_then(ticker::Alarm::new) {
+        Ok(a) => worker::Watchdog::Alarm(a),
+        Err(e) => {
+            // not expected on Linux; the runtime then wakes every shortest interval
+            tracing::warn!(error = %e, "no timerfd, checking the collection thread by polling");
+            worker::Watchdog::Polling
+        }
+    };
+    let shortest = slots
+        .iter()
+        .map(|s| s.every)
+        .min()
+        .unwrap_or(Duration::from_secs(60));
+    let plan = Arc::new(worker::Plan::new(started, slots, watchdog));
+    let mut worker = start_worker(&plan, Vec::new(), &cx, &shutdown);
     loop {
-        let Some(due) = next.iter().min().copied() else {
-            let _ = shutdown.changed().await;
-            break;
+        let fired = async {
+            match plan.watchdog() {
+                worker::Watchdog::Alarm(a) => {
+                    if let Err(e) = a.fired().await {
+                        // a failed wait would spin
+                        tracing::warn!(error = %e, "collection watchdog failed; polling instead");
+                        tokio::time::sleep(shortest).await;
+                    }
+                }
+                worker::Watchdog::Polling => tokio::time::sleep(shortest).await,
+            }
         };
         tokio::select! {
             _ = shutdown.changed() => break,
-            _ = clock.wait(due) => {}
+            _ = fired => {}
         }
-        let now = clock.elapsed().max(due);
-        let mut jobs = Vec::new();
-        if let Some(w) = worker.take() {
-            match w.overdue(due) {
+        let now = plan.now();
+        worker = match worker {
+            Some(w) => match w.overdue(&plan, now) {
                 Some(late) => {
                     if let Some(slot) = &late.slot {
                         slot.report().timeout(slot.every, late.stuck_on);
                     }
-                    jobs = w.retire();
+                    start_worker(&plan, w.retire(), &cx, &shutdown)
                 }
-                None => worker = Some(w),
-            }
-        }
-        let at = Instant::now();
-        for (slot, next) in slots.iter().zip(&mut next) {
-            if *next <= now {
-                jobs.retain(|j| !Arc::ptr_eq(&j.slot, slot));
-                jobs.push(worker::Job {
-                    slot: slot.clone(),
-                    at,
-                    due: *next,
-                });
-                // a tick missed while the runtime was busy is not caught up: the schedule goes on
-                *next += slot.every
-                    * ((now - *next).as_nanos() / slot.every.as_nanos().max(1) + 1) as u32;
-            }
-        }
-        if worker.is_none() {
-            worker = start_worker(&cx, &shutdown);
-        }
-        match &worker {
-            Some(w) => w.push(jobs),
-            None => jobs.iter().for_each(|j| j.slot.report().skipped()),
-        }
+                None => Some(w),
+            },
+            None => start_worker(&plan, Vec::new(), &cx, &shutdown),
+        };
     }
     if let Some(w) = worker {
         w.retire();
@@ -404,13 +405,26 @@ async fn drive(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    stop(slots, &keep).await
+    stop(plan.slots().to_vec(), &keep).await
 }
 
-fn start_worker(cx: &Context, shutdown: &watch::Receiver<bool>) -> Option<Worker> {
-    Worker::start(cx.clone(), shutdown.clone())
-        .inspect_err(|e| tracing::error!(error = %e, "cannot start the collection thread; rounds are skipped until it can"))
-        .ok()
+fn start_worker(
+    plan: &Arc<worker::Plan>,
+    left: Vec<worker::Job>,
+    cx: &Context,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<Worker> {
+    match Worker::start(plan.clone(), left, cx.clone(), shutdown.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the collection thread; trying again later");
+            // the watchdog is what retries
+            if let worker::Watchdog::Alarm(a) = plan.watchdog() {
+                let _ = a.set(Some(plan.now() + Duration::from_secs(1)));
+            }
+            None
+        }
+    }
 }
 
 /// On shutdown: let each round in progress end (it is cancelled at its next await), then save
@@ -475,50 +489,6 @@ async fn stop(slots: Vec<Arc<Slot>>, keep: &HashSet<String>) -> Stopped {
         }
     }
     stopped
-}
-
-/// What the scheduler waits on: a timerfd, or tokio's timer where there is none.
-enum Clock {
-    Timerfd(ticker::Alarm, Instant),
-    Tokio(tokio::time::Instant),
-}
-
-impl Clock {
-    fn new() -> Self {
-        let started = Instant::now();
-        match ticker::Base::now().and_then(ticker::Alarm::new) {
-            Ok(a) => Self::Timerfd(a, started),
-            Err(e) => {
-                // not expected on Linux; the tokio timer works, at three wake-ups a tick
-                tracing::warn!(error = %e, "no timerfd, using tokio's timer");
-                Self::Tokio(tokio::time::Instant::now())
-            }
-        }
-    }
-
-    /// Time since the base.
-    fn elapsed(&self) -> Duration {
-        match self {
-            Self::Timerfd(_, base) => base.elapsed(),
-            Self::Tokio(base) => base.elapsed(),
-        }
-    }
-
-    /// Waits until `offset` after the base.
-    async fn wait(&mut self, offset: Duration) {
-        match self {
-            Self::Timerfd(a, base) => {
-                // a failed wait would spin; fall back to tokio's timer for good
-                if let Err(e) = a.wait(offset).await {
-                    tracing::warn!(error = %e, "timerfd failed, using tokio's timer");
-                    let base = tokio::time::Instant::from_std(*base);
-                    *self = Self::Tokio(base);
-                    tokio::time::sleep_until(base + offset).await;
-                }
-            }
-            Self::Tokio(base) => tokio::time::sleep_until(*base + offset).await,
-        }
-    }
 }
 
 #[cfg(test)]

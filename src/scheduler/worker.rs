@@ -1,10 +1,11 @@
-//! One shared collection thread runs every due round of a tick, one after the other, so a round
-//! costs no thread wake-up of its own: the runtime thread hands the batch over and goes back to
-//! sleep, and the worker wakes once per batch. A read that blocks (a FIFO in place of a sysfs
-//! attribute, a sensor on a hung I2C bus, an fsync that takes seconds) holds up this worker only:
-//! never the runtime thread that serves HTTP and signals. At its next tick the runtime sees the
-//! round past its deadline, reports it, retires the worker (it ends once that read returns,
-//! taking no more work) and hands the other rounds to a fresh worker.
+//! One shared collection thread keeps the schedule and runs every due round, one after the
+//! other: it sleeps until the next due time and wakes once per due time, and the runtime thread
+//! that serves HTTP and signals does not wake for rounds at all. A read that blocks (a FIFO in
+//! place of a sysfs attribute, a sensor on a hung I2C bus, an fsync that takes seconds) holds up
+//! this worker only. While a batch runs, a kernel timer (the watchdog) is armed at its deadline
+//! and disarmed when it is done; if it fires, the runtime reports the round in progress, retires
+//! the worker (it ends once that read returns, taking no more work) and hands the schedule and
+//! the waiting rounds to a fresh worker.
 //!
 //! Each collector sits behind its own lock, held only during its round, so a collector whose
 //! round is stuck on a retired worker is skipped (the lock is taken) until its read returns: a
@@ -118,27 +119,97 @@ impl Slot {
     }
 }
 
-/// A round to run: the slot, its start time, and its due time as an offset from the scheduler's
-/// base (deadlines are checked on these).
+/// A round to run.
 pub struct Job {
     /// Whose round.
     pub slot: Arc<Slot>,
     /// The round's `at`.
     pub at: Instant,
-    /// When it was due, since the base.
-    pub due: Duration,
 }
 
-impl Job {
-    fn late_at(&self, now: Duration) -> bool {
-        self.due + self.slot.every <= now
+/// The schedule every worker follows in turn: the collectors in batch order, when each is due
+/// next (since the base), and the watchdog that wakes the runtime for a late batch.
+pub struct Plan {
+    base: Instant,
+    slots: Vec<Arc<Slot>>,
+    next: Mutex<Vec<Duration>>,
+    watchdog: Watchdog,
+}
+
+/// What wakes the runtime when a batch is late.
+pub enum Watchdog {
+    /// A timerfd the worker arms at each batch's deadline and disarms when the batch is done.
+    Alarm(crate::host::ticker::Alarm),
+    /// No timerfd (not expected on Linux): the runtime looks every shortest interval.
+    Polling,
+}
+
+impl Plan {
+    /// The schedule of `slots`, all due at once first, on `base` (the watchdog's base too).
+    pub fn new(base: Instant, slots: Vec<Arc<Slot>>, watchdog: Watchdog) -> Self {
+        Self {
+            base,
+            next: Mutex::new(vec![Duration::ZERO; slots.len()]),
+            slots,
+            watchdog,
+        }
+    }
+
+    /// Time since the base.
+    pub fn now(&self) -> Duration {
+        self.base.elapsed()
+    }
+
+    /// The collectors, in batch order.
+    pub fn slots(&self) -> &[Arc<Slot>] {
+        &self.slots
+    }
+
+    /// The watchdog.
+    pub fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
+    }
+
+    /// The rounds due at `now`, each collector's next due time moved past `now` (a round missed
+    /// while a batch ran late is not caught up); or, when none is due, how long until one is.
+    fn take_due(&self, now: Duration) -> Result<Vec<Job>, Duration> {
+        let mut next = lock(&self.next);
+        let at = Instant::now();
+        let mut jobs = Vec::new();
+        for (slot, next) in self.slots.iter().zip(next.iter_mut()) {
+            if *next <= now {
+                jobs.push(Job {
+                    slot: slot.clone(),
+                    at,
+                });
+                let every = slot.every.max(Duration::from_millis(1));
+                let missed = (now - *next).as_nanos() / every.as_nanos();
+                *next += every * u32::try_from(missed + 1).unwrap_or(u32::MAX);
+            }
+        }
+        match next.iter().min() {
+            _ if !jobs.is_empty() => Ok(jobs),
+            Some(due) => Err(due.saturating_sub(now)),
+            None => Err(Duration::from_secs(3600)),
+        }
+    }
+
+    fn arm(&self, deadline: Option<Duration>) {
+        if let Watchdog::Alarm(a) = &self.watchdog
+            && let Err(e) = a.set(deadline)
+        {
+            tracing::warn!(error = %e, "cannot set the collection watchdog");
+        }
     }
 }
 
 #[derive(Default)]
 struct State {
     jobs: VecDeque<Job>,
-    current: Option<Job>,
+    current: Option<Arc<Slot>>,
+    /// When the batch in progress must be done by (since the base): the shortest interval
+    /// among its collectors after it began, when the first of them is due again.
+    deadline: Option<Duration>,
     retired: bool,
 }
 
@@ -156,7 +227,7 @@ pub struct Worker {
     shared: Arc<Shared>,
 }
 
-/// Why the runtime retires a worker: the round it is stuck in.
+/// A batch past its deadline: the round it is stuck in.
 pub struct Overdue {
     /// The collector whose round is in progress, if one is.
     pub slot: Option<Arc<Slot>>,
@@ -165,12 +236,23 @@ pub struct Overdue {
 }
 
 impl Worker {
-    /// Starts a worker thread reading through `cx`; a round in progress when `shutdown` turns
+    /// Starts a worker thread that follows `plan` (after running `left`, rounds a retired worker
+    /// did not start) and reads through `cx`. It sleeps until the next due time, runs the due
+    /// rounds, arms the watchdog at the batch's deadline meanwhile, and sleeps again: one
+    /// wake-up per due time, of this thread only. A round in progress when `shutdown` turns
     /// true is dropped at its next await (killing any child process it waits on).
-    pub fn start(cx: Context, shutdown: watch::Receiver<bool>) -> std::io::Result<Self> {
+    pub fn start(
+        plan: Arc<Plan>,
+        left: Vec<Job>,
+        cx: Context,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<Self> {
         let handle = tokio::runtime::Handle::current();
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                jobs: left.into(),
+                ..State::default()
+            }),
             ready: Condvar::new(),
             watch: ReadWatch::default(),
         });
@@ -180,23 +262,9 @@ impl Worker {
             .name(format!("hostwatt-collect-{n}"))
             .spawn(move || {
                 thread.watch.install();
-                loop {
-                    let (slot, at) = {
-                        let mut s = lock(&thread.state);
-                        loop {
-                            if s.retired {
-                                return;
-                            }
-                            if let Some(job) = s.jobs.pop_front() {
-                                let next = (job.slot.clone(), job.at);
-                                s.current = Some(job);
-                                break next;
-                            }
-                            s = thread.ready.wait(s).unwrap_or_else(PoisonError::into_inner);
-                        }
-                    };
+                while let Some(job) = next_job(&thread, &plan) {
                     if !*shutdown.borrow() {
-                        slot.run(&cx, at, &handle, &shutdown);
+                        job.slot.run(&cx, job.at, &handle, &shutdown);
                     }
                     lock(&thread.state).current = None;
                 }
@@ -204,34 +272,24 @@ impl Worker {
         Ok(Self { shared })
     }
 
-    /// Queues `jobs` after the ones waiting, one wake-up of the thread for all of them. A
-    /// collector already waiting keeps its place and this round of it is dropped as skipped.
-    pub fn push(&self, jobs: Vec<Job>) {
-        let mut s = lock(&self.shared.state);
-        for job in jobs {
-            if s.jobs.iter().any(|j| Arc::ptr_eq(&j.slot, &job.slot)) {
-                job.slot.report().skipped();
-            } else {
-                s.jobs.push_back(job);
+    /// Whether the batch in progress is past its deadline at `now` (since the base). When it is
+    /// not, the watchdog is armed again for that deadline (it fired early, or not at all).
+    pub fn overdue(&self, plan: &Plan, now: Duration) -> Option<Overdue> {
+        let s = lock(&self.shared.state);
+        match s.deadline {
+            Some(d) if d <= now => Some(Overdue {
+                slot: s.current.clone(),
+                stuck_on: self.shared.watch.current(),
+            }),
+            deadline => {
+                plan.arm(deadline);
+                None
             }
         }
-        drop(s);
-        self.shared.ready.notify_one();
     }
 
-    /// Whether, at `now` (since the base), the round in progress or one waiting behind it is
-    /// past its deadline.
-    pub fn overdue(&self, now: Duration) -> Option<Overdue> {
-        let s = lock(&self.shared.state);
-        let late = s.current.iter().chain(&s.jobs).any(|j| j.late_at(now));
-        late.then(|| Overdue {
-            slot: s.current.as_ref().map(|j| j.slot.clone()),
-            stuck_on: self.shared.watch.current(),
-        })
-    }
-
-    /// Retires the worker: it ends after the round in progress, taking no more work. Returns
-    /// the rounds still waiting.
+    /// Retires the worker: it ends after the round in progress, taking no more work (nor
+    /// touching the watchdog). Returns the rounds still waiting.
     pub fn retire(self) -> Vec<Job> {
         let mut s = lock(&self.shared.state);
         s.retired = true;
@@ -239,6 +297,44 @@ impl Worker {
         drop(s);
         self.shared.ready.notify_one();
         left
+    }
+}
+
+/// The worker's next round: a waiting one, or the first of the next batch once it is due;
+/// `None` once retired.
+fn next_job(shared: &Shared, plan: &Plan) -> Option<Job> {
+    let mut s = lock(&shared.state);
+    loop {
+        if s.retired {
+            return None;
+        }
+        if let Some(job) = s.jobs.pop_front() {
+            if s.deadline.is_none() {
+                // rounds handed over from a retired worker: a batch of their own
+                let shortest = s
+                    .jobs
+                    .iter()
+                    .map(|j| j.slot.every)
+                    .fold(job.slot.every, Duration::min);
+                s.deadline = Some(plan.now() + shortest);
+                plan.arm(s.deadline);
+            }
+            s.current = Some(job.slot.clone());
+            return Some(job);
+        }
+        if s.deadline.take().is_some() {
+            plan.arm(None);
+        }
+        match plan.take_due(plan.now()) {
+            Ok(jobs) => s.jobs.extend(jobs),
+            Err(wait) => {
+                s = shared
+                    .ready
+                    .wait_timeout(s, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
     }
 }
 
