@@ -174,6 +174,11 @@ impl App {
         self.samplers.iter().map(|s| s.name()).collect()
     }
 
+    /// The enabled collectors' intervals.
+    pub fn intervals(&self) -> Vec<std::time::Duration> {
+        self.samplers.iter().map(|s| s.interval()).collect()
+    }
+
     /// One round of every collector, in order, at `at`.
     pub async fn sample_all(&mut self, at: Instant) {
         for s in &mut self.samplers {

@@ -211,11 +211,37 @@ pub async fn once(cfg: &Config, runner: Runner) -> anyhow::Result<String> {
         ..cfg.clone()
     };
     let mut app = App::new(cfg, context(cfg, runner))?;
-    let t0 = Instant::now();
-    app.sample_all(t0).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    app.sample_all(Instant::now()).await;
-    Ok(crate::metrics::exposition(&app.registry))
+    let registry = app.registry.clone();
+    let limit = once_limit(&app.intervals());
+    // the rounds run on a thread of their own, so a stuck file bounds `once` instead of hanging
+    // it; what the collectors published by then is printed
+    let watch = crate::host::root::ReadWatch::default();
+    let reads = watch.clone();
+    let handle = tokio::runtime::Handle::current();
+    let (done, rounds) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("hostwatt-once".into())
+        .spawn(move || {
+            reads.install();
+            handle.block_on(async {
+                app.sample_all(Instant::now()).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                app.sample_all(Instant::now()).await;
+            });
+            let _ = done.send(());
+        })?;
+    if tokio::time::timeout(limit, rounds).await.is_err() {
+        let stuck_on = watch.current().unwrap_or_else(|| "no file".to_owned());
+        tracing::error!(stuck_on = %stuck_on, limit = ?limit, "collector rounds did not finish in time; printing what they published");
+    }
+    Ok(crate::metrics::exposition(&registry))
+}
+
+/// How long `once` waits for its two rounds: the pause between them plus, for each, the longest
+/// of the collectors' `intervals` (a round's deadline in the daemon), at most 30 s in all.
+fn once_limit(intervals: &[Duration]) -> Duration {
+    let longest = intervals.iter().max().copied().unwrap_or_default();
+    (Duration::from_secs(1) + 2 * longest).min(Duration::from_secs(30))
 }
 
 /// `hostwatt list-metrics`: a Markdown table of every family, self-metrics first.
