@@ -344,3 +344,79 @@ fn a_flapping_item_logs_its_first_change_then_one_per_quiet_period() {
         Some(0)
     );
 }
+
+#[tokio::test]
+async fn a_collector_still_stuck_at_a_reload_is_not_read_again_until_its_read_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fifo(dir.path());
+    let selfm = SelfMetrics::register(&Registry::new()).unwrap();
+    let cx = Context {
+        root: Root::new(dir.path()),
+        runner: Runner::system(),
+    };
+    let driver = |probe: Probe| -> Vec<Box<dyn Sampler>> {
+        vec![Box::new(Driver::new(
+            String::new(),
+            probe,
+            watch::channel(None).0,
+            selfm.clone(),
+        ))]
+    };
+    let old = Probe::new(Some("sys/fifo"));
+    let old_rounds = old.rounds.clone();
+    let (stop, shutdown) = watch::channel(false);
+    let task = spawn(
+        driver(old),
+        cx.clone(),
+        shutdown,
+        Keep::default(),
+        Vec::new(),
+    );
+    until("the old round to be stuck", || {
+        old_rounds.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    stop.send(true).unwrap();
+    let stopped = task.await.unwrap();
+    assert!(
+        stopped.samplers.is_empty(),
+        "a stuck collector is not handed back"
+    );
+    assert_eq!(stopped.stuck.len(), 1);
+
+    // the reloaded app: the same collector, rebuilt, reading the same file
+    let new = Probe::new(Some("sys/fifo"));
+    let new_rounds = new.rounds.clone();
+    let (stop, shutdown) = watch::channel(false);
+    let task = spawn(driver(new), cx, shutdown, Keep::default(), stopped.stuck);
+    let skipped = |n| {
+        let selfm = selfm.clone();
+        move || selfm.errors.with_label_values(&["probe", "timeout"]).get() >= n
+    };
+    until("rounds of the new one skipped", skipped(3)).await;
+    assert_eq!(
+        new_rounds.load(Ordering::SeqCst),
+        0,
+        "no second reader of the stuck file"
+    );
+    // the old read returns: the new collector takes over (and blocks on the FIFO in turn)
+    let again = path.clone();
+    std::thread::spawn(move || release(&again, "1\n"))
+        .join()
+        .unwrap();
+    until("the new collector's first round", || {
+        new_rounds.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(
+        old_rounds.load(Ordering::SeqCst),
+        1,
+        "the old one ran no more"
+    );
+    stop.send(true).unwrap();
+    let stopped = task.await.unwrap();
+    assert_eq!(stopped.stuck.len(), 1, "the new one is stuck in its turn");
+    std::thread::spawn(move || release(&path, "1\n"))
+        .join()
+        .unwrap();
+}
