@@ -44,6 +44,8 @@ pub struct Slot {
     /// The same collector's slot in the app before a reload, while a round there was stuck:
     /// this one's rounds are skipped until that one's lock is free.
     before: Mutex<Option<Arc<Slot>>>,
+    /// The reads of the thread running its latest round (which file a stuck round is in).
+    reads: Mutex<ReadWatch>,
 }
 
 impl Slot {
@@ -56,6 +58,7 @@ impl Slot {
             report: Mutex::new(Report::new(name, sampler.self_metrics())),
             sampler: Mutex::new(Some(sampler)),
             before: Mutex::new(before),
+            reads: Mutex::default(),
         }
     }
 
@@ -85,11 +88,12 @@ impl Slot {
         at: Instant,
         handle: &tokio::runtime::Handle,
         shutdown: &watch::Receiver<bool>,
+        reads: &ReadWatch,
     ) {
         {
             let mut before = lock(&self.before);
-            if before.as_ref().is_some_and(|b| b.busy()) {
-                self.report().skipped();
+            if let Some(b) = before.as_ref().filter(|b| b.busy()) {
+                b.still_busy(&mut self.report());
                 return;
             }
             *before = None;
@@ -98,10 +102,11 @@ impl Slot {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => {
-                self.report().skipped();
+                self.still_busy(&mut self.report());
                 return;
             }
         };
+        *lock(&self.reads) = reads.clone();
         let Some(sampler) = guard.as_mut() else {
             return;
         };
@@ -116,6 +121,16 @@ impl Slot {
             });
         });
         self.report().returned(result);
+    }
+
+    /// Its next round came while the one before still holds the lock: that one is past its
+    /// deadline now (reported once, on the file it is in), and this one is skipped.
+    fn still_busy(&self, report: &mut Report) {
+        if report.timed_out() {
+            report.skipped();
+        } else {
+            report.timeout(self.every, lock(&self.reads).current());
+        }
     }
 }
 
@@ -206,7 +221,7 @@ impl Plan {
 #[derive(Default)]
 struct State {
     jobs: VecDeque<Job>,
-    current: Option<Arc<Slot>>,
+    current: Option<Job>,
     /// When the batch in progress must be done by (since the base): the shortest interval
     /// among its collectors after it began, when the first of them is due again.
     deadline: Option<Duration>,
@@ -229,7 +244,8 @@ pub struct Worker {
 
 /// A batch past its deadline: the round it is stuck in.
 pub struct Overdue {
-    /// The collector whose round is in progress, if one is.
+    /// The collector whose round is in progress, if one is and it is past its own deadline
+    /// (else it is only slow, and is reported if its next round finds it still running).
     pub slot: Option<Arc<Slot>>,
     /// The file that round is blocked on, if it is inside a read.
     pub stuck_on: Option<String>,
@@ -264,7 +280,7 @@ impl Worker {
                 thread.watch.install();
                 while let Some(job) = next_job(&thread, &plan) {
                     if !*shutdown.borrow() {
-                        job.slot.run(&cx, job.at, &handle, &shutdown);
+                        job.slot.run(&cx, job.at, &handle, &shutdown, &thread.watch);
                     }
                     lock(&thread.state).current = None;
                 }
@@ -278,7 +294,11 @@ impl Worker {
         let s = lock(&self.shared.state);
         match s.deadline {
             Some(d) if d <= now => Some(Overdue {
-                slot: s.current.clone(),
+                slot: s
+                    .current
+                    .as_ref()
+                    .filter(|j| j.at.elapsed() >= j.slot.every)
+                    .map(|j| j.slot.clone()),
                 stuck_on: self.shared.watch.current(),
             }),
             deadline => {
@@ -319,7 +339,10 @@ fn next_job(shared: &Shared, plan: &Plan) -> Option<Job> {
                 s.deadline = Some(plan.now() + shortest);
                 plan.arm(s.deadline);
             }
-            s.current = Some(job.slot.clone());
+            s.current = Some(Job {
+                slot: job.slot.clone(),
+                at: job.at,
+            });
             return Some(job);
         }
         if s.deadline.take().is_some() {
@@ -394,6 +417,11 @@ impl Report {
             .with_label_values(&[self.name, &item, "timeout"])
             .set(1);
         self.timed_out = Some(item);
+    }
+
+    /// Whether a round is reported as past its deadline and has not returned.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out.is_some()
     }
 
     /// A tick came while the timed-out round is still stuck: that round is skipped.
