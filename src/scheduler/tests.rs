@@ -24,7 +24,8 @@ impl Render for Nothing {
 }
 
 /// Counts its rounds; panics in round `panic_on`; reads `read` (under the root) each round;
-/// notes the name of the thread each round ran on. `ID` 0 is named "probe", 1 "other".
+/// notes the name of the thread each round ran on. `ID` 0 is named "probe", 1 "other" (both
+/// every 50 ms), 2 "slow" (every 60 s).
 struct Probe<const ID: usize = 0> {
     rounds: Arc<AtomicUsize>,
     finished: Arc<AtomicBool>,
@@ -47,10 +48,14 @@ impl<const ID: usize> Probe<ID> {
 
 impl<const ID: usize> Collector for Probe<ID> {
     type Snapshot = Nothing;
-    const NAME: &'static str = ["probe", "other"][ID];
+    const NAME: &'static str = ["probe", "other", "slow"][ID];
 
     fn interval(&self) -> Duration {
-        Duration::from_millis(50)
+        if ID == 2 {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_millis(50)
+        }
     }
 
     async fn sample(&mut self, cx: &Context, _: Instant) -> Result<Sample<Nothing>, CollectError> {
@@ -154,9 +159,23 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
 #[tokio::test]
 async fn a_panicking_round_fails_the_collector_which_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let r = start(dir.path(), Some(1), None);
+    let path = fifo(dir.path());
+    // round 1 panics before its read; round 2 then blocks on the FIFO, so no round can succeed
+    // between the panic and the check of `success`
+    let r = start(dir.path(), Some(1), Some("sys/fifo"));
     until("the panic to be reported", || r.errors("panic") == 1).await;
     assert_eq!(r.success(), 0, "the panicking round failed");
+    until("round 2 to start", || r.rounds.load(Ordering::SeqCst) >= 2).await;
+    // a plain file takes the FIFO's place, then the blocked round gets its value
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut fifo = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let plain = path.with_extension("plain");
+        std::fs::write(&plain, "1\n").unwrap();
+        std::fs::rename(&plain, &path).unwrap();
+        fifo.write_all(b"1\n").unwrap();
+    });
+    writer.join().unwrap();
     until("a round after the panic", || {
         r.rounds.load(Ordering::SeqCst) >= 3
     })
@@ -419,4 +438,55 @@ async fn a_collector_still_stuck_at_a_reload_is_not_read_again_until_its_read_re
     std::thread::spawn(move || release(&path, "1\n"))
         .join()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_round_within_its_own_interval_moves_the_others_on_without_a_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fifo(dir.path());
+    let selfm = SelfMetrics::register(&Registry::new()).unwrap();
+    // "slow" (every 60 s) is first in the batch and blocks until the FIFO gets a writer
+    let slow: Probe<2> = Probe::new(Some("sys/fifo"));
+    let other: Probe<1> = Probe::new(None);
+    let other_rounds = other.rounds.clone();
+    let samplers: Vec<Box<dyn Sampler>> = vec![
+        Box::new(Driver::new(
+            String::new(),
+            slow,
+            watch::channel(None).0,
+            selfm.clone(),
+        )),
+        Box::new(Driver::new(
+            String::new(),
+            other,
+            watch::channel(None).0,
+            selfm.clone(),
+        )),
+    ];
+    let cx = Context {
+        root: Root::new(dir.path()),
+        runner: Runner::system(),
+    };
+    let (stop, shutdown) = watch::channel(false);
+    let task = spawn(samplers, cx, shutdown, Keep::default(), Vec::new());
+    until("\"other\" to go on on a fresh worker", || {
+        other_rounds.load(Ordering::SeqCst) >= 5
+    })
+    .await;
+    let timeouts = |name| selfm.errors.with_label_values(&[name, "timeout"]).get();
+    assert_eq!(timeouts("slow"), 0, "slow, but within its 60 s");
+    // the read returns: a successful round, never reported as a timeout
+    std::thread::spawn(move || release(&path, "1\n"))
+        .join()
+        .unwrap();
+    until("the slow round to succeed", || {
+        selfm.success.with_label_values(&["slow"]).get() == 1
+    })
+    .await;
+    assert_eq!(timeouts("slow"), 0);
+    assert_eq!(timeouts("other"), 0);
+    stop.send(true).unwrap();
+    let stopped = task.await.unwrap();
+    let back: Vec<_> = stopped.samplers.iter().map(|s| s.name()).collect();
+    assert_eq!(back, ["slow", "other"], "both handed back, in batch order");
 }
