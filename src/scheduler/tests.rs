@@ -247,6 +247,39 @@ async fn stop_does_not_wait_for_a_read_that_never_returns() {
         .unwrap();
 }
 
+/// Spawns the scheduler with `first` then `second` in one batch, reading under `root`.
+fn spawn_two<const A: usize, const B: usize>(
+    root: &Path,
+    first: Probe<A>,
+    second: Probe<B>,
+    selfm: &SelfMetrics,
+) -> (watch::Sender<bool>, Task) {
+    let driver = |probe: Box<dyn Sampler>| probe;
+    let samplers = vec![
+        driver(Box::new(Driver::new(
+            String::new(),
+            first,
+            watch::channel(None).0,
+            selfm.clone(),
+        ))),
+        driver(Box::new(Driver::new(
+            String::new(),
+            second,
+            watch::channel(None).0,
+            selfm.clone(),
+        ))),
+    ];
+    let cx = Context {
+        root: Root::new(root),
+        runner: Runner::system(),
+    };
+    let (stop, shutdown) = watch::channel(false);
+    (
+        stop,
+        spawn(samplers, cx, shutdown, Keep::default(), Vec::new()),
+    )
+}
+
 #[tokio::test]
 async fn a_stuck_collector_does_not_hold_back_the_others_and_its_retired_worker_takes_no_more_work()
 {
@@ -258,26 +291,7 @@ async fn a_stuck_collector_does_not_hold_back_the_others_and_its_retired_worker_
     let other: Probe<1> = Probe::new(None);
     let (stuck_rounds, stuck_threads) = (stuck.rounds.clone(), stuck.ran_on.clone());
     let (other_rounds, other_threads) = (other.rounds.clone(), other.ran_on.clone());
-    let samplers: Vec<Box<dyn Sampler>> = vec![
-        Box::new(Driver::new(
-            String::new(),
-            stuck,
-            watch::channel(None).0,
-            selfm.clone(),
-        )),
-        Box::new(Driver::new(
-            String::new(),
-            other,
-            watch::channel(None).0,
-            selfm.clone(),
-        )),
-    ];
-    let cx = Context {
-        root: Root::new(dir.path()),
-        runner: Runner::system(),
-    };
-    let (stop, shutdown) = watch::channel(false);
-    let task = spawn(samplers, cx, shutdown, Keep::default(), Vec::new());
+    let (stop, task) = spawn_two(dir.path(), stuck, other, &selfm);
     until("\"other\" to go on while \"probe\" is stuck", || {
         other_rounds.load(Ordering::SeqCst) >= 5
     })
@@ -449,26 +463,7 @@ async fn a_slow_round_within_its_own_interval_moves_the_others_on_without_a_time
     let slow: Probe<2> = Probe::new(Some("sys/fifo"));
     let other: Probe<1> = Probe::new(None);
     let other_rounds = other.rounds.clone();
-    let samplers: Vec<Box<dyn Sampler>> = vec![
-        Box::new(Driver::new(
-            String::new(),
-            slow,
-            watch::channel(None).0,
-            selfm.clone(),
-        )),
-        Box::new(Driver::new(
-            String::new(),
-            other,
-            watch::channel(None).0,
-            selfm.clone(),
-        )),
-    ];
-    let cx = Context {
-        root: Root::new(dir.path()),
-        runner: Runner::system(),
-    };
-    let (stop, shutdown) = watch::channel(false);
-    let task = spawn(samplers, cx, shutdown, Keep::default(), Vec::new());
+    let (stop, task) = spawn_two(dir.path(), slow, other, &selfm);
     until("\"other\" to go on on a fresh worker", || {
         other_rounds.load(Ordering::SeqCst) >= 5
     })
