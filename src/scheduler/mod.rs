@@ -29,9 +29,9 @@ pub mod worker;
 pub use worker::Slot;
 use worker::Worker;
 
-/// How long the daemon waits, on stop, for a round in progress to end and then for the
-/// collector to save its state. A collector stuck in a read past this loses its last save
-/// (the previous periodic save stays on disk), and the daemon exits anyway.
+/// How long the daemon waits, on stop, for a collector's round in progress to end (the whole
+/// stop, saves included, takes at most twice this). A collector stuck in a read past this loses
+/// its last save (the previous periodic save stays on disk), and the daemon exits anyway.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// A type-erased collector plus its publishing end.
