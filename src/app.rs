@@ -237,6 +237,11 @@ impl App {
         self.samplers.iter().map(|s| s.name()).collect()
     }
 
+    /// The enabled collectors' intervals.
+    pub fn intervals(&self) -> Vec<std::time::Duration> {
+        self.samplers.iter().map(|s| s.interval()).collect()
+    }
+
     /// One round of every collector, in order, at `at`.
     pub async fn sample_all(&mut self, at: Instant) {
         for s in &mut self.samplers {
@@ -256,15 +261,17 @@ impl App {
         }
     }
 
-    /// Starts every collector's background loop. On stop, the collectors named in `keep` are
-    /// handed back through the handles.
+    /// Starts the collectors' schedule. On stop, the collectors named in `keep` are handed
+    /// back through the task; the ones with a slot in `stuck` (what the previous app's stop
+    /// left stuck) wait for it.
     pub fn spawn(
         self,
         shutdown: watch::Receiver<bool>,
         keep: Keep,
-    ) -> (Registry, Vec<scheduler::Task>) {
-        let handles = scheduler::spawn(self.samplers, self.cx, shutdown, keep);
-        (self.registry, handles)
+        stuck: Vec<std::sync::Arc<scheduler::Slot>>,
+    ) -> (Registry, scheduler::Task) {
+        let task = scheduler::spawn(self.samplers, self.cx, shutdown, keep, stuck);
+        (self.registry, task)
     }
 
     /// What the HTTP server serves from this app.

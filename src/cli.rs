@@ -220,11 +220,37 @@ pub async fn once(cfg: &Config, runner: Runner) -> anyhow::Result<String> {
         ..cfg.clone()
     };
     let mut app = App::new(cfg, context(cfg, runner))?;
-    let t0 = Instant::now();
-    app.sample_all(t0).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    app.sample_all(Instant::now()).await;
-    Ok(crate::metrics::exposition(&app.registry))
+    let registry = app.registry.clone();
+    let limit = once_limit(&app.intervals());
+    // the rounds run on a thread of their own, so a stuck file bounds `once` instead of hanging
+    // it; what the collectors published by then is printed
+    let watch = crate::host::root::ReadWatch::default();
+    let reads = watch.clone();
+    let handle = tokio::runtime::Handle::current();
+    let (done, rounds) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("hostwatt-once".into())
+        .spawn(move || {
+            reads.install();
+            handle.block_on(async {
+                app.sample_all(Instant::now()).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                app.sample_all(Instant::now()).await;
+            });
+            let _ = done.send(());
+        })?;
+    if tokio::time::timeout(limit, rounds).await.is_err() {
+        let stuck_on = watch.current().unwrap_or_else(|| "no file".to_owned());
+        tracing::error!(stuck_on = %stuck_on, limit = ?limit, "collector rounds did not finish in time; printing what they published");
+    }
+    Ok(crate::metrics::exposition(&registry))
+}
+
+/// How long `once` waits for its two rounds: the pause between them plus, for each, the longest
+/// of the collectors' `intervals` (a round's deadline in the daemon), at most 30 s in all.
+fn once_limit(intervals: &[Duration]) -> Duration {
+    let longest = intervals.iter().max().copied().unwrap_or_default();
+    (Duration::from_secs(1) + 2 * longest).min(Duration::from_secs(30))
 }
 
 /// `hostwatt list-metrics`: a Markdown table of every family, self-metrics first.
@@ -330,7 +356,8 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     }
     let tls = cfg.web.tls.is_some();
     tracing::info!(listen = %listener.local_addr()?, tls, basic_auth = cfg.web.auth.is_some(), config = %cfg.source, root = %cfg.root.base().display(), "hostwatt started");
-    let (mut running, served) = Running::start(&cfg, cli.runner()?, Default::default())?;
+    let (mut running, served) =
+        Running::start(&cfg, cli.runner()?, Default::default(), Vec::new()).await?;
     let (registry_tx, registry_rx) = watch::channel(served);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let (web_tx, web_rx) = watch::channel(cfg.web.clone());
@@ -351,11 +378,11 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     loop {
         match signals.next().await {
             Event::Stop => break,
-            Event::Reload => match cli.load_config() {
-                Ok(new) if is_blank_file(&new.source) => {
+            Event::Reload => match reload_config(cli).await {
+                Ok((new, true)) => {
                     tracing::error!(config = %new.source, "config file is empty (a write in progress?); keeping the running config. A file with only a comment is taken as all defaults")
                 }
-                Ok(new) => {
+                Ok((new, false)) => {
                     if new.listen != current.listen {
                         tracing::warn!(listen = %new.listen, "a new listen address takes effect on restart only");
                     }
@@ -364,8 +391,8 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
                     }
                     // certificates, users and headers apply from the next connection or request
                     web_tx.send_replace(new.web.clone());
-                    let carried = running.stop(Some(&new)).await;
-                    let (r, served) = Running::start(&new, cli.runner()?, carried)?;
+                    let (carried, stuck) = running.stop(Some(&new)).await;
+                    let (r, served) = Running::start(&new, cli.runner()?, carried, stuck).await?;
                     running = r;
                     registry_tx.send_replace(served);
                     tracing::info!(config = %new.source, "config reloaded");
@@ -383,6 +410,28 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     server.await??;
     Ok(())
 }
+
+/// The config file read again for a reload, off the runtime thread (a file on a stuck mount,
+/// a DNS lookup for `--listen host:port`), and whether it is blank (see `is_blank_file`).
+async fn reload_config(cli: &Cli) -> anyhow::Result<(Config, bool)> {
+    let path = cli.config.clone();
+    let overrides = cli.overrides();
+    let load = tokio::task::spawn_blocking(move || {
+        let cfg = config::load(path.as_deref(), &overrides)?;
+        let blank = is_blank_file(&cfg.source);
+        anyhow::Ok((cfg, blank))
+    });
+    // a read that never returns leaves one blocking-pool thread behind, never the daemon
+    match tokio::time::timeout(RELOAD_READ_LIMIT, load).await {
+        Ok(loaded) => loaded?,
+        Err(_) => anyhow::bail!(
+            "reading the config took more than {RELOAD_READ_LIMIT:?} (a stuck file system?)"
+        ),
+    }
+}
+
+/// How long a reload waits for the config file to be read.
+const RELOAD_READ_LIMIT: Duration = Duration::from_secs(10);
 
 /// Whether the state directory exists (or can be made) and takes a file: a probe file is
 /// written and removed.
@@ -404,7 +453,7 @@ struct Running {
     stop: watch::Sender<bool>,
     keys: std::collections::BTreeMap<String, String>,
     keep: crate::scheduler::Keep,
-    collectors: Vec<crate::scheduler::Task>,
+    collectors: crate::scheduler::Task,
     dispatcher: tokio::task::JoinHandle<()>,
     /// The history store, closed (last flush written) at stop.
     history: Option<crate::history::History>,
@@ -414,16 +463,24 @@ struct Running {
 const HISTORY_CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
 impl Running {
-    fn start(
+    /// Builds the app of `cfg` and starts it; `carried` and `stuck` are what the previous
+    /// app's `stop` handed back.
+    async fn start(
         cfg: &Config,
         runner: Runner,
         carried: crate::app::CarriedOver,
+        stuck: Vec<std::sync::Arc<crate::scheduler::Slot>>,
     ) -> anyhow::Result<(Self, Served)> {
         // the engine gets the queue's sending end; the dispatcher reads it, with its metrics in
         // the app's registry
         let (tx, inbox) = crate::notify::inbox();
         let notify = (!cfg.notify.is_empty()).then_some(tx);
-        let app = App::reloaded(cfg, context(cfg, runner), notify, carried)?;
+        // building collectors loads their state files: off the runtime thread
+        let built = cfg.clone();
+        let app = tokio::task::spawn_blocking(move || {
+            App::reloaded(&built, context(&built, runner), notify, carried)
+        })
+        .await??;
         tracing::info!(collectors = ?app.collector_names(), "collectors enabled");
         if let Some(note) = cfg.collectors.wall.assumption_note(cfg.meters.len()) {
             tracing::warn!("{note}");
@@ -433,7 +490,7 @@ impl Running {
         let registry = app.registry.clone();
         let history = app.history();
         let keep = crate::scheduler::Keep::default();
-        let (_, collectors) = app.spawn(rx.clone(), keep.clone());
+        let (_, collectors) = app.spawn(rx.clone(), keep.clone(), stuck);
         let hostname = crate::notify::hostname(&cfg.root);
         let dispatcher =
             crate::notify::spawn_with_inbox(&cfg.notify, &hostname, &registry, rx, inbox)?;
@@ -452,8 +509,15 @@ impl Running {
     }
 
     /// Stops everything; the collectors whose config key is the same in `next` are handed
-    /// back with their state, counters and schedule, the others save their state and end.
-    async fn stop(self, next: Option<&Config>) -> crate::app::CarriedOver {
+    /// back with their state, counters and schedule, the others save their state and end. The
+    /// slots of collectors still stuck in a round come back too, for the next app to wait on.
+    async fn stop(
+        self,
+        next: Option<&Config>,
+    ) -> (
+        crate::app::CarriedOver,
+        Vec<std::sync::Arc<crate::scheduler::Slot>>,
+    ) {
         let same: Vec<String> = next.map_or_else(Vec::new, |cfg| {
             crate::app::keys(cfg)
                 .into_iter()
@@ -470,13 +534,12 @@ impl Running {
         }
         let _ = self.stop.send(true);
         let mut carried = crate::app::CarriedOver::new();
-        for t in self.collectors {
-            // a collector still stuck in a read is not handed back, and is built anew
-            if let Ok(Some(sampler)) = t.await {
-                let name = sampler.name();
-                let kept = same.iter().any(|s| s == name);
-                carried.insert(name, sampler.carry(kept));
-            }
+        // a scheduler task that panicked hands nothing back: everything is built anew
+        let stopped = self.collectors.await.unwrap_or_default();
+        for sampler in stopped.samplers {
+            let name = sampler.name();
+            let kept = same.iter().any(|s| s == name);
+            carried.insert(name, sampler.carry(kept));
         }
         let _ = self.dispatcher.await;
         // the history's last flush is on disk before the process ends or a new store handle
@@ -491,6 +554,6 @@ impl Running {
                 "history store not closed after {HISTORY_CLOSE_LIMIT:?}; stopping without its last flush"
             );
         }
-        carried
+        (carried, stopped.stuck)
     }
 }

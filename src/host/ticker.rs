@@ -1,11 +1,11 @@
-//! Periodic wake-ups from a Linux timerfd: exactly one wake-up per tick.
+//! Wake-ups at absolute times from a Linux timerfd: exactly one wake-up per due time.
 //!
 //! tokio's timer wheel is coarse at long delays: a 15 s sleep sits on a 4 s level, and the
 //! runtime wakes at the level boundary, again to cascade to the millisecond level, and only then
 //! fires, three wake-ups per tick (measured with strace, docs/BENCHMARKS.md). A power monitor
-//! must not cost power, so every collector ticks on its own timerfd with an absolute
-//! CLOCK_MONOTONIC expiry shared by all collectors: the kernel fires them together, and the
-//! runtime wakes once per due time.
+//! must not cost power, so the scheduler's watchdog is a timerfd with an absolute CLOCK_MONOTONIC
+//! expiry, which the collection thread arms at the deadline of each batch of rounds and disarms
+//! when the batch is done: the runtime thread wakes only for a batch that missed its deadline.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -16,7 +16,7 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 use nix::time::{ClockId as Clock, clock_gettime};
 use tokio::io::unix::AsyncFd;
 
-/// A point on the CLOCK_MONOTONIC timeline, the base collectors' ticks are aligned on.
+/// A point on the CLOCK_MONOTONIC timeline, the base collectors' due times are offsets from.
 #[derive(Debug, Clone, Copy)]
 pub struct Base(TimeSpec);
 
@@ -37,46 +37,66 @@ impl AsRawFd for Fd {
     }
 }
 
-/// Ticks at `base`, `base + every`, `base + 2·every`, … A tick missed while the owner was busy
-/// is not repeated: the next `tick` returns at once, then the schedule goes on from `base`.
-pub struct Ticker {
+/// A one-shot timer at `base + offset`, which one thread may arm or disarm while another
+/// waits on it (an armed alarm that is disarmed in time never wakes its waiter).
+pub struct Alarm {
+    base: Base,
     fd: AsyncFd<Fd>,
 }
 
-impl Ticker {
-    /// A ticker on the runtime's reactor; must be called inside a tokio runtime.
-    pub fn new(base: Base, every: Duration) -> io::Result<Self> {
+impl Alarm {
+    /// An alarm on the runtime's reactor, not armed; must be called inside a tokio runtime.
+    pub fn new(base: Base) -> io::Result<Self> {
         let fd = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )
         .map_err(io::Error::from)?;
-        let expiration = Expiration::IntervalDelayed(base.0, TimeSpec::from_duration(every));
-        fd.set(expiration, TimerSetTimeFlags::TFD_TIMER_ABSTIME)
-            .map_err(io::Error::from)?;
         // `new` is deprecated for fds the caller might close while registered; this one is owned
         // by the `TimerFd` inside and lives exactly as long as the registration, and the
         // replacement `register` is `unsafe`, which this crate forbids.
         #[allow(deprecated)]
         let fd = AsyncFd::new(Fd(fd))?;
-        Ok(Self { fd })
+        Ok(Self { base, fd })
     }
 
-    /// Waits for the next tick (at once when one is already due). Returns how many ticks
-    /// expired since the last call: reading the count resets it, so missed ticks become one.
-    pub async fn tick(&mut self) -> io::Result<u64> {
+    /// Arms the alarm at `offset` after the base (it fires at once when that is past), or
+    /// disarms it (`None`). Either resets an expiry not yet waited for.
+    pub fn set(&self, offset: Option<Duration>) -> io::Result<()> {
+        let timer = &self.fd.get_ref().0;
+        match offset {
+            Some(offset) => {
+                let at = self.base.0 + TimeSpec::from_duration(offset);
+                timer.set(
+                    Expiration::OneShot(at),
+                    TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+                )
+            }
+            None => timer.unset(),
+        }
+        .map_err(io::Error::from)
+    }
+
+    /// Waits until the alarm fires.
+    pub async fn fired(&self) -> io::Result<()> {
         loop {
             let mut guard = self.fd.readable().await?;
             let read = |fd: &AsyncFd<Fd>| {
                 let mut count = [0u8; 8];
-                nix::unistd::read(fd.get_ref().0.as_fd(), &mut count).map_err(io::Error::from)?;
-                Ok(u64::from_ne_bytes(count))
+                nix::unistd::read(fd.get_ref().0.as_fd(), &mut count).map_err(io::Error::from)
             };
             match guard.try_io(read) {
-                Ok(result) => return result,
+                Ok(result) => return result.map(drop),
+                // disarmed (or re-armed) after it became readable
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    /// Waits until `offset` after the base (returns at once when that is past).
+    pub async fn wait(&self, offset: Duration) -> io::Result<()> {
+        self.set(Some(offset))?;
+        self.fired().await
     }
 }
 
@@ -85,18 +105,26 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn fires_for_a_past_base_then_counts_each_period() {
-        let mut t = Ticker::new(Base::now().unwrap(), Duration::from_millis(10)).unwrap();
-        assert!(t.tick().await.unwrap() >= 1, "the base itself is due");
-        assert!(t.tick().await.unwrap() >= 1);
+    async fn fires_at_once_for_a_past_time_then_at_each_later_one() {
+        let base = Base::now().unwrap();
+        let t0 = std::time::Instant::now();
+        let a = Alarm::new(base).unwrap();
+        a.wait(Duration::ZERO).await.unwrap();
+        a.wait(Duration::from_millis(30)).await.unwrap();
+        assert!(
+            t0.elapsed() >= Duration::from_millis(30),
+            "not before its time"
+        );
+        // re-armed for a time already past: no stale expiry is needed, it fires by itself
+        a.wait(Duration::from_millis(1)).await.unwrap();
     }
 
     #[tokio::test]
-    async fn collapses_missed_ticks_into_one_wake_up() {
-        let mut t = Ticker::new(Base::now().unwrap(), Duration::from_millis(5)).unwrap();
-        // busy for ten periods: one tick call sees them all at once, not ten wake-ups
-        std::thread::sleep(Duration::from_millis(50));
-        let missed = t.tick().await.unwrap();
-        assert!(missed >= 10, "{missed} expirations in one read");
+    async fn a_disarmed_alarm_never_fires() {
+        let a = Alarm::new(Base::now().unwrap()).unwrap();
+        a.set(Some(Duration::from_millis(20))).unwrap();
+        a.set(None).unwrap();
+        let fired = tokio::time::timeout(Duration::from_millis(200), a.fired()).await;
+        assert!(fired.is_err(), "disarmed in time: no wake-up");
     }
 }

@@ -1,11 +1,13 @@
-//! Runs collectors: one background task per collector on its own interval, publishing whole
-//! snapshots, with self-metrics and logs of transitions (never of repetitions). The rounds
-//! themselves run on each collector's own thread (`worker`): the task only ticks, hands the
-//! round over and waits for it, at most the collector's deadline.
+//! Runs collectors on their intervals, publishing whole snapshots, with self-metrics and logs
+//! of transitions (never of repetitions).
 //!
-//! Every collector's ticks are aligned on one base instant, so collectors due together wake
-//! together; `MissedTickBehavior::Skip` means a slow round never causes a burst of catch-up
-//! rounds. Nothing wakes when nothing is due.
+//! One shared collection thread (`worker`) keeps the schedule: every collector's due times are
+//! multiples of its interval from one base, so collectors due together run together, as one
+//! batch, in a fixed order, and the thread wakes once per due time whatever their number. The
+//! runtime thread that serves HTTP and signals does not wake for rounds: it waits on a kernel
+//! timer (the watchdog) that the worker arms at each batch's deadline and disarms when the batch
+//! is done, so it wakes only for a batch that missed its deadline. A slow round never causes a
+//! burst of catch-up rounds, and nothing wakes when nothing is due.
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
@@ -17,19 +19,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 
 use crate::collectors::{CollectError, Collector, Context, Fault};
-use crate::host::ticker::{self, Ticker};
+use crate::host::ticker;
 use crate::metrics::selfmon::SelfMetrics;
 
 pub mod worker;
 
-use worker::{Done, Report, Worker};
+pub use worker::Slot;
+use worker::Worker;
 
-/// How long the daemon waits, on stop, for a round in progress to end and then for the
-/// collector to save its state. A collector stuck in a read past this loses its last save
-/// (the previous periodic save stays on disk), and the daemon exits anyway.
+/// How long the daemon waits, on stop, for a collector's round in progress to end (the whole
+/// stop, saves included, takes at most twice this). A collector stuck in a read past this loses
+/// its last save (the previous periodic save stays on disk), and the daemon exits anyway.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// A type-erased collector plus its publishing end.
@@ -64,8 +66,8 @@ pub struct Carried<C: Collector> {
     pub tx: watch::Sender<Option<Arc<C::Snapshot>>>,
 }
 
-/// A collector's loop; it yields the sampler back when it stopped cleanly.
-pub type Task = JoinHandle<Option<Box<dyn Sampler>>>;
+/// The scheduler's task; it ends with what `stop` hands back.
+pub type Task = JoinHandle<Stopped>;
 
 /// Names of the collectors a reload keeps: on the next stop they do not `finish` (save state).
 pub type Keep = Arc<Mutex<HashSet<String>>>;
@@ -292,158 +294,201 @@ impl<C: Collector> Sampler for Driver<C> {
     }
 }
 
-/// Spawns one task per sampler, each with the sampler on a thread of its own; each task ends
-/// when `shutdown` changes, handing the sampler back after it saved its state (bounded by
-/// `STOP_GRACE`; not for the names in `keep` at that time, which a reload keeps running). A round may take at most the
-/// collector's interval: past that it is reported as a timeout.
+/// How the scheduler ends: the samplers handed back (kept ones as they were, the others after
+/// saving their state), and the slots of collectors still stuck in a round, which the next
+/// `spawn` gates the same collectors on so a reload never starts a second reader of a stuck file.
+#[derive(Default)]
+pub struct Stopped {
+    /// Handed back, in scheduling order.
+    pub samplers: Vec<Box<dyn Sampler>>,
+    /// Still stuck at stop.
+    pub stuck: Vec<Arc<Slot>>,
+}
+
+/// Where a collector's rounds go in a batch: file-reading collectors first, then the ones that
+/// run commands or ask the network, then the ones derived from others (in this order).
+fn rank(name: &str) -> usize {
+    const COMMANDS: &[&str] = &["meters", "zfs", "smart"];
+    const DERIVED: &[&str] = &["storage", "wall", "alerts", "advisor", "history"];
+    if COMMANDS.contains(&name) {
+        1
+    } else {
+        DERIVED.iter().position(|d| *d == name).map_or(0, |i| 2 + i)
+    }
+}
+
+/// Spawns the scheduler: one shared collection thread (`worker`) keeps the schedule and runs
+/// the due rounds, and one task on the runtime waits for its watchdog, which fires only when a
+/// batch of rounds misses its deadline (the shortest interval among them): the round in
+/// progress is then reported as a timeout and the schedule moves to a fresh thread. The task
+/// ends when `shutdown` changes, handing the samplers back after they saved their state
+/// (bounded by `STOP_GRACE`; not for the names in `keep` at that time, which a reload keeps
+/// running). A collector with a slot in `before` (a previous `Stopped::stuck`) is skipped
+/// until that slot's stuck round returns.
 pub fn spawn(
     samplers: Vec<Box<dyn Sampler>>,
     cx: Context,
     shutdown: watch::Receiver<bool>,
     keep: Keep,
-) -> Vec<Task> {
-    let base = ticker::Base::now();
-    let tokio_base = tokio::time::Instant::now();
-    samplers
+    before: Vec<Arc<Slot>>,
+) -> Task {
+    let mut samplers = samplers;
+    samplers.sort_by_key(|s| rank(s.name()));
+    let slots: Vec<Arc<Slot>> = samplers
         .into_iter()
-        .filter_map(|s| {
-            let name = s.name();
-            let every = s.interval();
-            let report = Report::new(name, s.self_metrics());
-            let worker = match Worker::start(s, cx.clone(), shutdown.clone()) {
-                Ok(w) => w,
-                Err(e) => {
-                    tracing::error!(collector = name, error = %e, "cannot start the collector's thread");
-                    return None;
-                }
-            };
-            let timerfd = base.as_ref().map_err(|e| e.kind().into()).and_then(|b| Ticker::new(*b, every));
-            let clock = match timerfd {
-                Ok(t) => Clock::Timerfd(t, every),
-                Err(e) => {
-                    // not expected on Linux; the tokio timer works, at three wake-ups a tick
-                    tracing::warn!(collector = name, error = %e, "no timerfd, using tokio's timer");
-                    let mut i = tokio::time::interval_at(tokio_base, every);
-                    i.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                    Clock::Tokio(i)
-                }
-            };
-            let keep = keep.clone();
-            Some(tokio::spawn(drive(worker, report, clock, every, shutdown.clone(), keep)))
+        .map(|s| {
+            let gate = before.iter().find(|b| b.name == s.name()).cloned();
+            Arc::new(Slot::new(s, gate))
         })
-        .collect()
+        .collect();
+    tokio::spawn(drive(slots, cx, shutdown, keep))
 }
 
-/// One collector's loop: tick, hand a round to the worker, wait for it up to `deadline`.
+/// The runtime's side: wait for the watchdog (or the stop), retire a late worker.
 async fn drive(
-    mut worker: Worker,
-    mut report: Report,
-    mut clock: Clock,
-    deadline: Duration,
+    slots: Vec<Arc<Slot>>,
+    cx: Context,
     mut shutdown: watch::Receiver<bool>,
     keep: Keep,
-) -> Option<Box<dyn Sampler>> {
+) -> Stopped {
+    let started = Instant::now();
+    let watchdog = match ticker::Base::now().and_then(ticker::Alarm::new) {
+        Ok(a) => worker::Watchdog::Alarm(a),
+        Err(e) => {
+            // not expected on Linux; the runtime then wakes every shortest interval
+            tracing::warn!(error = %e, "no timerfd, checking the collection thread by polling");
+            worker::Watchdog::Polling
+        }
+    };
+    let shortest = slots
+        .iter()
+        .map(|s| s.every)
+        .min()
+        .unwrap_or(Duration::from_secs(60));
+    let plan = Arc::new(worker::Plan::new(started, slots, watchdog));
+    let mut worker = start_worker(&plan, Vec::new(), &cx, &shutdown);
     loop {
+        let fired = async {
+            match plan.watchdog() {
+                worker::Watchdog::Alarm(a) => {
+                    if let Err(e) = a.fired().await {
+                        // a failed wait would spin
+                        tracing::warn!(error = %e, "collection watchdog failed; polling instead");
+                        tokio::time::sleep(shortest).await;
+                    }
+                }
+                worker::Watchdog::Polling => tokio::time::sleep(shortest).await,
+            }
+        };
         tokio::select! {
             _ = shutdown.changed() => break,
-            // a timed-out round came back late: the next tick starts a fresh one
-            done = worker.answer(), if worker.busy => {
-                if !settle(&mut report, done) {
-                    return None;
-                }
-            }
-            _ = clock.tick() => {
-                if worker.busy {
-                    report.skipped();
-                    continue;
-                }
-                worker.round(Instant::now());
-                tokio::select! {
-                    _ = shutdown.changed() => break,
-                    done = worker.answer() => {
-                        if !settle(&mut report, done) {
-                            return None;
-                        }
-                    }
-                    _ = tokio::time::sleep(deadline) => report.timeout(deadline, worker.stuck_on()),
-                }
-            }
+            _ = fired => {}
         }
+        let now = plan.now();
+        worker = match worker {
+            Some(w) => match w.overdue(&plan, now) {
+                Some(late) => {
+                    if let Some(slot) = &late.slot {
+                        slot.report().timeout(slot.every, late.stuck_on);
+                    }
+                    start_worker(&plan, w.retire(), &cx, &shutdown)
+                }
+                None => Some(w),
+            },
+            None => start_worker(&plan, Vec::new(), &cx, &shutdown),
+        };
     }
-    let kept = keep
+    if let Some(w) = worker {
+        w.retire();
+    }
+    let keep = keep
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .contains(worker.name());
-    stop(worker, report, kept).await
+        .clone();
+    stop(plan.slots().to_vec(), &keep).await
 }
 
-/// Records a worker's answer; false if the worker is gone.
-fn settle(report: &mut Report, done: Option<Done>) -> bool {
-    match done {
-        Some(Done::Round(result) | Done::Released(_, result)) => {
-            report.returned(result);
-            true
-        }
-        None => {
-            report.gone();
-            false
-        }
-    }
-}
-
-/// On shutdown: let the round in progress end (it is cancelled at its next await), then save
-/// state, or hand the sampler back when `kept`, each bounded by `STOP_GRACE`, so a stuck read
-/// never holds the daemon's exit.
-async fn stop(mut worker: Worker, mut report: Report, kept: bool) -> Option<Box<dyn Sampler>> {
-    let name = worker.name();
-    if worker.busy {
-        match worker.answer_within(STOP_GRACE).await {
-            Some(done) => {
-                settle(&mut report, Some(done));
+fn start_worker(
+    plan: &Arc<worker::Plan>,
+    left: Vec<worker::Job>,
+    cx: &Context,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<Worker> {
+    match Worker::start(plan.clone(), left, cx.clone(), shutdown.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the collection thread; trying again later");
+            // the watchdog is what retries
+            if let worker::Watchdog::Alarm(a) = plan.watchdog() {
+                let _ = a.set(Some(plan.now() + Duration::from_secs(1)));
             }
-            None => {
-                tracing::warn!(collector = name, stuck_on = ?worker.stuck_on(), "collector still stuck at stop; its state is not saved");
-                return None;
-            }
-        }
-    }
-    worker.release(!kept);
-    match worker.answer_within(STOP_GRACE).await {
-        Some(Done::Released(sampler, result)) => {
-            report.returned(result);
-            tracing::debug!(collector = name, kept, "collector stopped");
-            Some(sampler)
-        }
-        _ => {
-            tracing::warn!(collector = name, stuck_on = ?worker.stuck_on(), "collector's state save did not finish in time");
             None
         }
     }
 }
 
-/// What a collector's loop waits on.
-enum Clock {
-    Timerfd(Ticker, Duration),
-    Tokio(tokio::time::Interval),
-}
-
-impl Clock {
-    async fn tick(&mut self) {
-        match self {
-            // a failed read would spin; fall back to tokio's timer for good
-            Self::Timerfd(t, every) => {
-                if let Err(e) = t.tick().await {
-                    tracing::warn!(error = %e, "timerfd read failed, using tokio's timer");
-                    let mut i = tokio::time::interval(*every);
-                    i.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                    *self = Self::Tokio(i);
-                }
-            }
-            Self::Tokio(i) => {
-                i.tick().await;
+/// On shutdown: let each round in progress end (it is cancelled at its next await), then save
+/// state, or hand the sampler back when kept, so that a stuck read or save never holds the
+/// daemon's exit: each collector gets `STOP_GRACE` for its round to let go, and the whole stop
+/// at most twice that. Each collector is released on a short-lived thread of its own, so one
+/// stuck save does not hold the others'.
+async fn stop(slots: Vec<Arc<Slot>>, keep: &HashSet<String>) -> Stopped {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let until = Instant::now() + STOP_GRACE;
+    for (i, slot) in slots.iter().enumerate() {
+        let name = slot.name;
+        let slot = slot.clone();
+        let kept = keep.contains(name);
+        let tx = tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("hostwatt-stop-{name}"))
+            .spawn(move || {
+                let sampler = loop {
+                    match slot.try_take() {
+                        Ok(s) => break s,
+                        Err(()) if Instant::now() >= until => {
+                            let _ = tx.send((i, None));
+                            return;
+                        }
+                        // only at stop: the round in progress is cancelled at its next await
+                        Err(()) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                };
+                let sampler = sampler.map(|mut s| {
+                    if !kept {
+                        let result = worker::guarded(|| s.finish());
+                        slot.report().returned(result);
+                    }
+                    s
+                });
+                let _ = tx.send((i, sampler));
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(collector = name, error = %e, "cannot start a thread to stop the collector; its state is not saved");
+        }
+    }
+    drop(tx);
+    let mut back: Vec<Option<Box<dyn Sampler>>> = (0..slots.len()).map(|_| None).collect();
+    let _ = tokio::time::timeout(2 * STOP_GRACE, async {
+        while let Some((i, s)) = rx.recv().await {
+            back[i] = s;
+        }
+    })
+    .await;
+    let mut stopped = Stopped::default();
+    for (slot, s) in slots.into_iter().zip(back) {
+        match s {
+            Some(s) => stopped.samplers.push(s),
+            None => {
+                tracing::warn!(
+                    collector = slot.name,
+                    "collector still stuck at stop; its state is not saved"
+                );
+                stopped.stuck.push(slot);
             }
         }
     }
+    stopped
 }
 
 #[cfg(test)]

@@ -1,150 +1,368 @@
-//! Each collector's rounds run on a thread of its own, so a read that blocks (a FIFO in place of
-//! a sysfs attribute, a sensor on a hung I2C bus, an fsync that takes seconds) holds up that
-//! collector only: never the runtime thread that serves HTTP and signals, nor another collector.
+//! One shared collection thread keeps the schedule and runs every due round, one after the
+//! other: it sleeps until the next due time and wakes once per due time, and the runtime thread
+//! that serves HTTP and signals does not wake for rounds at all. A read that blocks (a FIFO in
+//! place of a sysfs attribute, a sensor on a hung I2C bus, an fsync that takes seconds) holds up
+//! this worker only. While a batch runs, a kernel timer (the watchdog) is armed at its deadline
+//! and disarmed when it is done; if it fires, the runtime reports the round in progress, retires
+//! the worker (it ends once that read returns, taking no more work) and hands the schedule and
+//! the waiting rounds to a fresh worker.
 //!
-//! The thread is long-lived and waits on a channel between rounds (no wake-ups when idle). The
-//! round's future runs there through `Handle::block_on`: its blocking reads block that thread,
-//! while its async parts (child processes, timeouts) are driven by the runtime as before. A round
-//! that misses its deadline is reported as a `timeout`, and the collector is skipped until the
-//! stuck round returns: a stuck reader is never joined by a second one for the same file.
+//! Each collector sits behind its own lock, held only during its round, so a collector whose
+//! round is stuck on a retired worker is skipped (the lock is taken) until its read returns: a
+//! stuck reader is never joined by a second one for the same file.
+//!
+//! A round's future runs through `Handle::block_on`: its blocking reads block this thread, while
+//! its async parts (child processes, timeouts, HTTP) are driven by the runtime as before.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc as std_mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::Sampler;
 use crate::collectors::Context;
 use crate::host::root::ReadWatch;
 use crate::metrics::selfmon::SelfMetrics;
 
-/// What the worker thread is asked to do.
-enum Job {
-    Round(Instant),
-    /// Save state first when `finish`, then hand the sampler back and end.
-    Release {
-        finish: bool,
-    },
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What it answers: `Err` carries a panic's message.
-pub enum Done {
-    /// A round returned.
-    Round(Result<(), String>),
-    /// The sampler, handed back after `finish` if asked (its result); the thread has ended.
-    Released(Box<dyn Sampler>, Result<(), String>),
+/// One collector as the scheduler holds it: its sampler behind the lock a round holds, and what
+/// is reported about it.
+pub struct Slot {
+    /// Collector name.
+    pub name: &'static str,
+    /// Its interval, which is also a round's deadline.
+    pub every: Duration,
+    /// `None` once handed back at stop.
+    sampler: Mutex<Option<Box<dyn Sampler>>>,
+    report: Mutex<Report>,
+    /// The same collector's slot in the app before a reload, while a round there was stuck:
+    /// this one's rounds are skipped until that one's lock is free.
+    before: Mutex<Option<Arc<Slot>>>,
+    /// The reads of the thread running its latest round (which file a stuck round is in).
+    reads: Mutex<ReadWatch>,
 }
 
-/// The runtime side of one collector's thread.
-pub struct Worker {
-    name: &'static str,
-    jobs: std_mpsc::Sender<Job>,
-    done: mpsc::UnboundedReceiver<Done>,
+impl Slot {
+    /// A slot for `sampler`, gated by `before` (see the field).
+    pub fn new(sampler: Box<dyn Sampler>, before: Option<Arc<Slot>>) -> Self {
+        let name = sampler.name();
+        Self {
+            name,
+            every: sampler.interval(),
+            report: Mutex::new(Report::new(name, sampler.self_metrics())),
+            sampler: Mutex::new(Some(sampler)),
+            before: Mutex::new(before),
+            reads: Mutex::default(),
+        }
+    }
+
+    /// The collector's report (self-metrics and logs).
+    pub fn report(&self) -> MutexGuard<'_, Report> {
+        lock(&self.report)
+    }
+
+    /// Whether a round (or a save) holds the sampler now.
+    fn busy(&self) -> bool {
+        matches!(self.sampler.try_lock(), Err(TryLockError::WouldBlock))
+    }
+
+    /// Takes the sampler out if no round holds it; `Err(())` while one does.
+    pub(super) fn try_take(&self) -> Result<Option<Box<dyn Sampler>>, ()> {
+        match self.sampler.try_lock() {
+            Ok(mut s) => Ok(s.take()),
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner().take()),
+            Err(TryLockError::WouldBlock) => Err(()),
+        }
+    }
+
+    /// One round at `at` on the calling thread, unless the previous one is still stuck.
+    fn run(
+        &self,
+        cx: &Context,
+        at: Instant,
+        handle: &tokio::runtime::Handle,
+        shutdown: &watch::Receiver<bool>,
+        reads: &ReadWatch,
+    ) {
+        {
+            let mut before = lock(&self.before);
+            if let Some(b) = before.as_ref().filter(|b| b.busy()) {
+                b.still_busy(&mut self.report());
+                return;
+            }
+            *before = None;
+        }
+        let mut guard = match self.sampler.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.still_busy(&mut self.report());
+                return;
+            }
+        };
+        *lock(&self.reads) = reads.clone();
+        let Some(sampler) = guard.as_mut() else {
+            return;
+        };
+        let result = guarded(|| {
+            let mut shutdown = shutdown.clone();
+            handle.block_on(async {
+                tokio::select! {
+                    _ = sampler.round(cx, at) => {}
+                    // a round in progress at stop is dropped at its next await
+                    _ = shutdown.wait_for(|stop| *stop) => {}
+                }
+            });
+        });
+        self.report().returned(result);
+    }
+
+    /// Its next round came while the one before still holds the lock: that one is past its
+    /// deadline now (reported once, on the file it is in), and this one is skipped.
+    fn still_busy(&self, report: &mut Report) {
+        if report.timed_out() {
+            report.skipped();
+        } else {
+            report.timeout(self.every, lock(&self.reads).current());
+        }
+    }
+}
+
+/// A round to run.
+pub struct Job {
+    /// Whose round.
+    pub slot: Arc<Slot>,
+    /// The round's `at`.
+    pub at: Instant,
+}
+
+/// The schedule every worker follows in turn: the collectors in batch order, when each is due
+/// next (since the base), and the watchdog that wakes the runtime for a late batch.
+pub struct Plan {
+    base: Instant,
+    slots: Vec<Arc<Slot>>,
+    next: Mutex<Vec<Duration>>,
+    watchdog: Watchdog,
+}
+
+/// What wakes the runtime when a batch is late.
+pub enum Watchdog {
+    /// A timerfd the worker arms at each batch's deadline and disarms when the batch is done.
+    Alarm(crate::host::ticker::Alarm),
+    /// No timerfd (not expected on Linux): the runtime looks every shortest interval.
+    Polling,
+}
+
+impl Plan {
+    /// The schedule of `slots`, all due at once first, on `base` (the watchdog's base too).
+    pub fn new(base: Instant, slots: Vec<Arc<Slot>>, watchdog: Watchdog) -> Self {
+        Self {
+            base,
+            next: Mutex::new(vec![Duration::ZERO; slots.len()]),
+            slots,
+            watchdog,
+        }
+    }
+
+    /// Time since the base.
+    pub fn now(&self) -> Duration {
+        self.base.elapsed()
+    }
+
+    /// The collectors, in batch order.
+    pub fn slots(&self) -> &[Arc<Slot>] {
+        &self.slots
+    }
+
+    /// The watchdog.
+    pub fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
+    }
+
+    /// The rounds due at `now`, each collector's next due time moved past `now` (a round missed
+    /// while a batch ran late is not caught up); or, when none is due, how long until one is.
+    fn take_due(&self, now: Duration) -> Result<Vec<Job>, Duration> {
+        let mut next = lock(&self.next);
+        let at = Instant::now();
+        let mut jobs = Vec::new();
+        for (slot, next) in self.slots.iter().zip(next.iter_mut()) {
+            if *next <= now {
+                jobs.push(Job {
+                    slot: slot.clone(),
+                    at,
+                });
+                let every = slot.every.max(Duration::from_millis(1));
+                let missed = (now - *next).as_nanos() / every.as_nanos();
+                *next += every * u32::try_from(missed + 1).unwrap_or(u32::MAX);
+            }
+        }
+        match next.iter().min() {
+            _ if !jobs.is_empty() => Ok(jobs),
+            Some(due) => Err(due.saturating_sub(now)),
+            None => Err(Duration::from_secs(3600)),
+        }
+    }
+
+    fn arm(&self, deadline: Option<Duration>) {
+        if let Watchdog::Alarm(a) = &self.watchdog
+            && let Err(e) = a.set(deadline)
+        {
+            tracing::warn!(error = %e, "cannot set the collection watchdog");
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    current: Option<Job>,
+    /// When the batch in progress must be done by (since the base): the shortest interval
+    /// among its collectors after it began, when the first of them is due again.
+    deadline: Option<Duration>,
+    retired: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    ready: Condvar,
     watch: ReadWatch,
-    /// A job was sent and its answer has not come back.
-    pub busy: bool,
+}
+
+/// Numbers the workers, for their thread names.
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// The runtime side of the shared collection thread.
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+/// A batch past its deadline: the round it is stuck in.
+pub struct Overdue {
+    /// The collector whose round is in progress, if one is and it is past its own deadline
+    /// (else it is only slow, and is reported if its next round finds it still running).
+    pub slot: Option<Arc<Slot>>,
+    /// The file that round is blocked on, if it is inside a read.
+    pub stuck_on: Option<String>,
 }
 
 impl Worker {
-    /// Starts the thread that owns `sampler`; rounds read through `cx`. When `shutdown` changes,
-    /// a round in progress is dropped at its next await (killing any child process it waits on).
+    /// Starts a worker thread that follows `plan` (after running `left`, rounds a retired worker
+    /// did not start) and reads through `cx`. It sleeps until the next due time, runs the due
+    /// rounds, arms the watchdog at the batch's deadline meanwhile, and sleeps again: one
+    /// wake-up per due time, of this thread only. A round in progress when `shutdown` turns
+    /// true is dropped at its next await (killing any child process it waits on).
     pub fn start(
-        mut sampler: Box<dyn Sampler>,
+        plan: Arc<Plan>,
+        left: Vec<Job>,
         cx: Context,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
-        let name = sampler.name();
         let handle = tokio::runtime::Handle::current();
-        let (jobs, inbox) = std_mpsc::channel::<Job>();
-        let (reply, done) = mpsc::unbounded_channel();
-        let watch = ReadWatch::default();
-        let thread_watch = watch.clone();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                jobs: left.into(),
+                ..State::default()
+            }),
+            ready: Condvar::new(),
+            watch: ReadWatch::default(),
+        });
+        let thread = shared.clone();
+        let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
         std::thread::Builder::new()
-            .name(format!("hostwatt-{name}"))
+            .name(format!("hostwatt-collect-{n}"))
             .spawn(move || {
-                thread_watch.install();
-                while let Ok(job) = inbox.recv() {
-                    let round = match job {
-                        Job::Release { finish } => {
-                            let result = if finish {
-                                guarded(|| sampler.finish())
-                            } else {
-                                Ok(())
-                            };
-                            let _ = reply.send(Done::Released(sampler, result));
-                            return;
-                        }
-                        Job::Round(at) => guarded(|| {
-                            let mut shutdown = shutdown.clone();
-                            handle.block_on(async {
-                                tokio::select! {
-                                    _ = sampler.round(&cx, at) => {}
-                                    _ = shutdown.changed() => {}
-                                }
-                            });
-                        }),
-                    };
-                    if reply.send(Done::Round(round)).is_err() {
-                        break;
+                thread.watch.install();
+                while let Some(job) = next_job(&thread, &plan) {
+                    if !*shutdown.borrow() {
+                        job.slot.run(&cx, job.at, &handle, &shutdown, &thread.watch);
                     }
+                    lock(&thread.state).current = None;
                 }
             })?;
-        Ok(Self {
-            name,
-            jobs,
-            done,
-            watch,
-            busy: false,
-        })
+        Ok(Self { shared })
     }
 
-    /// Collector name.
-    pub fn name(&self) -> &'static str {
-        self.name
+    /// Whether the batch in progress is past its deadline at `now` (since the base). When it is
+    /// not, the watchdog is armed again for that deadline (it fired early, or not at all).
+    pub fn overdue(&self, plan: &Plan, now: Duration) -> Option<Overdue> {
+        let s = lock(&self.shared.state);
+        match s.deadline {
+            Some(d) if d <= now => Some(Overdue {
+                slot: s
+                    .current
+                    .as_ref()
+                    .filter(|j| j.at.elapsed() >= j.slot.every)
+                    .map(|j| j.slot.clone()),
+                stuck_on: self.shared.watch.current(),
+            }),
+            deadline => {
+                plan.arm(deadline);
+                None
+            }
+        }
     }
 
-    /// Starts a round at `at`. The caller checks `busy` first.
-    pub fn round(&mut self, at: Instant) {
-        self.send(Job::Round(at));
+    /// Retires the worker: it ends after the round in progress, taking no more work (nor
+    /// touching the watchdog). Returns the rounds still waiting.
+    pub fn retire(self) -> Vec<Job> {
+        let mut s = lock(&self.shared.state);
+        s.retired = true;
+        let left = std::mem::take(&mut s.jobs).into();
+        drop(s);
+        self.shared.ready.notify_one();
+        left
     }
+}
 
-    /// Asks the thread to hand the sampler back and end, after saving what must survive a
-    /// restart when `finish`.
-    pub fn release(&mut self, finish: bool) {
-        self.send(Job::Release { finish });
-    }
-
-    fn send(&mut self, job: Job) {
-        debug_assert!(!self.busy, "one job at a time");
-        // the thread only ends after `Release` or when this side is dropped
-        self.busy = self.jobs.send(job).is_ok();
-    }
-
-    /// The answer to the job in progress. Pending forever when no job is (use it in a `select!`
-    /// guarded by `busy`); `None` if the thread is gone.
-    pub async fn answer(&mut self) -> Option<Done> {
-        let done = self.done.recv().await;
-        self.busy = false;
-        done
-    }
-
-    /// Waits at most `limit` for the job in progress.
-    pub async fn answer_within(&mut self, limit: Duration) -> Option<Done> {
-        tokio::time::timeout(limit, self.answer())
-            .await
-            .ok()
-            .flatten()
-    }
-
-    /// The file the thread is blocked on, if it is inside a read.
-    pub fn stuck_on(&self) -> Option<String> {
-        self.watch.current()
+/// The worker's next round: a waiting one, or the first of the next batch once it is due;
+/// `None` once retired.
+fn next_job(shared: &Shared, plan: &Plan) -> Option<Job> {
+    let mut s = lock(&shared.state);
+    loop {
+        if s.retired {
+            return None;
+        }
+        if let Some(job) = s.jobs.pop_front() {
+            if s.deadline.is_none() {
+                // rounds handed over from a retired worker: a batch of their own
+                let shortest = s
+                    .jobs
+                    .iter()
+                    .map(|j| j.slot.every)
+                    .fold(job.slot.every, Duration::min);
+                s.deadline = Some(plan.now() + shortest);
+                plan.arm(s.deadline);
+            }
+            s.current = Some(Job {
+                slot: job.slot.clone(),
+                at: job.at,
+            });
+            return Some(job);
+        }
+        if s.deadline.take().is_some() {
+            plan.arm(None);
+        }
+        match plan.take_due(plan.now()) {
+            Ok(jobs) => s.jobs.extend(jobs),
+            Err(wait) => {
+                s = shared
+                    .ready
+                    .wait_timeout(s, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
     }
 }
 
 /// Runs `f`, turning a panic into its message.
-fn guarded(f: impl FnOnce()) -> Result<(), String> {
+pub(super) fn guarded(f: impl FnOnce()) -> Result<(), String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         payload
             .downcast_ref::<&str>()
@@ -201,6 +419,11 @@ impl Report {
         self.timed_out = Some(item);
     }
 
+    /// Whether a round is reported as past its deadline and has not returned.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out.is_some()
+    }
+
     /// A tick came while the timed-out round is still stuck: that round is skipped.
     pub fn skipped(&self) {
         self.fail("timeout");
@@ -227,14 +450,5 @@ impl Report {
                 "collector panicked; it goes on at its next round"
             );
         }
-    }
-
-    /// The thread is gone (it cannot be while this side holds its channel; a bug otherwise).
-    pub fn gone(&self) {
-        self.fail("panic");
-        tracing::error!(
-            collector = self.name,
-            "collector thread ended; collector stopped"
-        );
     }
 }

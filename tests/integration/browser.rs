@@ -212,7 +212,13 @@ fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
             }
         };
         assert_eq!(shown, want, "the page shows what /metrics says");
-        assert_eq!(want.1, "idle", "the replayed disk answered and had no I/O");
+        // the replayed disk answers every query (active in a round that asked it, idle in
+        // one that did not, as the query and collection intervals fall): never asleep or unknown
+        assert!(
+            matches!(want.1.as_str(), "active" | "idle"),
+            "the replayed disk answered: {}",
+            want.1
+        );
         assert_eq!(
             want.2, "81 %",
             "tank is 81 % full in the replayed zpool list"

@@ -80,3 +80,35 @@ fn a_fifo_in_place_of_sysfs_files_times_out_those_collectors_and_nothing_else() 
         "clean exit on SIGTERM with two stuck threads"
     );
 }
+
+#[test]
+fn once_on_a_stuck_file_reports_it_and_prints_what_the_others_published() {
+    let root = Case::load("node-exporter").build_root();
+    let thermal = "sys/class/thermal/thermal_zone0/temp";
+    fifo_in_place_of(root.path(), thermal);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("hostwatt.toml");
+    let only = support::config_enabling_only(&["rapl", "thermal"]).replace("\"15s\"", "\"1s\"");
+    std::fs::write(&conf, only).expect("config");
+    // rapl runs before thermal in `once`; thermal blocks in its first round (1 s intervals:
+    // `once` gives up after 1 s + 2 x 1 s)
+    let out = support::hostwatt()
+        .arg("once")
+        .arg("--root")
+        .arg(root.path())
+        .arg("--config")
+        .arg(&conf)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .output()
+        .expect("run hostwatt once");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("did not finish in time") && stderr.contains(thermal),
+        "the stuck file is named: {stderr}"
+    );
+    let rapl = "hostwatt_collector_success{collector=\"rapl\"}";
+    assert_eq!(support::value(&stdout, rapl), Some(1.0), "{stdout}");
+}
