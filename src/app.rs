@@ -152,7 +152,7 @@ impl App {
         }
         let alerts = reg.subscribe();
         let advice = reg.subscribe();
-        let page = crate::page::Sources::register(cfg, &mut reg, alerts.clone())?;
+        let page = crate::page::Sources::register(cfg, &mut reg, alerts.clone(), advice.clone())?;
         Ok(Self {
             last_round: vec![None; reg.samplers.len()],
             registry: reg.registry,

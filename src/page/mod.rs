@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::alerts::task::Snapshot as Alerts;
 use crate::app::{Latest, Registration};
+use crate::collectors::advisor::Snapshot as Advice;
 use crate::config::Config;
 use crate::history::History;
 use crate::history::record::{self, Recorder};
@@ -30,6 +31,8 @@ pub struct Sources {
     pub latest: record::Sources,
     /// The alert engine's evaluations, when alerts are enabled.
     pub alerts: Option<Latest<Alerts>>,
+    /// The advisor's latest report, when the advisor is enabled.
+    pub advice: Option<Latest<Advice>>,
     /// The history store, when history is on.
     pub history: Option<History>,
 }
@@ -41,6 +44,7 @@ impl Sources {
         cfg: &Config,
         reg: &mut Registration,
         alerts: Option<Latest<Alerts>>,
+        advice: Option<Latest<Advice>>,
     ) -> prometheus::Result<Self> {
         let latest = record::Sources {
             wall: reg.subscribe(),
@@ -60,6 +64,7 @@ impl Sources {
         Ok(Self {
             latest,
             alerts,
+            advice,
             history,
         })
     }
@@ -109,11 +114,13 @@ async fn index(State(served): State<watch::Receiver<Served>>) -> Html<String> {
             .map(|s| s.alerts.clone())
             .unwrap_or_default()
     });
+    let advice = src.advice.as_ref().map(|rx| rx.borrow().clone());
     Html(html::page(
         &api::summary(&src, now),
         &api::disks(&src),
         &api::pools(&src, now),
         alerts.as_deref(),
+        advice.as_ref().map(|a| a.as_deref().map(|s| &s.report)),
     ))
 }
 

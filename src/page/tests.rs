@@ -29,7 +29,7 @@ fn now_shows_the_wall_watts_and_their_mark() {
         }),
         ..Default::default()
     };
-    let page = html::page(&s, &[], &[], None);
+    let page = html::page(&s, &[], &[], None, None);
     assert!(
         page.contains("<span id=\"wall-watts\">87.3</span> W"),
         "{page}"
@@ -41,7 +41,13 @@ fn now_shows_the_wall_watts_and_their_mark() {
 
 #[test]
 fn pools_draw_capacity_against_the_80_percent_line_escaped() {
-    let mut out = html::page(&Summary::default(), &[], &[pool(Some(0.85))], Some(&[]));
+    let mut out = html::page(
+        &Summary::default(),
+        &[],
+        &[pool(Some(0.85))],
+        Some(&[]),
+        None,
+    );
     assert!(
         out.contains("data-pool=\"tank&lt;1&gt;\""),
         "names are escaped"
@@ -50,7 +56,7 @@ fn pools_draw_capacity_against_the_80_percent_line_escaped() {
     assert!(out.contains("class=\"capbar full\"><span style=\"width:85.0%\">"));
     assert!(out.contains("errors read 1 write 0 checksum 3"));
     assert!(out.contains("<span class=\"bad\">DEGRADED</span>"));
-    out = html::page(&Summary::default(), &[], &[pool(None)], Some(&[]));
+    out = html::page(&Summary::default(), &[], &[pool(None)], Some(&[]), None);
     assert!(out.contains("<span class=\"cap\">–</span>"));
     assert!(out.contains("class=\"capbar\"><span style=\"width:0.0%\">"));
 }
@@ -62,4 +68,65 @@ fn ages_and_sizes_read_like_zpool() {
     assert_eq!(html::age(9 * 86_400 + 7200), "9d 2h");
     assert_eq!(html::bytes(2_952_790_016), "2.8 GiB");
     assert_eq!(html::esc("a&b\"<'>"), "a&amp;b&quot;&lt;&#39;&gt;");
+}
+
+fn report() -> crate::advisor::Report {
+    use crate::advisor::{Report, Watts, finding};
+    let mut aspm = finding("pcie-aspm-off", "aspm", "PCIe ASPM is off".into());
+    aspm.watts = Some(Watts {
+        low: 2.0,
+        high: 4.0,
+    });
+    aspm.command = Some("echo powersave > /sys/module/pcie_aspm/parameters/policy".into());
+    aspm.persist = Some("pcie_aspm.policy=powersave on the kernel command line".into());
+    aspm.risk = Some("some NICs <drop> links".into());
+    let mut disk = finding("disk-never-idle", "disks", "A disk never idles".into());
+    disk.watts = Some(Watts {
+        low: 6.0,
+        high: 12.11,
+    });
+    let chiplet = finding("cpu-chiplet-io-die", "hw_class", "Chiplet CPU".into());
+    Report {
+        idle_wall_watts: Some(40.0),
+        idle_basis: "smoothed".into(),
+        through_psu: true,
+        total: Watts {
+            low: 8.0,
+            high: 16.11,
+        },
+        // the page sorts them itself: no figure last
+        findings: vec![chiplet, aspm, disk],
+        notes: Vec::new(),
+    }
+}
+
+#[test]
+fn advice_lists_findings_by_watts_with_command_persistence_and_risk() {
+    let r = report();
+    let out = html::page(&Summary::default(), &[], &[], None, Some(Some(&r)));
+    assert!(
+        out.contains(
+            "3 findings worth <b id=\"advice-total\">8.0–16.1</b> W at the wall (idle now 40.0 W)"
+        ),
+        "{out}"
+    );
+    let at = |id: &str| out.find(&format!("data-finding=\"{id}\"")).expect(id);
+    assert!(at("disk-never-idle") < at("pcie-aspm-off"));
+    assert!(at("pcie-aspm-off") < at("cpu-chiplet-io-die"));
+    assert!(out.contains("<span class=\"watts\">6.0–12.1</span> W"));
+    assert!(
+        out.contains("<code>echo powersave &gt; /sys/module/pcie_aspm/parameters/policy</code>")
+    );
+    assert!(out.contains("<details><summary>Make it stick, and the risk</summary><p><b>Persist:</b> pcie_aspm.policy=powersave"));
+    assert!(out.contains("<b>Risk:</b> some NICs &lt;drop&gt; links"));
+    assert!(out.contains("data-finding=\"cpu-chiplet-io-die\"><div class=\"row\"><b class=\"saving\"><span class=\"muted\">no figure</span>"));
+    let off = html::page(&Summary::default(), &[], &[], None, None);
+    assert!(off.contains("The advisor is off"));
+    let first = html::page(&Summary::default(), &[], &[], None, Some(None));
+    assert!(first.contains("has not finished its first round"));
+    let one = crate::advisor::Watts {
+        low: 3.04,
+        high: 3.04,
+    };
+    assert_eq!(html::watt_range(one), "3.0");
 }

@@ -286,3 +286,56 @@ fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
     );
     assert!(again.stop().success());
 }
+
+/// The advisor's findings on the page, in the browser, carry the watts `/metrics` exports.
+#[test]
+fn page_shows_the_advisor_findings_with_the_watts_of_metrics() {
+    let case = Case::load("advisor-untuned");
+    let root = case.build_root();
+    let state = tempfile::tempdir().expect("state dir");
+    let profile = tempfile::tempdir().expect("chromium profile");
+    // no recordings: nothing really runs (the case reads sysfs only)
+    let commands = state.path().join("commands.toml");
+    std::fs::write(&commands, "").expect("empty replay");
+    let (mut daemon, addr, _lines) = Daemon::start_with(
+        root.path(),
+        &case.dir.join("config.toml"),
+        state.path(),
+        &[OsStr::new("--replay-commands"), commands.as_os_str()],
+    );
+    const ID: &str = "disk-never-idle";
+    let series = format!("hostwatt_advice_potential_watts{{id=\"{ID}\"}}");
+    let want = support::poll_until("the advisor's first round", 1200, || {
+        support::value(&metrics(&addr), &series)
+    });
+    assert_eq!(want, 12.11, "the case's never-idle disk figure");
+    let shown = |dom: &str| -> String {
+        let w = text_after(
+            dom,
+            &format!("data-finding=\"{ID}\""),
+            "class=\"watts\">",
+            '<',
+        )
+        .unwrap_or_else(|| panic!("{ID} on the page: {dom}"));
+        // the upper end of `low–high`
+        w.rsplit('–').next().expect("a figure").to_owned()
+    };
+    let plain = support::http_get(&addr, "/").expect("GET /").body;
+    assert_eq!(shown(&plain), format!("{want:.1}"), "curl / shows /metrics");
+    if let Some(bin) = support::require_tool("chromium", "the status page browser test") {
+        let url = format!("http://{addr}/");
+        let dom = chromium(&bin, profile.path(), &["--dump-dom"], &url);
+        assert_eq!(shown(&dom), "12.1", "the browser shows /metrics");
+        let file = artifacts().join("advice.png");
+        chromium(
+            &bin,
+            profile.path(),
+            &[
+                &format!("--screenshot={}", file.display()),
+                "--window-size=1280,2400",
+            ],
+            &url,
+        );
+    }
+    assert!(daemon.stop().success());
+}
