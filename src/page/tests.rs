@@ -1,4 +1,4 @@
-use super::api::{Pool, Summary, Wall};
+use super::api::{self, HistoryQuery, Pool, Summary, Wall};
 use super::html;
 
 fn pool(cap: Option<f64>) -> Pool {
@@ -129,4 +129,57 @@ fn advice_lists_findings_by_watts_with_command_persistence_and_risk() {
         high: 3.04,
     };
     assert_eq!(html::watt_range(one), "3.0");
+}
+
+fn query(series: &str, range: Option<&str>, from: Option<i64>, to: Option<i64>) -> HistoryQuery {
+    HistoryQuery {
+        series: series.into(),
+        range: range.map(Into::into),
+        from,
+        to,
+    }
+}
+
+#[test]
+fn history_queries_outside_the_store_or_of_unknown_series_are_refused() {
+    let now = 1_795_969_315;
+    let ok = query(
+        "wall_watts,pool_capacity_ratio:tank",
+        Some("hour"),
+        None,
+        None,
+    );
+    assert_eq!(
+        api::window(&ok, now),
+        Ok((
+            now - 3600,
+            now,
+            vec!["wall_watts", "pool_capacity_ratio:tank"]
+        ))
+    );
+    // i64::MIN..i64::MAX overflowed the tier pick (a panic in the handler, no answer)
+    let huge = query("wall_watts", None, Some(i64::MIN), Some(i64::MAX));
+    assert!(
+        api::window(&huge, now)
+            .unwrap_err()
+            .contains("0 <= from <= to")
+    );
+    let far = query("wall_watts", None, Some(0), Some(i64::MAX));
+    assert!(api::window(&far, now).is_err());
+    let unknown = query("wall_watts,x", None, None, None);
+    let msg = api::window(&unknown, now).unwrap_err();
+    assert!(
+        msg.starts_with("unknown series \"x\": names are wall_watts,"),
+        "{msg}"
+    );
+    assert!(api::window(&query("disk_power_mode:", None, None, None), now).is_err());
+    let many = vec!["wall_watts"; 201].join(",");
+    assert_eq!(
+        api::window(&query(&many, None, None, None), now).unwrap_err(),
+        "give 1 to 200 series, not 201\n"
+    );
+    assert_eq!(
+        crate::history::pick_tier(i64::MIN, i64::MAX, now),
+        crate::history::TIERS.len() - 1
+    );
 }
