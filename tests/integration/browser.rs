@@ -287,22 +287,53 @@ fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
     assert!(again.stop().success());
 }
 
-/// The advisor's findings on the page, in the browser, carry the watts `/metrics` exports.
-#[test]
-fn page_shows_the_advisor_findings_with_the_watts_of_metrics() {
+/// The daemon on the advisor-untuned case, with `extra` appended to its config.
+fn start_untuned(extra: &str) -> (Case, tempfile::TempDir, tempfile::TempDir, Daemon, String) {
     let case = Case::load("advisor-untuned");
     let root = case.build_root();
     let state = tempfile::tempdir().expect("state dir");
-    let profile = tempfile::tempdir().expect("chromium profile");
+    let config = state.path().join("config.toml");
+    let base = std::fs::read_to_string(case.dir.join("config.toml")).expect("case config");
+    std::fs::write(&config, format!("{base}\n{extra}")).expect("config");
     // no recordings: nothing really runs (the case reads sysfs only)
     let commands = state.path().join("commands.toml");
     std::fs::write(&commands, "").expect("empty replay");
-    let (mut daemon, addr, _lines) = Daemon::start_with(
+    let (daemon, addr, _lines) = Daemon::start_with(
         root.path(),
-        &case.dir.join("config.toml"),
+        &config,
         state.path(),
         &[OsStr::new("--replay-commands"), commands.as_os_str()],
     );
+    (case, root, state, daemon, addr)
+}
+
+/// With history off the charts say so instead of drawing empty frames.
+#[test]
+fn page_says_history_is_off_instead_of_empty_charts() {
+    let (_case, _root, _state, mut daemon, addr) = start_untuned("[history]\nenabled = false\n");
+    if let Some(bin) = support::require_tool("chromium", "the status page browser test") {
+        let profile = tempfile::tempdir().expect("chromium profile");
+        let dom = chromium(
+            &bin,
+            profile.path(),
+            &["--dump-dom"],
+            &format!("http://{addr}/"),
+        );
+        let chart = text_after(&dom, "id=\"chart-watts\"", "class=\"muted nodata\">", '<');
+        assert_eq!(
+            chart,
+            Some("History is off ([history] enabled = false): no charts."),
+            "{dom}"
+        );
+    }
+    assert!(daemon.stop().success());
+}
+
+/// The advisor's findings on the page, in the browser, carry the watts `/metrics` exports.
+#[test]
+fn page_shows_the_advisor_findings_with_the_watts_of_metrics() {
+    let (_case, _root, _state, mut daemon, addr) = start_untuned("");
+    let profile = tempfile::tempdir().expect("chromium profile");
     const ID: &str = "disk-never-idle";
     let series = format!("hostwatt_advice_potential_watts{{id=\"{ID}\"}}");
     let want = support::poll_until("the advisor's first round", 1200, || {
