@@ -199,6 +199,13 @@ fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
     assert_eq!(tank["capacity_ratio"], 0.81);
 
     if let Some(bin) = support::require_tool("chromium", "the status page browser test") {
+        // a chart needs two buckets (with one it says "No data yet" instead)
+        support::poll_until("two 10 s buckets of wall power", 1200, || {
+            let r =
+                support::http_get(&addr, "/api/v1/history?series=wall_watts&range=hour").ok()?;
+            let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+            (v["series"][0]["points"].as_array()?.len() >= 2).then_some(())
+        });
         // in the browser, after page.js has run against /api/v1
         let mut tries = 0;
         let (dom, shown, want) = loop {
