@@ -30,6 +30,8 @@
       setText("#energy-today", kwh(s.energy_today_joules));
       setText("#energy-month", kwh(s.energy_month_joules));
       setText("#idle-watts", fmtW(s.idle_watts));
+      var ic = $("#idle-cost");
+      if (ic && s.idle_watts != null && ic.textContent === "not seen idle yet") ic.textContent = "";
       (s.components || []).forEach(function (c) {
         var li = document.querySelector('[data-component="' + CSS.escape(c.component) + '"] b');
         if (li) li.textContent = fmtW(c.watts);

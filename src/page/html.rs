@@ -100,12 +100,15 @@ fn now_section(s: &Summary, out: &mut String) {
         opt(s.energy_month_joules, kwh),
         money(cost.and_then(|c| c.month)),
         opt(s.idle_watts, watts),
-        cost.and_then(|c| c.idle_per_year)
-            .map(|v| format!(
+        match (s.idle_watts, cost.and_then(|c| c.idle_per_year)) {
+            // "– W" alone reads as a broken page
+            (None, _) => "not seen idle yet".to_owned(),
+            (Some(_), Some(v)) => format!(
                 "{v:.0} {}/year",
                 esc(cost.map(|c| c.currency.as_str()).unwrap_or_default())
-            ))
-            .unwrap_or_default(),
+            ),
+            (Some(_), None) => String::new(),
+        },
     );
     out.push_str("</div></section>");
 }

@@ -37,6 +37,7 @@ fn now_shows_the_wall_watts_and_their_mark() {
     assert!(page.contains("class=\"mark measured\">measured</span>"));
     assert!(page.contains("<span id=\"wall-source\">shelly-plug</span>"));
     assert!(page.contains("Alert rules are off."));
+    assert!(page.contains("<div class=\"sub\" id=\"idle-cost\">not seen idle yet</div>"));
 }
 
 #[test]
