@@ -156,7 +156,8 @@ fn page_shows_the_numbers_of_metrics_in_a_real_browser() {
         (m.contains("hostwatt_wall_component_watts{component=\"disk:") && expected(&m).is_some())
             .then_some(())
     });
-    let url = format!("http://{addr}/");
+    // the hour view: its 10 s buckets fill within seconds (a day's are 1 min)
+    let url = format!("http://{addr}/#hour");
 
     // without scripts: the server-rendered page already shows the numbers
     let (plain, want_plain) = loop {
