@@ -30,6 +30,8 @@
       setText("#energy-today", kwh(s.energy_today_joules));
       setText("#energy-month", kwh(s.energy_month_joules));
       setText("#idle-watts", fmtW(s.idle_watts));
+      var ic = $("#idle-cost");
+      if (ic && s.idle_watts != null && ic.textContent === "not seen idle yet") ic.textContent = "";
       (s.components || []).forEach(function (c) {
         var li = document.querySelector('[data-component="' + CSS.escape(c.component) + '"] b');
         if (li) li.textContent = fmtW(c.watts);
@@ -56,16 +58,30 @@
     return data;
   }
 
-  function draw(id, opts, data, h) {
+  // A chart with fewer than two buckets is an empty frame: say why instead.
+  function message(el, text) {
+    el.innerHTML = "";
+    var p = document.createElement("p");
+    p.className = "muted nodata";
+    p.textContent = text;
+    el.appendChild(p);
+  }
+
+  function draw(id, opts, data, h, unit) {
     var el = document.getElementById(id);
     if (!el || typeof uPlot === "undefined") return;
+    if (charts[id]) { charts[id].destroy(); delete charts[id]; }
+    if (data[0].length < 2) {
+      message(el, "No data yet for this " + range + ": the chart fills in as hostwatt records (a point every 10 s).");
+      return;
+    }
     opts.scales = opts.scales || {};
     opts.scales.x = { time: true, range: [h.from, h.to] };
-    if (charts[id]) { charts[id].destroy(); }
+    el.innerHTML = "";
     opts.width = el.clientWidth || 600;
     opts.height = 220;
     opts.axes = [{ stroke: css("--muted"), grid: { stroke: css("--line") } },
-      { stroke: css("--muted"), grid: { stroke: css("--line") } }];
+      { stroke: css("--muted"), grid: { stroke: css("--line") }, label: unit, labelSize: 20 }];
     charts[id] = new uPlot(opts, data, el);
   }
 
@@ -106,7 +122,7 @@
         series.push({ label: "wall", stroke: css("--fg"), width: 1.5 });
         out.push(data[n + 1]);
       }
-      draw("chart-watts", { series: series, legend: { show: false }, scales: { y: { range: function (u, lo, hi) { return [0, hi * 1.05 || 1]; } } } }, out, h);
+      draw("chart-watts", { series: series, legend: { show: false }, scales: { y: { range: function (u, lo, hi) { return [0, hi * 1.05 || 1]; } } } }, out, h, "W");
     });
   }
 
@@ -118,7 +134,7 @@
       var series = [{}].concat(names.map(function (n, i) {
         return { label: n.split(":")[1] + " %", stroke: css("--c" + (i % 8)), width: 1.5 };
       }));
-      draw("chart-cpuidle", { series: series, scales: { y: { range: [0, 100] } } }, data, h);
+      draw("chart-cpuidle", { series: series, scales: { y: { range: [0, 100] } } }, data, h, "%");
     });
   }
 
@@ -154,7 +170,12 @@
 
   function refreshCharts() {
     return get("api/v1/series").then(function (s) {
-      if (!s.enabled) return;
+      if (!s.enabled) {
+        Array.prototype.forEach.call(document.querySelectorAll(".chart"), function (el) {
+          message(el, "History is off ([history] enabled = false): no charts.");
+        });
+        return;
+      }
       return Promise.all([drawWatts(s.series), drawCpuidle(s.series), drawTimelines()]);
     }).catch(function () {});
   }

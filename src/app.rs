@@ -199,12 +199,13 @@ impl App {
                 latest.clone(),
             ))?;
         }
+        let advice = handles.advisor;
         let page = crate::page::Sources {
             latest,
             alerts: alerts.clone(),
+            advice: advice.clone(),
             history,
         };
-        let advice = handles.advisor;
         Ok(Self {
             last_round: vec![None; reg.samplers.len()],
             registry: reg.registry,

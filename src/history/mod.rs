@@ -107,10 +107,11 @@ pub const MAX_POINTS: i64 = 2000;
 /// The tier a query of `[from, to]` at wall time `now` reads: the finest one that still holds
 /// `from` and gives at most `MAX_POINTS` buckets; the coarsest when none does.
 pub fn pick_tier(from: i64, to: i64, now: i64) -> usize {
-    let span = (to - from).max(0);
+    // saturating: from and to come from a URL
+    let span = to.saturating_sub(from).max(0);
     TIERS
         .iter()
-        .position(|t| now - from <= t.keep && span / t.step <= MAX_POINTS)
+        .position(|t| now.saturating_sub(from) <= t.keep && span / t.step <= MAX_POINTS)
         .unwrap_or(TIERS.len() - 1)
 }
 

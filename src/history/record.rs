@@ -120,6 +120,32 @@ pub fn energy_today(w: &wall::Snapshot) -> Option<f64> {
         .map(|(_, a)| a.joules_day)
 }
 
+/// Series names with no key, as `samples` writes them.
+pub const PLAIN_SERIES: &[&str] = &[
+    "wall_watts",
+    "dc_watts",
+    "psu_loss_watts",
+    "idle_watts",
+    "energy_today_joules",
+];
+
+/// Series kinds written as `kind:<key>` (a component, disk, pool or C-state).
+pub const KEYED_SERIES: &[&str] = &[
+    "component_watts",
+    "disk_power_mode",
+    "disk_temperature_celsius",
+    "pool_capacity_ratio",
+    "cpuidle_residency_ratio",
+];
+
+/// Whether `name` is a series `samples` can write (its key need not have been seen yet).
+pub fn known_series(name: &str) -> bool {
+    match name.split_once(':') {
+        Some((kind, key)) => !key.is_empty() && KEYED_SERIES.contains(&kind),
+        None => PLAIN_SERIES.contains(&name),
+    }
+}
+
 /// One value per series from the snapshots (pure: the recorder's whole view of the host).
 pub fn samples(src: &Sources) -> Vec<(String, f64)> {
     let mut out: Vec<(String, f64)> = Vec::new();

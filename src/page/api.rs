@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::Sources;
 use crate::collectors::zfs::{ScanFunction, ScanState};
-use crate::history::record::{energy_today, unix_now};
+use crate::history::record::{self, energy_today, unix_now};
 use crate::server::Served;
 
 /// Hours in a (non-leap) year, for the yearly cost of idle power.
@@ -437,6 +437,44 @@ pub fn range_seconds(name: &str) -> Option<i64> {
     })
 }
 
+/// The latest Unix second a query may name (the year 9999): beyond it, arithmetic on it
+/// could overflow, and no bucket is there.
+const MAX_TIME: i64 = 253_402_300_799;
+
+/// A history query's `(from, to, series)`, or the 400 message: `range` or `from`/`to` within
+/// 0..=year 9999, and 1 to 200 series of the kinds the recorder writes.
+pub fn window(q: &HistoryQuery, now: i64) -> Result<(i64, i64, Vec<&str>), String> {
+    let (from, to) = match (q.from, q.to, q.range.as_deref()) {
+        (Some(f), Some(t), None) if (0..=t).contains(&f) && t <= MAX_TIME => (f, t),
+        (None, None, r) => match range_seconds(r.unwrap_or("day")) {
+            Some(s) => (now - s, now),
+            None => {
+                return Err(format!(
+                    "range must be hour, day, week, month or year, not {:?}\n",
+                    r.unwrap_or_default()
+                ));
+            }
+        },
+        _ => {
+            return Err(format!(
+                "give either range, or from and to in Unix seconds (0 <= from <= to <= {MAX_TIME})\n"
+            ));
+        }
+    };
+    let names: Vec<&str> = q.series.split(',').filter(|s| !s.is_empty()).collect();
+    if names.is_empty() || names.len() > 200 {
+        return Err(format!("give 1 to 200 series, not {}\n", names.len()));
+    }
+    if let Some(bad) = names.iter().find(|n| !record::known_series(n)) {
+        return Err(format!(
+            "unknown series {bad:?}: names are {} or kind:<key> for kind in {} (GET /api/v1/series lists them)\n",
+            record::PLAIN_SERIES.join(", "),
+            record::KEYED_SERIES.join(", ")
+        ));
+    }
+    Ok((from, to, names))
+}
+
 fn bad_request(msg: String) -> Response {
     (StatusCode::BAD_REQUEST, msg).into_response()
 }
@@ -453,28 +491,10 @@ pub(super) async fn get_history(
             .into_response();
     };
     let now = unix_now();
-    let (from, to) = match (q.from, q.to, q.range.as_deref()) {
-        (Some(f), Some(t), None) if f <= t => (f, t),
-        (None, None, r) => match range_seconds(r.unwrap_or("day")) {
-            Some(s) => (now - s, now),
-            None => {
-                return bad_request(format!(
-                    "range must be hour, day, week, month or year, not {:?}\n",
-                    r.unwrap_or_default()
-                ));
-            }
-        },
-        _ => return bad_request("give either range, or from and to (from <= to)\n".into()),
+    let (from, to, names) = match window(&q, now) {
+        Ok(w) => w,
+        Err(msg) => return bad_request(msg),
     };
-    let names: Vec<&str> = q
-        .series
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .take(200)
-        .collect();
-    if names.is_empty() {
-        return bad_request("series is empty\n".into());
-    }
     let mut series = Vec::with_capacity(names.len());
     for n in names {
         series.push(h.query(n, from, to, now).await);

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::api::{Disk, Pool, Summary};
+use crate::advisor::{Finding, Report, Watts};
 use crate::alerts::{Alert, State as AlertState};
 
 /// `&`, `<`, `>`, `"` and `'` escaped for text and attribute values.
@@ -99,12 +100,15 @@ fn now_section(s: &Summary, out: &mut String) {
         opt(s.energy_month_joules, kwh),
         money(cost.and_then(|c| c.month)),
         opt(s.idle_watts, watts),
-        cost.and_then(|c| c.idle_per_year)
-            .map(|v| format!(
+        match (s.idle_watts, cost.and_then(|c| c.idle_per_year)) {
+            // "– W" alone reads as a broken page
+            (None, _) => "not seen idle yet".to_owned(),
+            (Some(_), Some(v)) => format!(
                 "{v:.0} {}/year",
                 esc(cost.map(|c| c.currency.as_str()).unwrap_or_default())
-            ))
-            .unwrap_or_default(),
+            ),
+            (Some(_), None) => String::new(),
+        },
     );
     out.push_str("</div></section>");
 }
@@ -306,8 +310,89 @@ fn alerts_section(alerts: Option<&[Alert]>, out: &mut String) {
     out.push_str("</section>");
 }
 
-/// The whole page.
-pub fn page(s: &Summary, disks: &[Disk], pools: &[Pool], alerts: Option<&[Alert]>) -> String {
+/// `3.0–8.0` (one figure when both ends agree), watts at the wall.
+pub fn watt_range(w: Watts) -> String {
+    if watts(w.low) == watts(w.high) {
+        watts(w.high)
+    } else {
+        format!("{}–{}", watts(w.low), watts(w.high))
+    }
+}
+
+fn finding(f: &Finding, out: &mut String) {
+    let _ = write!(
+        out,
+        "<li class=\"finding {sev}\" data-finding=\"{id}\"><div class=\"row\"><b class=\"saving\">{}</b> \
+         <span class=\"title\">{}</span></div>",
+        f.watts.map_or_else(
+            || "<span class=\"muted\">no figure</span>".to_owned(),
+            |w| format!("<span class=\"watts\">{}</span> W", watt_range(w))
+        ),
+        esc(&f.title),
+        sev = f.severity.as_str(),
+        id = esc(&f.id),
+    );
+    if let Some(c) = &f.command {
+        let _ = write!(out, "<pre class=\"cmd\"><code>{}</code></pre>", esc(c));
+    }
+    if f.persist.is_some() || f.risk.is_some() {
+        out.push_str("<details><summary>Make it stick, and the risk</summary>");
+        for (what, text) in [("Persist", &f.persist), ("Risk", &f.risk)] {
+            if let Some(t) = text {
+                let _ = write!(out, "<p><b>{what}:</b> {}</p>", esc(t));
+            }
+        }
+        out.push_str("</details>");
+    }
+    out.push_str("</li>");
+}
+
+fn advice_section(report: Option<&Report>, advisor_on: bool, out: &mut String) {
+    out.push_str("<section id=\"advice\"><h2>Power advisor</h2>");
+    let Some(r) = report else {
+        out.push_str(if advisor_on {
+            "<p class=\"muted\">The advisor has not finished its first round yet.</p>"
+        } else {
+            "<p class=\"muted\">The advisor is off ([collectors.advisor] enabled = false).</p>"
+        });
+        out.push_str("</section>");
+        return;
+    };
+    if r.findings.is_empty() {
+        out.push_str("<p class=\"ok\">Nothing to tune: no findings.</p></section>");
+        return;
+    }
+    let _ = write!(
+        out,
+        "<p>{} findings worth <b id=\"advice-total\">{}</b> W at the wall{}. \
+         Estimates from published figures, not measured here; they overlap.</p><ul class=\"findings\">",
+        r.findings.len(),
+        watt_range(r.total),
+        r.idle_wall_watts
+            .map(|w| format!(" (idle now {} W)", watts(w)))
+            .unwrap_or_default(),
+    );
+    // most watts first; findings with no figure last
+    let mut list: Vec<&Finding> = r.findings.iter().collect();
+    list.sort_by(|a, b| {
+        let w = |f: &Finding| f.watts.map_or(f64::NEG_INFINITY, |w| w.high);
+        w(b).total_cmp(&w(a))
+    });
+    for f in list {
+        finding(f, out);
+    }
+    out.push_str("</ul></section>");
+}
+
+/// The whole page; `advice` is `None` when the advisor is off, `Some(None)` before its first
+/// round.
+pub fn page(
+    s: &Summary,
+    disks: &[Disk],
+    pools: &[Pool],
+    alerts: Option<&[Alert]>,
+    advice: Option<Option<&Report>>,
+) -> String {
     let mut out = String::with_capacity(16 * 1024);
     out.push_str(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -332,6 +417,7 @@ pub fn page(s: &Summary, disks: &[Disk], pools: &[Pool], alerts: Option<&[Alert]
     disks_section(disks, &mut out);
     pools_section(pools, &mut out);
     alerts_section(alerts, &mut out);
+    advice_section(advice.flatten(), advice.is_some(), &mut out);
     let _ = write!(
         out,
         "</main><footer class=\"muted\">History {}. <a href=\"metrics\">/metrics</a> · \

@@ -17,6 +17,7 @@ use axum::routing::get;
 use tokio::sync::watch;
 
 use crate::alerts::task::Snapshot as Alerts;
+use crate::collectors::advisor::Snapshot as Advice;
 use crate::history::History;
 use crate::history::record;
 use crate::metrics::Latest;
@@ -29,6 +30,8 @@ pub struct Sources {
     pub latest: record::Sources,
     /// The alert engine's evaluations, when alerts are enabled.
     pub alerts: Option<Latest<Alerts>>,
+    /// The advisor's latest report, when the advisor is enabled.
+    pub advice: Option<Latest<Advice>>,
     /// The history store, when history is on.
     pub history: Option<History>,
 }
@@ -77,11 +80,13 @@ async fn index(State(served): State<watch::Receiver<Served>>) -> Html<String> {
             .map(|s| s.alerts.clone())
             .unwrap_or_default()
     });
+    let advice = src.advice.as_ref().map(|rx| rx.borrow().clone());
     Html(html::page(
         &api::summary(&src, now),
         &api::disks(&src),
         &api::pools(&src, now),
         alerts.as_deref(),
+        advice.as_ref().map(|a| a.as_deref().map(|s| &s.report)),
     ))
 }
 
