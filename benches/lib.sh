@@ -1,8 +1,8 @@
 # Shared helpers of the benchmark scripts (sourced; not run by the tests).
 
-# Repo root, release binary, a scratch dir removed on exit.
+# Repo root, release binary (HOSTWATT overrides it), a scratch dir removed on exit.
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HOSTWATT="$ROOT_DIR/target/release/hostwatt"
+HOSTWATT="${HOSTWATT:-$ROOT_DIR/target/release/hostwatt}"
 # On tmpfs when there is one: sysfs lives in memory, and reading thousands of small files from a
 # disk filesystem makes the reading thread sleep in ways no sysfs read does.
 SCRATCH="$(mktemp -d "$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )/hostwatt-bench.XXXXXX")"
@@ -39,6 +39,12 @@ wait_http() {
 # utime + stime of PID in milliseconds (all threads, including exited ones).
 cpu_ms() {
     awk -v tck="$CLK_TCK" '{ print ($14 + $15) * 1000 / tck }' "/proc/$1/stat"
+}
+
+# Time on CPU of PID's live threads in milliseconds, from /proc/PID/task/*/schedstat (ns): finer
+# than cpu_ms's clock ticks, but a thread that exited no longer counts.
+runtime_ms() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%.3f\n", ns / 1e6 }'
 }
 
 # VmRSS of PID in KiB.

@@ -10,135 +10,90 @@ use std::fmt::Write as _;
 
 use prometheus::proto::{Metric, MetricFamily, MetricType};
 
-/// Units a family name may end in, declared with `# UNIT` (OpenMetrics: the unit must be the
-/// name's suffix).
-const UNITS: &[&str] = &[
-    "seconds", "joules", "watts", "bytes", "celsius", "volts", "amperes", "hertz", "ratio", "rpm",
-];
+use crate::metrics::families::{escape_into, om_header, om_number};
 
-/// `\`, newline and `"` escaped, as OpenMetrics wants in HELP text and label values.
-fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['\\', '\n', '"']) {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-    out.into()
-}
-
-fn number(value: f64) -> String {
-    if value.is_nan() {
-        "NaN".into()
-    } else if value == f64::INFINITY {
-        "+Inf".into()
-    } else if value == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        value.to_string()
-    }
-}
-
-fn sample(out: &mut String, name: &str, m: &Metric, extra: Option<(&str, String)>, value: f64) {
+fn sample(out: &mut String, name: &str, m: &Metric, extra: Option<(&str, f64)>, value: f64) {
     out.push_str(name);
     let labels = m.get_label();
     if !labels.is_empty() || extra.is_some() {
-        out.push('{');
-        let mut sep = "";
+        let mut sep = '{';
         for lp in labels {
-            let _ = write!(out, "{sep}{}=\"{}\"", lp.name(), escape(lp.value()));
-            sep = ",";
+            out.push(sep);
+            let _ = write!(out, "{}=\"", lp.name());
+            escape_into(out, lp.value(), true);
+            out.push('"');
+            sep = ',';
         }
         if let Some((k, v)) = extra {
-            let _ = write!(out, "{sep}{k}=\"{}\"", escape(&v));
+            out.push(sep);
+            let _ = write!(out, "{k}=\"");
+            om_number(out, v);
+            out.push('"');
         }
         out.push('}');
     }
-    let _ = writeln!(out, " {}", number(value));
+    out.push(' ');
+    om_number(out, value);
+    out.push('\n');
+}
+
+/// Appends one gathered family as OpenMetrics text (no `# EOF`).
+pub fn encode_family(out: &mut String, mf: &MetricFamily) {
+    let kind = mf.get_field_type();
+    let type_name = match kind {
+        MetricType::COUNTER => "counter",
+        MetricType::GAUGE => "gauge",
+        MetricType::HISTOGRAM => "histogram",
+        MetricType::SUMMARY => "summary",
+        MetricType::UNTYPED => "unknown",
+    };
+    let family = om_header(out, mf.name(), type_name, mf.help());
+    for m in mf.get_metric() {
+        match kind {
+            MetricType::COUNTER => sample(
+                out,
+                &format!("{family}_total"),
+                m,
+                None,
+                m.get_counter().value(),
+            ),
+            MetricType::GAUGE => sample(out, family, m, None, m.get_gauge().value()),
+            MetricType::UNTYPED => sample(out, family, m, None, m.untyped.value()),
+            MetricType::HISTOGRAM => {
+                let h = m.get_histogram();
+                let bucket = format!("{family}_bucket");
+                let mut inf = false;
+                for b in h.get_bucket() {
+                    let le = b.upper_bound();
+                    inf |= le == f64::INFINITY;
+                    let count = b.cumulative_count() as f64;
+                    sample(out, &bucket, m, Some(("le", le)), count);
+                }
+                let count = h.get_sample_count() as f64;
+                if !inf {
+                    sample(out, &bucket, m, Some(("le", f64::INFINITY)), count);
+                }
+                sample(out, &format!("{family}_count"), m, None, count);
+                sample(out, &format!("{family}_sum"), m, None, h.get_sample_sum());
+            }
+            MetricType::SUMMARY => {
+                let s = m.get_summary();
+                for q in s.get_quantile() {
+                    sample(out, family, m, Some(("quantile", q.quantile())), q.value());
+                }
+                let count = s.sample_count() as f64;
+                sample(out, &format!("{family}_count"), m, None, count);
+                sample(out, &format!("{family}_sum"), m, None, s.sample_sum());
+            }
+        }
+    }
 }
 
 /// Encodes gathered families (`Registry::gather`) as OpenMetrics text, `# EOF` included.
 pub fn encode(families: &[MetricFamily]) -> String {
     let mut out = String::new();
     for mf in families {
-        let kind = mf.get_field_type();
-        let name = mf.name();
-        let family = match kind {
-            MetricType::COUNTER => name.strip_suffix("_total").unwrap_or(name),
-            _ => name,
-        };
-        let type_name = match kind {
-            MetricType::COUNTER => "counter",
-            MetricType::GAUGE => "gauge",
-            MetricType::HISTOGRAM => "histogram",
-            MetricType::SUMMARY => "summary",
-            MetricType::UNTYPED => "unknown",
-        };
-        let _ = writeln!(out, "# TYPE {family} {type_name}");
-        if let Some(unit) = UNITS.iter().find(|u| {
-            family
-                .strip_suffix(*u)
-                .is_some_and(|rest| rest.ends_with('_'))
-        }) {
-            let _ = writeln!(out, "# UNIT {family} {unit}");
-        }
-        if !mf.help().is_empty() {
-            let _ = writeln!(out, "# HELP {family} {}", escape(mf.help()));
-        }
-        for m in mf.get_metric() {
-            match kind {
-                MetricType::COUNTER => sample(
-                    &mut out,
-                    &format!("{family}_total"),
-                    m,
-                    None,
-                    m.get_counter().value(),
-                ),
-                MetricType::GAUGE => sample(&mut out, family, m, None, m.get_gauge().value()),
-                MetricType::UNTYPED => {
-                    sample(&mut out, family, m, None, m.untyped.value());
-                }
-                MetricType::HISTOGRAM => {
-                    let h = m.get_histogram();
-                    let bucket = format!("{family}_bucket");
-                    let mut inf = false;
-                    for b in h.get_bucket() {
-                        let le = b.upper_bound();
-                        inf |= le == f64::INFINITY;
-                        let count = b.cumulative_count() as f64;
-                        sample(&mut out, &bucket, m, Some(("le", number(le))), count);
-                    }
-                    let count = h.get_sample_count() as f64;
-                    if !inf {
-                        sample(&mut out, &bucket, m, Some(("le", "+Inf".into())), count);
-                    }
-                    sample(&mut out, &format!("{family}_count"), m, None, count);
-                    sample(
-                        &mut out,
-                        &format!("{family}_sum"),
-                        m,
-                        None,
-                        h.get_sample_sum(),
-                    );
-                }
-                MetricType::SUMMARY => {
-                    let s = m.get_summary();
-                    for q in s.get_quantile() {
-                        let quantile = Some(("quantile", number(q.quantile())));
-                        sample(&mut out, family, m, quantile, q.value());
-                    }
-                    let count = s.sample_count() as f64;
-                    sample(&mut out, &format!("{family}_count"), m, None, count);
-                    sample(&mut out, &format!("{family}_sum"), m, None, s.sample_sum());
-                }
-            }
-        }
+        encode_family(&mut out, mf);
     }
     out.push_str("# EOF\n");
     out
