@@ -54,17 +54,18 @@ for i in "${!names[@]}"; do
     cpu0[i]="$(cpu_ms "${pids[i]}")"
     run0[i]="$(runtime_ms "${pids[i]}")"
 done
+# sleep_until T: sleeps until Unix time T (seconds, fractional)
+sleep_until() {
+    sleep "$(awk -v t="$1" -v now="$(date +%s.%N)" 'BEGIN { d = t - now; printf "%.3f", (d > 0 ? d : 0) }')"
+}
+# scrapes at t0, t0 + INTERVAL, ... while inside the measured SECONDS
+scrapes="$(awk -v s="$seconds" -v i="$interval" 'BEGIN { n = int(s / i); if (n * i < s) n++; print n }')"
 t0="$(date +%s.%N)"
-scrapes=0
-while :; do
+for n in $(seq 0 $((scrapes - 1))); do
+    sleep_until "$(awk -v t0="$t0" -v n="$n" -v i="$interval" 'BEGIN { printf "%.3f", t0 + n * i }')"
     for url in "${urls[@]}"; do scrape "$url"; done
-    scrapes=$((scrapes + 1))
-    # the next scrape at t0 + scrapes * interval, if it falls inside the measured time
-    next="$(awk -v t0="$t0" -v n="$scrapes" -v i="$interval" 'BEGIN { printf "%.3f", t0 + n * i }')"
-    awk -v nx="$next" -v end="$t0" -v s="$seconds" 'BEGIN { exit !(nx < end + s) }' || break
-    sleep "$(awk -v nx="$next" -v now="$(date +%s.%N)" 'BEGIN { d = nx - now; printf "%.3f", d > 0 ? d : 0 }')"
 done
-sleep "$(awk -v t0="$t0" -v s="$seconds" -v now="$(date +%s.%N)" 'BEGIN { d = t0 + s - now; printf "%.3f", d > 0 ? d : 0 }')"
+sleep_until "$(awk -v t0="$t0" -v s="$seconds" 'BEGIN { printf "%.3f", t0 + s }')"
 
 last=$((${#names[@]} - 1)) # node_exporter
 ne_cpu="$(awk -v a="${cpu0[last]}" -v b="$(cpu_ms "${pids[last]}")" 'BEGIN { print b - a }')"
@@ -79,6 +80,6 @@ for i in "${!names[@]}"; do
         -v n="$scrapes" 'BEGIN {
         c = c1 - c0; r = r1 - r0
         printf "| %s | %d | %d | %.0f ms | %.1f ms | %.2f ms | %.1f MiB | %s, %s |\n", name, s, b,
-            c, r, r / n, rss / 1024, ne > 0 ? sprintf("%.3f", c / ne) : "n/a",
-            nr > 0 ? sprintf("%.3f", r / nr) : "n/a" }'
+            c, r, r / n, rss / 1024, (ne > 0 ? sprintf("%.3f", c / ne) : "n/a"),
+            (nr > 0 ? sprintf("%.3f", r / nr) : "n/a") }'
 done
