@@ -2,20 +2,22 @@
 //! the samplers and the context. `App::sample_all` drives rounds in tests and `hostwatt once`.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus::Registry;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 use crate::alerts::{self, Notification};
 use crate::collectors::{self, Collector, Context};
 use crate::config::Config;
 use crate::metrics::selfmon::{self, SelfMetrics};
 use crate::metrics::{Family, Render, SnapshotCollector};
-use crate::scheduler::{self, Driver, Sampler};
+use crate::scheduler::{self, Carried, Driver, Keep, Sampler};
+
+/// What a reload carries from the stopped app to the next, by collector name: `Carried<C>`.
+pub type CarriedOver = HashMap<&'static str, Box<dyn Any + Send>>;
 
 /// Collects the enabled collectors into one registry.
 pub struct Registration {
@@ -25,22 +27,44 @@ pub struct Registration {
     families: Vec<&'static Family>,
     /// Snapshot receivers by snapshot type, for collectors that derive from others (wall power).
     published: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    /// The config key of each collector (see `keys`).
+    keys: BTreeMap<String, String>,
+    /// The previous app's collectors and channels, on a reload.
+    carried: CarriedOver,
 }
 
 /// The receiving end of a collector's snapshots.
 pub type Latest<S> = watch::Receiver<Option<Arc<S>>>;
 
 impl Registration {
-    /// Registers `collector`'s families and queues it for sampling.
+    /// Registers `collector`'s families and queues it for sampling. On a reload, the previous
+    /// collector of that name replaces `collector` if it was built from the same config key,
+    /// and its snapshot channel is reused either way.
     pub fn add<C: Collector>(&mut self, collector: C) -> prometheus::Result<()> {
-        let (tx, rx) = watch::channel(None);
+        let key = self.keys.get(C::NAME).cloned().unwrap_or_default();
+        let carried = self
+            .carried
+            .remove(C::NAME)
+            .and_then(|b| b.downcast::<Carried<C>>().ok());
+        let (collector, tx) = match carried {
+            Some(c) => match c.collector {
+                Some(kept) if c.key == key => (kept, c.tx),
+                _ => (collector, c.tx),
+            },
+            None => (collector, watch::channel(None).0),
+        };
+        let rx = tx.subscribe();
         self.registry
             .register(Box::new(SnapshotCollector::<C::Snapshot>::new(rx.clone())))?;
         self.families.extend(<C::Snapshot as Render>::FAMILIES);
         self.published
             .insert(TypeId::of::<C::Snapshot>(), Box::new(rx));
-        self.samplers
-            .push(Box::new(Driver::new(collector, tx, self.selfm.clone())));
+        self.samplers.push(Box::new(Driver::new(
+            key,
+            collector,
+            tx,
+            self.selfm.clone(),
+        )));
         Ok(())
     }
 
@@ -69,6 +93,8 @@ pub struct App {
     families: Vec<&'static Family>,
     alerts: Option<Latest<alerts::task::Snapshot>>,
     advice: Option<Latest<collectors::advisor::Snapshot>>,
+    /// When each sampler last ran under `sample_due`.
+    last_round: Vec<Option<Instant>>,
 }
 
 impl App {
@@ -83,6 +109,16 @@ impl App {
         cx: Context,
         notify: Option<mpsc::Sender<Notification>>,
     ) -> prometheus::Result<Self> {
+        Self::reloaded(cfg, cx, notify, CarriedOver::new())
+    }
+
+    /// As `with_notifier`, taking over what the previous app handed back (`Running::stop`).
+    pub fn reloaded(
+        cfg: &Config,
+        cx: Context,
+        notify: Option<mpsc::Sender<Notification>>,
+        carried: CarriedOver,
+    ) -> prometheus::Result<Self> {
         let registry = Registry::new();
         let selfm = SelfMetrics::register(&registry)?;
         let cx = Context {
@@ -95,6 +131,8 @@ impl App {
             samplers: Vec::new(),
             families: selfmon::FAMILIES.to_vec(),
             published: HashMap::new(),
+            keys: keys(cfg),
+            carried,
         };
         collectors::register_enabled(cfg, &mut reg)?;
         // evaluates what the collectors above publish: keep it last
@@ -114,6 +152,7 @@ impl App {
         let alerts = reg.subscribe();
         let advice = reg.subscribe();
         Ok(Self {
+            last_round: vec![None; reg.samplers.len()],
             registry: reg.registry,
             cx,
             samplers: reg.samplers,
@@ -145,9 +184,26 @@ impl App {
         }
     }
 
-    /// Starts every collector's background loop.
-    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> (Registry, Vec<JoinHandle<()>>) {
-        let handles = scheduler::spawn(self.samplers, self.cx, shutdown);
+    /// One round of every collector whose interval has elapsed since its last round under
+    /// this method (all of them the first time), in order, at `at`: the daemon's schedule on a
+    /// simulated clock, so tests run hours of rounds in seconds.
+    pub async fn sample_due(&mut self, at: Instant) {
+        for (s, last) in self.samplers.iter_mut().zip(&mut self.last_round) {
+            if last.is_none_or(|l| at.saturating_duration_since(l) >= s.interval()) {
+                s.round(&self.cx, at).await;
+                *last = Some(at);
+            }
+        }
+    }
+
+    /// Starts every collector's background loop. On stop, the collectors named in `keep` are
+    /// handed back through the handles.
+    pub fn spawn(
+        self,
+        shutdown: watch::Receiver<bool>,
+        keep: Keep,
+    ) -> (Registry, Vec<scheduler::Task>) {
+        let handles = scheduler::spawn(self.samplers, self.cx, shutdown, keep);
         (self.registry, handles)
     }
 
@@ -159,4 +215,39 @@ impl App {
             advice: self.advice.clone(),
         }
     }
+}
+
+/// Collectors that read other collectors' snapshots: which ones are enabled is part of their key.
+const DERIVED: &[&str] = &["storage", "wall"];
+
+/// What each collector is built from, as a string per collector name: its `[collectors.NAME]`
+/// section, the root and state directory, the meters for `meters`, and the set of enabled
+/// collectors for the derived ones. A reload keeps a collector whose key did not change. The
+/// alert engine has no key: it holds the registry it evaluates, so it is always rebuilt (its
+/// state goes through `alerts.json`).
+pub fn keys(cfg: &Config) -> BTreeMap<String, String> {
+    let sections = match serde_json::to_value(&cfg.collectors) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return BTreeMap::new(),
+    };
+    let enabled: Vec<&String> = sections
+        .iter()
+        .filter(|(_, v)| v.get("enabled") == Some(&serde_json::Value::Bool(true)))
+        .map(|(name, _)| name)
+        .collect();
+    let common = serde_json::json!([cfg.root.base(), cfg.state_dir, cfg.persist]);
+    sections
+        .iter()
+        .map(|(name, section)| {
+            let extra = match name.as_str() {
+                "meters" => serde_json::to_value(&cfg.meters).unwrap_or_default(),
+                n if DERIVED.contains(&n) => serde_json::json!(enabled),
+                _ => serde_json::Value::Null,
+            };
+            (
+                name.clone(),
+                serde_json::json!([section, common, extra]).to_string(),
+            )
+        })
+        .collect()
 }

@@ -314,7 +314,7 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
     }
     let tls = cfg.web.tls.is_some();
     tracing::info!(listen = %listener.local_addr()?, tls, basic_auth = cfg.web.auth.is_some(), config = %cfg.source, root = %cfg.root.base().display(), "hostwatt started");
-    let (mut running, served) = Running::start(&cfg, cli.runner()?)?;
+    let (mut running, served) = Running::start(&cfg, cli.runner()?, Default::default())?;
     let (registry_tx, registry_rx) = watch::channel(served);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let (web_tx, web_rx) = watch::channel(cfg.web.clone());
@@ -336,6 +336,9 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
         match signals.next().await {
             Event::Stop => break,
             Event::Reload => match cli.load_config() {
+                Ok(new) if is_blank_file(&new.source) => {
+                    tracing::error!(config = %new.source, "config file is empty (a write in progress?); keeping the running config. A file with only a comment is taken as all defaults")
+                }
                 Ok(new) => {
                     if new.listen != current.listen {
                         tracing::warn!(listen = %new.listen, "a new listen address takes effect on restart only");
@@ -345,8 +348,8 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
                     }
                     // certificates, users and headers apply from the next connection or request
                     web_tx.send_replace(new.web.clone());
-                    running.stop().await;
-                    let (r, served) = Running::start(&new, cli.runner()?)?;
+                    let carried = running.stop(Some(&new)).await;
+                    let (r, served) = Running::start(&new, cli.runner()?, carried)?;
                     running = r;
                     registry_tx.send_replace(served);
                     tracing::info!(config = %new.source, "config reloaded");
@@ -359,7 +362,7 @@ pub async fn run_daemon(cli: &Cli, cfg: Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down");
-    running.stop().await;
+    running.stop(None).await;
     let _ = stop_tx.send(true);
     server.await??;
     Ok(())
@@ -374,37 +377,85 @@ fn state_dir_writable(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::remove_file(probe)
 }
 
+/// Whether `source` is a file with nothing but whitespace: on SIGHUP that is far more often a
+/// truncated or half-written file than a wish for all defaults, so it is refused.
+fn is_blank_file(source: &str) -> bool {
+    source != config::EMBEDDED_NAME
+        && std::fs::read_to_string(source).is_ok_and(|text| text.trim().is_empty())
+}
+
 struct Running {
     stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    keys: std::collections::BTreeMap<String, String>,
+    keep: crate::scheduler::Keep,
+    collectors: Vec<crate::scheduler::Task>,
+    dispatcher: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    fn start(cfg: &Config, runner: Runner) -> anyhow::Result<(Self, Served)> {
+    fn start(
+        cfg: &Config,
+        runner: Runner,
+        carried: crate::app::CarriedOver,
+    ) -> anyhow::Result<(Self, Served)> {
         // the engine gets the queue's sending end; the dispatcher reads it, with its metrics in
         // the app's registry
         let (tx, inbox) = crate::notify::inbox();
         let notify = (!cfg.notify.is_empty()).then_some(tx);
-        let app = App::with_notifier(cfg, context(cfg, runner), notify)?;
+        let app = App::reloaded(cfg, context(cfg, runner), notify, carried)?;
         tracing::info!(collectors = ?app.collector_names(), "collectors enabled");
+        if let Some(note) = cfg.collectors.wall.assumption_note(cfg.meters.len()) {
+            tracing::warn!("{note}");
+        }
         let (stop, rx) = watch::channel(false);
         let served = app.served();
         let registry = app.registry.clone();
-        let (_, mut tasks) = app.spawn(rx.clone());
+        let keep = crate::scheduler::Keep::default();
+        let (_, collectors) = app.spawn(rx.clone(), keep.clone());
         let hostname = crate::notify::hostname(&cfg.root);
         let dispatcher =
             crate::notify::spawn_with_inbox(&cfg.notify, &hostname, &registry, rx, inbox)?;
         if !cfg.notify.is_empty() {
             tracing::info!(receivers = ?cfg.notify.keys().collect::<Vec<_>>(), "notification receivers configured");
         }
-        tasks.push(dispatcher);
-        Ok((Self { stop, tasks }, served))
+        let running = Self {
+            stop,
+            keys: crate::app::keys(cfg),
+            keep,
+            collectors,
+            dispatcher,
+        };
+        Ok((running, served))
     }
 
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+    /// Stops everything; the collectors whose config key is the same in `next` are handed
+    /// back with their state, counters and schedule, the others save their state and end.
+    async fn stop(self, next: Option<&Config>) -> crate::app::CarriedOver {
+        let same: Vec<String> = next.map_or_else(Vec::new, |cfg| {
+            crate::app::keys(cfg)
+                .into_iter()
+                .filter(|(name, key)| self.keys.get(name) == Some(key))
+                .map(|(name, _)| name)
+                .collect()
+        });
+        {
+            let mut keep = self
+                .keep
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            keep.extend(same.iter().cloned());
         }
+        let _ = self.stop.send(true);
+        let mut carried = crate::app::CarriedOver::new();
+        for t in self.collectors {
+            // a collector still stuck in a read is not handed back, and is built anew
+            if let Ok(Some(sampler)) = t.await {
+                let name = sampler.name();
+                let kept = same.iter().any(|s| s == name);
+                carried.insert(name, sampler.carry(kept));
+            }
+        }
+        let _ = self.dispatcher.await;
+        carried
     }
 }

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod notify;
 pub mod parse;
 pub mod scheduler;
+pub mod secret;
 pub mod server;
 pub mod shutdown;
 pub mod state;

@@ -66,11 +66,15 @@ async fn run() -> anyhow::Result<()> {
     }
     let cfg = cli.load_config().unwrap_or_else(|e| fail(&e.to_string()));
     match command {
-        Command::CheckConfig => print(&format!(
-            "# config OK: {}\n{}",
-            cfg.source,
-            toml::to_string(&cfg)?
-        ))?,
+        Command::CheckConfig => {
+            let note = cfg.collectors.wall.assumption_note(cfg.meters.len());
+            let note = note.map(|n| format!("# note: {n}\n")).unwrap_or_default();
+            print(&format!(
+                "# config OK: {}\n{note}{}",
+                cfg.source,
+                toml::to_string(&cfg)?
+            ))?
+        }
         Command::Once => print(&cli::once(&cfg, cli.runner()?).await?)?,
         Command::Rules => print(&hostwatt::alerts::promql::rules_file(
             &cfg.alert_rules,

@@ -40,7 +40,7 @@ pub enum Loaded<T> {
 
 /// Why a save failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {source}")]
+#[error("{path}: saving state failed: {source}")]
 pub struct SaveError {
     /// The target file.
     pub path: String,
@@ -77,6 +77,21 @@ impl Store {
         self.0
             .as_deref()
             .map_or(Ok(()), |dir| save(dir, name, data))
+    }
+}
+
+impl<T> Loaded<T> {
+    /// For `SetAside`, what the subsystem reports: `<reason>; moved to <path>; <then>` (or `left
+    /// in place` when the rename failed), `then` saying how it goes on (`starting from zero`).
+    /// `None` for `Missing` and `Ok`.
+    pub fn set_aside_note(&self, then: &str) -> Option<String> {
+        let Self::SetAside { reason, moved_to } = self else {
+            return None;
+        };
+        let moved = moved_to.as_ref().map_or("left in place".into(), |p| {
+            format!("moved to {}", p.display())
+        });
+        Some(format!("{reason}; {moved}; {then}"))
     }
 }
 
@@ -188,6 +203,30 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(load::<S>(dir.path(), "energy"), Loaded::Missing));
+    }
+
+    #[test]
+    fn a_failed_save_says_it_was_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("file");
+        std::fs::write(&not_a_dir, "").unwrap();
+        let e = save(&not_a_dir, "energy", &S { joules: 1.0 }).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!(
+                "{}: saving state failed: ",
+                not_a_dir.join("energy.json").display()
+            )),
+            "{e}"
+        );
+        let aside: Loaded<S> = Loaded::SetAside {
+            reason: "corrupt state file: EOF".into(),
+            moved_to: None,
+        };
+        assert_eq!(
+            aside.set_aside_note("starting from zero").as_deref(),
+            Some("corrupt state file: EOF; left in place; starting from zero")
+        );
+        assert_eq!(Loaded::Ok(1).set_aside_note("x"), None);
     }
 
     #[test]

@@ -66,6 +66,24 @@ pub(super) fn check(root: &Root, pci: &[Device], inputs: &Inputs, facts: &Facts)
         }
         for s in &off {
             evidence.push(Evidence::new(format!("{}/link/{s}", d.dir()), "0"));
+        }
+        // the blocker check says forcing ASPM on such a device can drop its link: this one
+        // must not hand out the command that does it
+        if facts
+            .blockers
+            .iter()
+            .any(|b| b.vendor == d.vendor && b.device == d.device)
+        {
+            devices.push(format!(
+                "{} (off: {}; left off: a known ASPM blocker, see cstate-blocker-{:04x}-{:04x})",
+                d.label(),
+                off.join(", "),
+                d.vendor,
+                d.device
+            ));
+            continue;
+        }
+        for s in &off {
             commands.push(format!("echo 1 > /{}/link/{s}", d.dir()));
         }
         persist.push(format!(

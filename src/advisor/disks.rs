@@ -8,6 +8,7 @@
 //! running daemon; a one-shot audit says so in a note.
 
 use super::{Confidence, DiskActivity, Evidence, Facts, Inputs, Outcome, finding};
+use crate::collectors::blockstat;
 use crate::host::root::Root;
 
 /// A mean gap between I/Os shorter than this keeps a disk from any usual spindown timer.
@@ -17,34 +18,25 @@ pub const BUSY_GAP_SECS: f64 = 600.0;
 /// often than the longest of these can keep a spinning disk's idle timer from running out.
 pub const SPINDOWN_SECS: f64 = 1800.0;
 
-/// Kernel names that are never physical spinning disks. virtio-blk (`vd*`) and Xen (`xvd*`)
-/// disks report `rotational` 1 by default whatever backs them.
-fn is_virtual(name: &str) -> bool {
-    ["loop", "ram", "zram", "dm-", "md", "sr", "nbd", "vd", "xvd"]
-        .iter()
-        .any(|p| name.starts_with(p))
+/// virtio-blk (`vd*`) and Xen (`xvd*`) disks report `rotational` 1 by default whatever backs
+/// them: whole disks for I/O, but not known to spin.
+fn may_not_spin(name: &str) -> bool {
+    name.starts_with("vd") || name.starts_with("xvd")
 }
 
-/// Rotational physical disks under the root.
+/// Rotational whole physical disks under the root: the disks of `collectors::blockstat` (the
+/// one definition the wall estimate and SMART gating use: no zvols, dm, md, bcache, DRBD or
+/// NVMe multipath paths, which repeat the I/O of the disks beneath) that report `rotational` 1.
 pub fn rotational(root: &Root) -> Vec<String> {
-    root.list("sys/block")
+    blockstat::list_disks(root)
         .unwrap_or_default()
         .into_iter()
-        .filter(|d| !is_virtual(d))
+        .filter(|d| !may_not_spin(d))
         .filter(|d| {
             root.read_trimmed(format!("sys/block/{d}/queue/rotational"))
                 .is_ok_and(|v| v == "1")
         })
         .collect()
-}
-
-/// Completed reads + writes from a `stat` line.
-pub fn parse_stat_ios(text: &str) -> Option<u64> {
-    let f: Vec<u64> = text
-        .split_whitespace()
-        .map(|w| w.parse().ok())
-        .collect::<Option<_>>()?;
-    Some(f.first()? + f.get(4)?)
 }
 
 /// Each rotational disk's I/O since boot: what a single sampling gives.
@@ -59,7 +51,7 @@ pub fn activity_since_boot(root: &Root) -> Vec<DiskActivity> {
     rotational(root)
         .into_iter()
         .filter_map(|name| {
-            let ios = parse_stat_ios(&root.read_trimmed(format!("sys/block/{name}/stat")).ok()?)?;
+            let ios = blockstat::read_ios(root, std::slice::from_ref(&name)).ok()??;
             Some(DiskActivity {
                 name,
                 ios,

@@ -100,6 +100,15 @@ impl Watts {
             high: r(self.high),
         }
     }
+
+    /// Each end at most `limit` watts, when there is one.
+    fn capped(self, limit: Option<f64>) -> Self {
+        let cap = |w: f64| limit.map_or(w, |l| w.min(l));
+        Self {
+            low: cap(self.low),
+            high: cap(self.high),
+        }
+    }
 }
 
 /// One thing that keeps the box from idling lower.
@@ -251,7 +260,9 @@ pub struct Report {
     pub idle_basis: String,
     /// Whether watts went through a PSU curve (false: wall = DC).
     pub through_psu: bool,
-    /// Sum of the findings' wall watts.
+    /// Sum of the findings' wall watts, each end at most `idle_wall_watts`: findings overlap
+    /// (ASPM and package C-states, a blocker device and ASPM), and no set of fixes saves more
+    /// than the box draws.
     pub total: Watts,
     /// Findings, most watts first.
     pub findings: Vec<Finding>,
@@ -327,6 +338,7 @@ fn report(inputs: &Inputs, all: Outcome) -> Report {
         let w = |f: &Finding| f.watts.map_or(0.0, |w| w.high);
         w(b).total_cmp(&w(a)).then_with(|| a.id.cmp(&b.id))
     });
+    let idle_wall_watts = inputs.idle_wall_watts.map(|w| (w * 10.0).round() / 10.0);
     let total = findings
         .iter()
         .filter_map(|f| f.watts)
@@ -340,9 +352,10 @@ fn report(inputs: &Inputs, all: Outcome) -> Report {
                 high: acc.high + w.high,
             },
         )
+        .capped(idle_wall_watts)
         .round();
     Report {
-        idle_wall_watts: inputs.idle_wall_watts.map(|w| (w * 10.0).round() / 10.0),
+        idle_wall_watts,
         idle_basis: inputs.idle_basis.clone(),
         through_psu: inputs.psu.is_some() && inputs.idle_dc_watts.is_some(),
         total,
@@ -364,9 +377,18 @@ impl Report {
             });
         let _ = writeln!(
             out,
-            "{idle}, findings worth {:.1}-{:.1} W at the wall{}",
+            "{idle}, findings worth {:.1}-{:.1} W at the wall{}{}",
             self.total.low,
             self.total.high,
+            // the sum of overlapping findings reached what the box draws
+            if self
+                .idle_wall_watts
+                .is_some_and(|w| self.total.high >= w - 0.05)
+            {
+                " (at most the measured idle: the findings overlap)"
+            } else {
+                ""
+            },
             if self.through_psu {
                 ""
             } else {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use prometheus::proto::MetricFamily;
 
 use super::{Facts, Inputs, Report};
+use crate::alerts::client::FetchError;
 use crate::app::App;
 use crate::config::Config;
 use crate::host::command::Runner;
@@ -75,6 +76,7 @@ pub async fn report(
     runner: Runner,
     ask_daemon: Option<&str>,
 ) -> anyhow::Result<Report> {
+    let mut unused = None;
     if let Some(url) = ask_daemon {
         match crate::alerts::client::get_json::<Report>(
             url,
@@ -85,8 +87,22 @@ pub async fn report(
         .await
         {
             Ok(r) => return Ok(r),
-            Err(e) => tracing::debug!(error = %e, "no daemon answered; sampling once"),
+            Err(FetchError::Io { message, .. }) if message.contains("onnection refused") => {
+                tracing::debug!(%message, "no daemon answered; sampling once")
+            }
+            // a daemon is there (TLS, basic auth, its advisor off): the user should know that
+            // this report lacks its history, and why
+            Err(e) => unused = Some(e),
         }
     }
-    audit_once(cfg, runner).await
+    let mut report = audit_once(cfg, runner).await?;
+    if let Some(e) = unused {
+        report.notes.push(super::Note {
+            check: "daemon".to_owned(),
+            text: format!(
+                "a daemon answered but its report could not be used ({e}): this one is sampled once here, without the daemon's history"
+            ),
+        });
+    }
+    Ok(report)
 }

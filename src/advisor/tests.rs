@@ -98,6 +98,8 @@ fn every_figure_cites_a_source_and_every_blocker_a_figure() {
 fn untuned_box_lists_every_check_with_watts_from_a_source() {
     let inputs = Inputs {
         idle_dc_watts: Some(25.0),
+        // 25 W DC through the 500 W Gold curve
+        idle_wall_watts: Some(37.6),
         psu: Some(gold_500()),
         smart_query_secs: Some(600.0),
         ..Inputs::default()
@@ -151,17 +153,21 @@ fn untuned_box_lists_every_check_with_watts_from_a_source() {
         .collect();
     assert!(highs.windows(2).all(|w| w[0] >= w[1]), "{highs:?}");
     assert!(report.through_psu);
-    let sum: f64 = report
+    let (sum, high_sum) = report
         .findings
         .iter()
         .filter_map(|f| f.watts)
-        .map(|w| w.low)
-        .sum();
+        .fold((0.0, 0.0), |(l, h), w| (l + w.low, h + w.high));
     assert!(
         (report.total.low - sum).abs() < 0.01,
         "{} vs {sum}",
         report.total.low
     );
+    // the upper ends add up to more than the box draws (the findings overlap): the total stops
+    // at the measured idle
+    let idle = report.idle_wall_watts.unwrap();
+    assert!(high_sum > idle, "{high_sum} vs {idle}");
+    assert_eq!(report.total.high, idle);
     // pkg C-states on a Ryzen: said plainly, never 0 %
     assert!(
         report
@@ -246,6 +252,32 @@ fn aspm_reads_policy_cmdline_and_links() {
         "a wall figure is not converted"
     );
     assert_eq!(f.watts_dc, None);
+    // a known ASPM blocker (the I226-V in facts.toml) stays listed but out of the commands: the
+    // blocker finding says forcing ASPM on it can drop the link, so this one must not do it
+    let t = Tree::new(&[
+        (aspm::POLICY, "default [performance] powersave"),
+        ("sys/bus/pci/devices/0000:01:00.0/vendor", "0x8086"),
+        ("sys/bus/pci/devices/0000:01:00.0/device", "0x125c"),
+        ("sys/bus/pci/devices/0000:01:00.0/link/l1_aspm", "0"),
+        ("sys/bus/pci/devices/0000:02:00.0/vendor", "0x1b21"),
+        ("sys/bus/pci/devices/0000:02:00.0/device", "0x1166"),
+        ("sys/bus/pci/devices/0000:02:00.0/link/l1_aspm", "0"),
+    ]);
+    let f = &aspm::check(&t.root, &pci::devices(&t.root), &none, &facts).findings[0];
+    assert_eq!(
+        f.command.as_deref(),
+        Some(
+            "echo powersupersave > /sys/module/pcie_aspm/parameters/policy && echo 1 > /sys/bus/pci/devices/0000:02:00.0/link/l1_aspm"
+        )
+    );
+    assert!(!f.persist.as_deref().unwrap().contains("0000:01:00.0"));
+    assert_eq!(
+        f.devices,
+        [
+            "0000:01:00.0 [8086:125c] (off: l1_aspm; left off: a known ASPM blocker, see cstate-blocker-8086-125c)",
+            "0000:02:00.0 [1b21:1166] (off: l1_aspm)"
+        ]
+    );
 }
 
 #[test]
@@ -404,8 +436,10 @@ fn pkg_cstates_says_how_to_measure_never_zero() {
 #[test]
 fn disks_use_block_stat_and_skip_virtual_devices() {
     let line = "  137013    31210 17283250   151834   620433   385624 29614672  2893316        0  1136544  3106946        0        0        0        0    41690    61796";
-    assert_eq!(disks::parse_stat_ios(line), Some(137013 + 620433));
-    assert_eq!(disks::parse_stat_ios("1 2 x"), None);
+    assert_eq!(
+        crate::collectors::blockstat::parse_ios(line),
+        Ok(137013 + 620433)
+    );
     let facts = Facts::embedded();
     let t = Tree::new(&[
         ("proc/uptime", "7200.50 14000.00"),
@@ -416,9 +450,20 @@ fn disks_use_block_stat_and_skip_virtual_devices() {
         ("sys/block/nvme0n1/queue/rotational", "0"),
         ("sys/block/nvme0n1/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
     ]);
+    // stacked devices report rotational 1 over spinning disks, and repeat the I/O of the disks
+    // beneath: a zvol, bcache, DRBD, an NVMe multipath path are not disks to spin down
+    // (one definition with the wall estimate and SMART gating: collectors::blockstat)
     let t = t.with(&[
         ("sys/block/vda/queue/rotational", "1"),
         ("sys/block/vda/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+        ("sys/block/zd0/queue/rotational", "1"),
+        ("sys/block/zd0/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+        ("sys/block/bcache0/queue/rotational", "1"),
+        ("sys/block/bcache0/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+        ("sys/block/drbd0/queue/rotational", "1"),
+        ("sys/block/drbd0/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
+        ("sys/block/nvme0c0n1/queue/rotational", "1"),
+        ("sys/block/nvme0c0n1/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
     ]);
     let act = disks::activity_since_boot(&t.root);
     assert_eq!(act.len(), 1);

@@ -202,6 +202,9 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
         let message = chain(&e);
         let hint = if message.contains("certificate") || message.contains("UnknownIssuer") {
             "; trust the daemon's certificate with --ca-file PATH (or skip the check: --insecure)"
+        } else if message.contains("onnection refused") {
+            // nothing listens there: TLS or not, no URL scheme fixes that
+            "; is hostwatt running there? (systemctl status hostwatt; --url for another address)"
         } else if base.starts_with("http://") && e.is_request() {
             "; if the daemon serves TLS (web.config.file), use an https:// URL"
         } else {

@@ -126,13 +126,6 @@ pub fn select(families: &[MetricFamily], sel: &Selector) -> Vec<(Labels, f64)> {
         .collect()
 }
 
-fn label_map(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 /// Evaluates `rule` at unix time `now`.
 pub fn evaluate(
     rule: &Rule,
@@ -205,44 +198,7 @@ pub fn evaluate(
                 })
                 .collect()
         }
-        Expr::SmrInPool => smr_in_pool(families),
     }
-}
-
-/// Pool members (`hostwatt_zfs_vdev_disk_info{pool,vdev,disk=<kernel name>}`) whose device
-/// (`hostwatt_smart_device_info{disk,device="/dev/<kernel name>"}`) SMART marks as SMR
-/// (`hostwatt_smart_smr{disk,source} == 1`), one alert per pool and SMART disk.
-fn smr_in_pool(families: &[MetricFamily]) -> Vec<Observation> {
-    let smr: Vec<String> = select(families, &Selector::metric("hostwatt_smart_smr"))
-        .into_iter()
-        .filter(|(_, v)| *v == 1.0)
-        .filter_map(|(l, _)| l.get("disk").cloned())
-        .collect();
-    let devices: Vec<(String, String)> =
-        select(families, &Selector::metric("hostwatt_smart_device_info"))
-            .into_iter()
-            .filter_map(|(l, _)| Some((l.get("device")?.clone(), l.get("disk")?.clone())))
-            .filter(|(_, disk)| smr.contains(disk))
-            .collect();
-    let mut out: Vec<Observation> = Vec::new();
-    for (l, _) in select(families, &Selector::metric("hostwatt_zfs_vdev_disk_info")) {
-        let (Some(pool), Some(kname)) = (l.get("pool"), l.get("disk")) else {
-            continue;
-        };
-        let device = format!("/dev/{kname}");
-        for (_, disk) in devices.iter().filter(|(d, _)| *d == device) {
-            let labels = label_map(&[("pool", pool), ("disk", disk)]);
-            if !out.iter().any(|o| o.labels == labels) {
-                out.push(Observation {
-                    labels,
-                    value: 1.0,
-                    fires: true,
-                    holds: true,
-                });
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -266,16 +222,9 @@ pub(crate) mod tests {
     );
     const ECC: Family = Family::gauge("hostwatt_memory_ecc_present", "e", &[]);
     const EDAC: Family = Family::gauge("hostwatt_edac_reporting_active", "r", &[]);
-    const SMR: Family = Family::gauge("hostwatt_smart_smr", "s", &["disk", "source"]);
-    const INFO: Family = Family::gauge("hostwatt_smart_device_info", "i", &["disk", "device"]);
-    const VDEV_DISK: Family = Family::gauge(
-        "hostwatt_zfs_vdev_disk_info",
-        "v",
-        &["pool", "vdev", "disk"],
-    );
-    const ALL: &[&Family] = &[
-        &CAP, &STATE, &CE, &SCAN_END, &ECC, &EDAC, &SMR, &INFO, &VDEV_DISK,
-    ];
+    const SMR_IN_POOL: Family =
+        Family::gauge("hostwatt_storage_smr_in_pool", "s", &["disk", "pool"]);
+    const ALL: &[&Family] = &[&CAP, &STATE, &CE, &SCAN_END, &ECC, &EDAC, &SMR_IN_POOL];
 
     /// Families built by pushing series.
     pub(crate) fn families(f: impl FnOnce(&mut Families)) -> Vec<MetricFamily> {
@@ -425,25 +374,33 @@ pub(crate) mod tests {
         );
     }
 
+    fn label_map(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The rule reads the storage collector's join (`storage::join`, tested there on kernel
+    /// names) instead of joining SMART and ZFS series a second way.
     #[test]
-    fn smr_disk_in_a_pool_is_joined_by_kernel_name() {
+    fn smr_disk_in_a_pool_fires_per_pool_and_disk_of_the_storage_join() {
         let mut h = History::default();
         let fams = families(|f| {
-            f.push(&SMR, &["ST4000DM004_Z1", "drivedb"], 1.0);
-            f.push(&SMR, &["ST4000DM004_Z1", "table"], 1.0);
-            f.push(&SMR, &["WD40EFRX_W1", "table"], 0.0);
-            f.push(&INFO, &["ST4000DM004_Z1", "/dev/sdc"], 1.0);
-            f.push(&INFO, &["WD40EFRX_W1", "/dev/sdb"], 1.0);
-            f.push(&VDEV_DISK, &["tank", "/dev/sdb1", "sdb"], 1.0);
-            f.push(&VDEV_DISK, &["tank", "/dev/sdc1", "sdc"], 1.0);
-            f.push(&VDEV_DISK, &["tank", "/dev/sdc9", "sdc"], 1.0);
+            f.push(&SMR_IN_POOL, &["ST4000DM004_Z1", "tank"], 1.0);
+            f.push(&SMR_IN_POOL, &["WD40EFRX_W1", "tank"], 0.0);
         });
         let obs = evaluate(&rule("SmrDiskInZfsPool"), &fams, 0.0, &mut h);
-        assert_eq!(obs.len(), 1, "{obs:?}");
+        let firing: Vec<_> = obs.iter().filter(|o| o.fires).collect();
+        assert_eq!(firing.len(), 1, "{obs:?}");
         assert_eq!(
-            obs[0].labels,
+            firing[0].labels,
             label_map(&[("pool", "tank"), ("disk", "ST4000DM004_Z1")])
         );
-        assert!(evaluate(&rule("SmrDiskInZfsPool"), &families(|_| {}), 0.0, &mut h).is_empty());
+        assert!(
+            evaluate(&rule("SmrDiskInZfsPool"), &families(|_| {}), 0.0, &mut h)
+                .iter()
+                .all(|o| !o.fires)
+        );
     }
 }

@@ -11,6 +11,7 @@
 //! - `promql`: the same rules as a Prometheus alerting-rules file (`hostwatt rules`).
 //! - `client`: `hostwatt alerts`, reading `/api/alerts` of a running daemon.
 
+pub mod builtin;
 pub mod client;
 pub mod engine;
 pub mod eval;

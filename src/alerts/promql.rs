@@ -68,7 +68,11 @@ pub fn expr(rule: &Rule) -> String {
         }
         Expr::Age(sel) => format!("time() - {} > {t}", selector(&sel)),
         Expr::Increased(sel) => {
-            let f = if sel.is_counter() { "increase" } else { "delta" };
+            let f = if sel.is_counter() {
+                "increase"
+            } else {
+                "delta"
+            };
             let w = range(rule.window.unwrap_or_default());
             format!("{f}({}[{w}]) > {t}", selector(&sel))
         }
@@ -79,9 +83,6 @@ pub fn expr(rule: &Rule) -> String {
             selector(&r),
             num(rv)
         ),
-        // vdev_disk_info{disk=<kernel name>} → device="/dev/<name>", joined to the SMART disk id
-        // of an SMR drive; the kernel name label is dropped so the SMART `disk` can take its place
-        Expr::SmrInPool => "max by (pool, disk) (label_replace(label_replace(hostwatt_zfs_vdev_disk_info, \"device\", \"/dev/$1\", \"disk\", \"(.+)\"), \"disk\", \"\", \"disk\", \".*\") * on(device) group_left(disk) (hostwatt_smart_device_info * on(disk) group_left() (max by (disk) (hostwatt_smart_smr) == 1)))".to_owned(),
     }
 }
 

@@ -23,7 +23,6 @@ use super::eval::{self, History};
 use super::rules::{Config, Rule};
 use super::{Alert, Notification, State};
 use crate::collectors::{CollectError, Collector, Context, Fault, Sample};
-use crate::host::root::ReadError;
 use crate::metrics::{Families, Family, Render};
 use crate::parse::ParseError;
 use crate::state;
@@ -224,25 +223,15 @@ impl Engine {
 
     fn load(&mut self, faults: &mut Vec<Fault>) {
         self.loaded = true;
-        match self.store.load::<Book>("alerts") {
-            state::Loaded::Missing => {}
-            state::Loaded::Ok(book) => self.book = book,
-            state::Loaded::SetAside { reason, moved_to } => {
-                let moved = moved_to.map_or("left in place".into(), |p| {
-                    format!("moved to {}", p.display())
-                });
-                faults.push(Fault {
-                    item: "state:alerts".into(),
-                    error: CollectError::parse(
-                        "alerts.json",
-                        ParseError::at(
-                            "state file",
-                            1,
-                            format!("{reason}; {moved}; starting with no alerts"),
-                        ),
-                    ),
-                });
-            }
+        let loaded = self.store.load::<Book>("alerts");
+        if let Some(note) = loaded.set_aside_note("starting with no alerts") {
+            faults.push(Fault {
+                item: "state:alerts".into(),
+                error: CollectError::parse("alerts.json", ParseError::at("state file", 1, note)),
+            });
+        }
+        if let state::Loaded::Ok(book) = loaded {
+            self.book = book;
         }
     }
 
@@ -352,10 +341,7 @@ impl Collector for Engine {
         {
             faults.push(Fault {
                 item: "state:alerts".into(),
-                error: CollectError::Read(ReadError {
-                    rel_path: e.path,
-                    source: e.source,
-                }),
+                error: e.into(),
             });
         }
         Ok(Sample {
@@ -523,6 +509,29 @@ mod tests {
         let s = e2.sample(&cx(), Instant::now()).await.unwrap();
         assert_eq!(s.snapshot.alerts[0].state, State::Firing);
         assert!(nrx.try_recv().is_err(), "no notification after the restart");
+    }
+
+    /// A state directory that cannot be written: the load is set aside (a parse fault) and the
+    /// save after the alert fires is a write fault, not a read.
+    #[tokio::test]
+    async fn a_failed_save_is_a_write_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("file");
+        std::fs::write(&not_a_dir, "").unwrap();
+        let (mut e, tx) = setup(&not_a_dir, None);
+        tx.send_replace(Some(Arc::new(Pools(0.9))));
+        let s = e.sample(&cx(), Instant::now()).await.unwrap();
+        let kinds: Vec<(&str, &str)> = s
+            .faults
+            .iter()
+            .map(|f| (f.item.as_str(), f.error.kind()))
+            .collect();
+        assert_eq!(kinds, [("state:alerts", "parse"), ("state:alerts", "io")]);
+        assert!(
+            matches!(s.faults[1].error, CollectError::Write(_)),
+            "{:?}",
+            s.faults[1].error
+        );
     }
 
     #[tokio::test]

@@ -75,19 +75,28 @@ impl<'a> Attrs<'a> {
     }
 }
 
+/// The decimal digits after `prefix` in `name`, when that is all that follows (`cpu12` → `12`);
+/// the one rule behind the numbered sysfs names below.
+fn digits_after<'n>(name: &'n str, prefix: &str) -> Option<&'n str> {
+    let digits = name.strip_prefix(prefix)?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
 /// Whether `name` is `prefix` followed by a decimal number (`mc0`, `csrow12`, `thermal_zone3`).
 pub fn is_numbered(name: &str, prefix: &str) -> bool {
-    name.strip_prefix(prefix)
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    digits_after(name, prefix).is_some()
+}
+
+/// `<prefix><N>` → N, for the numbered sysfs dirs (`cpu3`, `state3`, `policy3`); `None` for
+/// other names and for numbers past `u32`.
+pub fn parse_numbered(name: &str, prefix: &str) -> Option<u32> {
+    digits_after(name, prefix)?.parse().ok()
 }
 
 /// Splits `<prefix><N>_<attr>` into `N` and `attr` (`"ch"`, `ch1_ce_count` → (1, `ce_count`)).
 pub fn split_indexed<'n>(name: &'n str, prefix: &str) -> Option<(u32, &'n str)> {
     let (n, attr) = name.strip_prefix(prefix)?.split_once('_')?;
-    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((n.parse().ok()?, attr))
+    Some((digits_after(n, "")?.parse().ok()?, attr))
 }
 
 /// The entries that `parse` recognises, grouped by their number in ascending order, each with the
@@ -152,6 +161,13 @@ mod tests {
         }
         assert!(is_numbered("rank7", "rank"));
         assert!(!is_numbered("mc", "mc") && !is_numbered("mcx", "mc"));
+        assert_eq!(parse_numbered("policy12", "policy"), Some(12));
+        // Past u32: a name that is numbered but no number hostwatt can index by.
+        assert!(is_numbered("cpu4294967296", "cpu"));
+        assert_eq!(parse_numbered("cpu4294967296", "cpu"), None);
+        for bad in ["cpu", "cpu-1", "cpu1a", "cpufreq"] {
+            assert_eq!(parse_numbered(bad, "cpu"), None, "{bad}");
+        }
     }
 
     #[test]

@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::cpuidle::{is_offline, parse_numbered};
+use super::attrs::parse_numbered;
+use super::cpuidle::is_offline;
 use super::{CollectError, Collector, Context, Fault, Sample};
 use crate::host::root::{ReadError, Root};
 use crate::metrics::{Families, Family, Render};

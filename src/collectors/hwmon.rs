@@ -752,24 +752,14 @@ impl Collector for Hwmon {
         cx: &Context,
         at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
-        // no hwmon at all (most VMs): say so without a hand-off to the blocking pool
         if !cx.root.exists(BASE) {
             return Err(CollectError::Unavailable(format!(
                 "{BASE} does not exist (no hwmon support)"
             )));
         }
-        // some chips sit behind a slow SMBus/I2C bus: keep those reads off the async workers
-        let root = cx.root.clone();
-        let exclude = self.cfg.exclude.clone();
-        let mut cache = std::mem::take(&mut self.cache);
-        let (walk, cache) = tokio::task::spawn_blocking(move || {
-            let walk = read_chips(&root, &exclude, &mut cache, at);
-            (walk, cache)
-        })
-        .await
-        .expect("read_chips does not panic");
-        self.cache = cache;
-        let Walk { chips, faults } = walk?;
+        // chips behind a slow SMBus/I2C bus block here: the daemon runs every round on the
+        // collector's own thread (scheduler::worker), never on the runtime thread
+        let Walk { chips, faults } = read_chips(&cx.root, &self.cfg.exclude, &mut self.cache, at)?;
         Ok(Sample {
             snapshot: Snapshot { chips },
             faults,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Fault, Sample};
 use crate::config::Interval;
+use crate::estimate::align::Timed;
 use crate::meters::{self, Kind, Meter, MeterError, Reading, Source, shelly};
 use crate::metrics::{Families, Family, Render};
 
@@ -79,7 +80,13 @@ pub struct State {
     pub error: Option<&'static str>,
     /// Failed readings since start, by error kind.
     pub errors: BTreeMap<&'static str, u64>,
+    /// Successful readings of the last `HISTORY`, oldest first, with the time each was taken
+    /// (this round's included): what the wall calibration averages over an estimate's window.
+    pub history: Vec<Timed>,
 }
+
+/// How far back `State::history` reaches.
+pub const HISTORY: Duration = Duration::from_secs(600);
 
 /// What a meters round publishes: one `State` per configured meter, in config order.
 #[derive(Debug, Clone, Default)]
@@ -115,6 +122,7 @@ pub struct Meters {
     /// Config order; a Shelly's `auto` generation is replaced once detected.
     meters: Vec<Arc<Meter>>,
     errors: Vec<BTreeMap<&'static str, u64>>,
+    history: Vec<std::collections::VecDeque<Timed>>,
 }
 
 impl Meters {
@@ -123,6 +131,7 @@ impl Meters {
         Self {
             cfg,
             errors: vec![BTreeMap::new(); meters.len()],
+            history: vec![std::collections::VecDeque::new(); meters.len()],
             meters: meters.into_iter().map(Arc::new).collect(),
         }
     }
@@ -173,7 +182,7 @@ impl Collector for Meters {
     async fn sample(
         &mut self,
         cx: &Context,
-        _at: Instant,
+        at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
         if self.meters.is_empty() {
             return Err(CollectError::Unavailable("no [[meters]] configured".into()));
@@ -195,10 +204,29 @@ impl Collector for Meters {
         }
         let mut faults = Vec::new();
         let mut states = Vec::with_capacity(self.meters.len());
-        for ((meter, errors), result) in self.meters.iter().zip(&mut self.errors).zip(results) {
+        for (((meter, errors), history), result) in self
+            .meters
+            .iter()
+            .zip(&mut self.errors)
+            .zip(&mut self.history)
+            .zip(results)
+        {
             let result = result.expect("every spawned read is joined");
+            while history
+                .front()
+                .is_some_and(|r| at.saturating_duration_since(r.at) > HISTORY)
+            {
+                history.pop_front();
+            }
             let (reading, error) = match result {
-                Ok(r) => (Some(r), None),
+                Ok(r) => {
+                    history.push_back(Timed {
+                        at,
+                        watts: r.watts,
+                        energy_joules: r.energy_joules,
+                    });
+                    (Some(r), None)
+                }
                 Err(e) => {
                     let kind = e.kind();
                     *errors.entry(kind).or_default() += 1;
@@ -215,6 +243,7 @@ impl Collector for Meters {
                 reading,
                 error,
                 errors: errors.clone(),
+                history: history.iter().copied().collect(),
             });
         }
         Ok(Sample {

@@ -3,7 +3,8 @@
 //!
 //! A collector samples in the background on its own interval and returns an immutable
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a data source is one file
-//! here plus one line in `register_enabled`.
+//! here plus one line in `register_enabled` and `enable_all`, its config field, its example config
+//! section and `enabled = false` in the golden case configs (see README, Development).
 
 pub mod advisor;
 pub mod attrs;
@@ -13,6 +14,7 @@ pub mod cpuidle;
 pub mod edac;
 pub mod hwmon;
 pub mod meters;
+pub mod powercap;
 pub mod rapl;
 pub mod smart;
 pub mod storage;
@@ -58,6 +60,9 @@ pub enum CollectError {
     /// A read failed (EIO, ENODATA, a file that vanished mid-walk).
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// Saving persisted state failed: a write, never reported as a read.
+    #[error(transparent)]
+    Write(#[from] crate::state::SaveError),
     /// The content did not parse.
     #[error("{path}: {source}")]
     Parse {
@@ -81,7 +86,7 @@ impl CollectError {
         match self {
             Self::Unavailable(_) => "unavailable",
             Self::PermissionDenied { .. } => "permission",
-            Self::Read(_) => "io",
+            Self::Read(_) | Self::Write(_) => "io",
             Self::Parse { .. } => "parse",
             Self::Command(CommandError::Timeout { .. } | CommandError::StillRunning { .. }) => {
                 "timeout"
@@ -175,6 +180,9 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
     if c.rapl.enabled {
         reg.add(rapl::Rapl::new(c.rapl.clone()))?;
     }
+    if c.powercap.enabled {
+        reg.add(powercap::Powercap::new(c.powercap.clone()))?;
+    }
     if c.system.enabled {
         reg.add(system::System::new(c.system.clone()))?;
     }
@@ -216,6 +224,7 @@ pub fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Res
 pub fn enable_all(c: &mut crate::config::file::Collectors) {
     c.hwmon.enabled = true;
     c.rapl.enabled = true;
+    c.powercap.enabled = true;
     c.system.enabled = true;
     c.meters.enabled = true;
     c.zfs.enabled = true;

@@ -2,7 +2,8 @@
 //!
 //! Reads `sys/class/powercap/<control>:<n>[:<m>]/{name,energy_uj,max_energy_range_uj}` through
 //! `Root`, for both `intel-rapl` (MSR) and `intel-rapl-mmio`; AMD Zen uses the same driver.
-//! See Documentation/power/powercap/powercap.rst.
+//! See Documentation/power/powercap/powercap.rst. Zones of other control types (`dtpm` on ARM
+//! boards, ...) are not RAPL and have no `energy_uj`: the `powercap` collector reads those.
 //!
 //! `energy_uj` counts µJ from 0 to `max_energy_range_uj`, then restarts at 0. We export our own
 //! joules counter from daemon start, corrected per zone for that wrap (`advance`); a counter that
@@ -99,6 +100,15 @@ pub fn parse_zone_id(name: &str) -> Result<Option<()>, ParseError> {
     }
 }
 
+/// Whether a powercap entry belongs to RAPL: its control type is `intel-rapl*` (`intel-rapl`,
+/// `intel-rapl-mmio`, and whatever interface the driver adds under that prefix).
+pub fn is_rapl(name: &str) -> bool {
+    name.split(':')
+        .next()
+        .unwrap_or(name)
+        .starts_with("intel-rapl")
+}
+
 /// µJ used between two readings of a counter that counts 0..=max, then restarts at 0.
 /// `None` when this can't be known (max unreadable, or a reading above max): the caller skips
 /// the interval rather than export a negative value or a false counter reset.
@@ -128,7 +138,7 @@ fn read_zones(root: &Root) -> Result<Walk, CollectError> {
         _ => CollectError::from_read(e, HINT),
     })?;
     let mut walk = Walk::default();
-    for id in entries {
+    for id in entries.into_iter().filter(|id| is_rapl(id)) {
         match parse_zone_id(&id) {
             Ok(Some(())) => {}
             Ok(None) => continue,
@@ -283,6 +293,8 @@ impl Rapl {
 /// What a RAPL round publishes.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// When the zones were read: the end of the window their `watts` average over.
+    pub at: Option<Instant>,
     /// Readable zones.
     pub zones: Vec<Zone>,
     /// Zones whose energy_uj could not be read, as (name, id).
@@ -373,7 +385,11 @@ impl Collector for Rapl {
             })
             .collect();
         Ok(Sample {
-            snapshot: Snapshot { zones, unreadable },
+            snapshot: Snapshot {
+                at: Some(at),
+                zones,
+                unreadable,
+            },
             faults,
         })
     }
@@ -415,6 +431,30 @@ mod tests {
             parse_zone_id("intel-rapl:a").unwrap_err().to_string(),
             "powercap zone id, line 1: malformed zone \"intel-rapl:a\""
         );
+    }
+
+    #[test]
+    fn claims_only_intel_rapl_control_types() {
+        for rapl in ["intel-rapl:0", "intel-rapl-mmio:0:1", "intel-rapl"] {
+            assert!(is_rapl(rapl), "{rapl}");
+        }
+        for other in ["dtpm:0", "dtpm", "idle-injection:0", "arm-scmi:0"] {
+            assert!(!is_rapl(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_dtpm_tree_is_no_rapl_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        let zone = dir.path().join("sys/class/powercap/dtpm:0");
+        std::fs::create_dir_all(&zone).unwrap();
+        std::fs::write(zone.join("name"), "soc\n").unwrap();
+        std::fs::write(zone.join("power_uw"), "1200000\n").unwrap();
+        std::fs::create_dir_all(dir.path().join("sys/class/powercap/dtpm")).unwrap();
+        let walk = read_zones(&Root::new(dir.path())).unwrap();
+        assert!(walk.zones.is_empty(), "{:?}", walk.zones);
+        assert!(walk.faults.is_empty(), "{:?}", walk.faults);
+        assert!(walk.unreadable.is_empty(), "{:?}", walk.unreadable);
     }
 
     fn reading(uj: u64) -> Reading {

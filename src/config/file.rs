@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::rules as alerts;
 use crate::collectors::{
-    advisor, cpufreq, cpuidle, edac, hwmon, meters, rapl, smart, storage, system, thermal, wall,
-    zfs,
+    advisor, cpufreq, cpuidle, edac, hwmon, meters, powercap, rapl, smart, storage, system,
+    thermal, wall, zfs,
 };
 
 /// The whole file.
@@ -72,6 +72,8 @@ pub struct Collectors {
     pub hwmon: hwmon::Config,
     /// `[collectors.rapl]`.
     pub rapl: rapl::Config,
+    /// `[collectors.powercap]`.
+    pub powercap: powercap::Config,
     /// `[collectors.system]`.
     pub system: system::Config,
     /// `[collectors.meters]`.

@@ -203,9 +203,10 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             key,
         }
     })?;
+    // a key the user did not write (a missing `profile`) is blamed on its table's header
     let invalid = |key: &str, message: String| ConfigError::Invalid {
         path: source.to_owned(),
-        line: find_key_line(text, key),
+        line: find_table_line(text, key),
         key: key.to_owned(),
         message,
     };
@@ -371,7 +372,7 @@ fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
     let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
     let mut current = String::new();
     for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
+        let t = line.split('#').next().unwrap_or_default().trim();
         if t.starts_with('[') {
             current = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
         } else if current == table && t.split('=').next().map(str::trim) == Some(key) {
@@ -414,7 +415,10 @@ fn find_table_line(text: &str, dotted: &str) -> Option<usize> {
     let mut table = dotted;
     loop {
         if let Some(i) = text.lines().position(|l| {
-            l.trim()
+            l.split('#')
+                .next()
+                .unwrap_or_default()
+                .trim()
                 .strip_prefix('[')
                 .and_then(|t| t.strip_suffix(']'))
                 .is_some_and(|t| t.trim() == table)

@@ -153,6 +153,7 @@ fn alert_thresholds(table: &Table, rules: &[Rule]) -> Result<(), Problem> {
         let (Value::Table(o), Some(rule)) = (o, rules.iter().find(|r| r.name == name)) else {
             continue;
         };
+        threshold_form(name, o, matches!(rule.expr, Expr::Age(_)))?;
         let unit = match &rule.expr {
             Expr::Increased(_) => Unit::Count,
             Expr::Compare(s, _) if s.metric.ends_with("_ratio") => Unit::Ratio,
@@ -164,6 +165,27 @@ fn alert_thresholds(table: &Table, rules: &[Rule]) -> Result<(), Problem> {
                 in_range(v, unit).map_err(|m| (format!("alerts.rules.{name}.{key}"), 0, m))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// An age rule (`ZfsScrubOverdue`) compares seconds, so a bare number there is seconds where a
+/// user means days (`35` fires at once); any other rule compares a number, where a duration
+/// string would be taken as seconds. A number of at least a day stays valid for an age rule:
+/// `check-config` prints the resolved threshold in seconds, and its output must load again.
+fn threshold_form(name: &str, o: &Table, age: bool) -> Result<(), Problem> {
+    const DAY: f64 = 86_400.0;
+    for key in ["threshold", "clear"] {
+        let problem = match (o.get(key), age) {
+            (Some(v), true) if number(v).is_some_and(|n| n < DAY) => format!(
+                "{v} is {v} seconds; {name} compares an age: write a duration such as \"35d\""
+            ),
+            (Some(Value::String(s)), false) => {
+                format!("{s:?} is a duration; {name} compares a number: write it without quotes")
+            }
+            _ => continue,
+        };
+        return Err((format!("alerts.rules.{name}.{key}"), 0, problem));
     }
     Ok(())
 }

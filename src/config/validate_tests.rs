@@ -99,3 +99,32 @@ fn the_resolved_config_round_trips() {
         "{printed}"
     );
 }
+
+#[test]
+fn a_threshold_must_have_the_form_its_rule_compares() {
+    // 35 meant days; taken as seconds, ZfsScrubOverdue fired on every pool at once
+    assert_eq!(
+        err("[alerts.rules.ZfsScrubOverdue]\nthreshold = 35\n"),
+        "/etc/hostwatt/hostwatt.toml:2: alerts.rules.ZfsScrubOverdue.threshold: 35 is 35 seconds; ZfsScrubOverdue compares an age: write a duration such as \"35d\""
+    );
+    assert_eq!(
+        err("[alerts.rules.DiskTemperatureHigh]\nthreshold = \"55s\"\n"),
+        "/etc/hostwatt/hostwatt.toml:2: alerts.rules.DiskTemperatureHigh.threshold: \"55s\" is a duration; DiskTemperatureHigh compares a number: write it without quotes"
+    );
+    // 3024000.0 is "35d" as check-config prints it resolved: its output loads again
+    for ok in ["threshold = \"35d\"", "threshold = 3024000.0"] {
+        let text = format!(
+            "[alerts.rules.ZfsScrubOverdue]\n{ok}\n[alerts.rules.DiskTemperatureHigh]\nthreshold = 55\n"
+        );
+        resolve("x", &text, &Overrides::default()).unwrap();
+    }
+}
+
+#[test]
+fn a_missing_key_is_blamed_on_its_table_line() {
+    // was "/etc/hostwatt/hostwatt.toml:collectors.wall.psu.profile: …", with no line at all
+    assert_eq!(
+        err("[daemon]\n\n[collectors.wall.psu]  # the box's PSU\nrated_watts = 300\n"),
+        "/etc/hostwatt/hostwatt.toml:3: collectors.wall.psu.profile: give a profile (e.g. \"gold\") or measured points"
+    );
+}

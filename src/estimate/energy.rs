@@ -31,14 +31,7 @@ pub struct Accumulator {
 impl Accumulator {
     /// Adds a power sample taken at `at`, on local `day`/`month`.
     pub fn add(&mut self, watts: f64, at: Instant, day: &str, month: &str, max_gap: Duration) {
-        if self.day != day {
-            self.day = day.to_owned();
-            self.joules_day = 0.0;
-        }
-        if self.month != month {
-            self.month = month.to_owned();
-            self.joules_month = 0.0;
-        }
+        self.roll(day, month);
         if let Some((t, w)) = self.last {
             let dt = at.saturating_duration_since(t);
             if !dt.is_zero() && dt <= max_gap {
@@ -49,6 +42,27 @@ impl Accumulator {
             }
         }
         self.last = Some((at, watts));
+    }
+
+    /// Adds `joules` counted by a device between its readings (an energy counter's delta), on
+    /// local `day`/`month`; `watts` at `at` continues the segment if the next sample is a power.
+    pub fn add_joules(&mut self, joules: f64, watts: f64, at: Instant, day: &str, month: &str) {
+        self.roll(day, month);
+        self.joules_total += joules;
+        self.joules_day += joules;
+        self.joules_month += joules;
+        self.last = Some((at, watts));
+    }
+
+    fn roll(&mut self, day: &str, month: &str) {
+        if self.day != day {
+            self.day = day.to_owned();
+            self.joules_day = 0.0;
+        }
+        if self.month != month {
+            self.month = month.to_owned();
+            self.joules_month = 0.0;
+        }
     }
 
     /// Forgets the last sample, so the next one starts a new segment (the series went away).

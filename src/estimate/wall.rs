@@ -223,6 +223,54 @@ impl PsuConfig {
     }
 }
 
+/// Where the PSU curve comes from; it decides how far the curve may be off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurveBasis {
+    /// Measured points (a Cybenetics report): the loss is known to about ±20 %.
+    Points,
+    /// An 80 PLUS profile: certification minimums, so a real unit loses up to half as much, and
+    /// rarely more.
+    Profile,
+    /// No PSU configured: `assumed_chain`, a guess about a PSU nobody described.
+    Assumed,
+}
+
+impl CurveBasis {
+    /// The `basis` label of the uncalibrated estimate.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Points | Self::Profile => "modelled",
+            Self::Assumed => "assumed_psu",
+        }
+    }
+
+    /// (low, high) factors on the curve's loss that bound the real PSU's loss.
+    fn loss_factors(self) -> (f64, f64) {
+        match self {
+            Self::Points => (0.8, 1.2),
+            Self::Profile => (0.5, 1.1),
+            Self::Assumed => (0.35, 1.6),
+        }
+    }
+}
+
+/// Rating of the PSU assumed when none is configured: an ATX unit sized for a typical home
+/// server (a few disks, no discrete GPU).
+pub const ASSUMED_RATED_WATTS: f64 = 450.0;
+
+/// The chain assumed when `[collectors.wall.psu]` is missing: an ATX 80 PLUS Bronze PSU of
+/// `ASSUMED_RATED_WATTS` at the 115 V certification minimums (82 / 85 / 82 % at 20 / 50 / 100 %
+/// load; CLEAResult 80 PLUS programme requirement table), the most common label on such units
+/// and, being a minimum, the pessimistic side of what they measure.
+pub fn assumed_chain() -> Chain {
+    Chain {
+        psu: Curve::from_profile(Level::Bronze, Mains::V115, ASSUMED_RATED_WATTS)
+            .expect("the built-in Bronze profile is a valid curve"),
+        brick: None,
+        basis: CurveBasis::Assumed,
+    }
+}
+
 /// The power conversion chain: the PSU, and optionally an external brick feeding it (picoPSU).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chain {
@@ -230,6 +278,8 @@ pub struct Chain {
     pub psu: Curve,
     /// An AC→DC brick in front of a picoPSU.
     pub brick: Option<Curve>,
+    /// Where the curves come from.
+    pub basis: CurveBasis,
 }
 
 /// DC total, PSU loss and AC input.
@@ -255,6 +305,25 @@ impl Estimate {
 }
 
 impl Chain {
+    /// Wall watts between which the true wall power lies when no meter says otherwise, for a
+    /// DC total `dc_watts` of which `baseline_watts` is the configured guess at what no sensor
+    /// sees. That guess is taken as anywhere from half to twice itself (at least ±4 W: a board,
+    /// RAM and a NIC are rarely known better), and the curve's loss is scaled by its basis's
+    /// factors (`CurveBasis`). Returns (lower, upper) AC watts.
+    pub fn band(&self, dc_watts: f64, baseline_watts: f64) -> (f64, f64) {
+        let unseen_low = (baseline_watts / 2.0).max(4.0).min(dc_watts.max(0.0));
+        let unseen_high = baseline_watts.max(4.0);
+        let (lo, hi) = self.basis.loss_factors();
+        let wall = |dc: f64, factor: f64| {
+            let e = self.estimate(dc);
+            dc + e.loss_watts * factor
+        };
+        (
+            wall(dc_watts - unseen_low, lo),
+            wall(dc_watts + unseen_high, hi),
+        )
+    }
+
     /// AC input for a DC load.
     pub fn estimate(&self, dc_watts: f64) -> Estimate {
         let after_psu = self.psu.input_watts(dc_watts);
@@ -390,14 +459,69 @@ mod tests {
         let alone = Chain {
             psu: pico.clone(),
             brick: None,
+            basis: CurveBasis::Points,
         }
         .estimate(20.0);
         let chained = Chain {
             psu: pico,
             brick: Some(brick),
+            basis: CurveBasis::Points,
         }
         .estimate(20.0);
         assert!(chained.wall_watts > alone.wall_watts && chained.loss_watts > alone.loss_watts);
         assert!((chained.wall_watts - chained.dc_watts - chained.loss_watts).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_band_covers_an_unseen_board_and_a_better_psu() {
+        // the issue-15 box: a 500 W Gold SFX-L measured at 62/74/83/86/89 % at 10/20/40/60/100 W,
+        // 11 W of board the config's 8 W baseline does not know
+        let sfx = Curve::new(
+            500.0,
+            &[
+                (10.0, 0.62),
+                (20.0, 0.74),
+                (40.0, 0.83),
+                (60.0, 0.86),
+                (100.0, 0.89),
+            ],
+        )
+        .unwrap();
+        let chain = Chain {
+            psu: sfx.clone(),
+            brick: None,
+            basis: CurveBasis::Points,
+        };
+        for cpu in [2.0, 10.0, 30.0, 60.0] {
+            let truth = sfx.input_watts(cpu + 11.0);
+            let (lower, upper) = chain.band(cpu + 8.0, 8.0);
+            assert!(
+                lower < truth && truth < upper,
+                "{cpu} W: {lower} < {truth} < {upper}"
+            );
+            assert!(
+                upper - lower < 0.85 * truth,
+                "{cpu} W: band {lower}..{upper} too wide"
+            );
+        }
+        // the assumed Bronze PSU against that Gold unit: still covered
+        let assumed = assumed_chain();
+        for cpu in [2.0, 30.0, 60.0] {
+            let truth = sfx.input_watts(cpu + 11.0);
+            let (lower, upper) = assumed.band(cpu + 8.0, 8.0);
+            assert!(
+                lower < truth && truth < upper,
+                "{cpu} W: {lower} < {truth} < {upper}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_assumed_psu_is_the_bronze_label_minimum() {
+        let chain = assumed_chain();
+        assert_eq!(chain.basis.label(), "assumed_psu");
+        // 20 % of 450 W is 90 W DC, where Bronze at 115 V certifies 82 %
+        assert!((chain.estimate(90.0).efficiency() - 0.82).abs() < 1e-9);
+        assert!((chain.estimate(225.0).efficiency() - 0.85).abs() < 1e-9);
     }
 }

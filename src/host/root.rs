@@ -5,13 +5,60 @@
 //! replaces the base. Reads are single and bounded: pseudo-files lie about their size, and some
 //! hwmon drivers return EAGAIN forever, so there is no retry loop.
 
+use std::cell::RefCell;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Largest pseudo-file we read. sysfs attributes are at most one page.
 const READ_LIMIT: u64 = 64 * 1024;
+
+/// The path a thread is reading right now, visible to another thread: when a collector's round
+/// misses its deadline, the scheduler names the file it is stuck on (a FIFO, a hung I2C
+/// sensor) instead of only the collector.
+#[derive(Debug, Clone, Default)]
+pub struct ReadWatch(Arc<Mutex<Option<Arc<str>>>>);
+
+thread_local! {
+    static WATCH: RefCell<Option<ReadWatch>> = const { RefCell::new(None) };
+}
+
+impl ReadWatch {
+    /// Reports the reads of the calling thread to this watch from now on.
+    pub fn install(&self) {
+        WATCH.with(|w| *w.borrow_mut() = Some(self.clone()));
+    }
+
+    /// The root-relative path being read, if a read is in progress.
+    pub fn current(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_deref()
+            .map(str::to_owned)
+    }
+
+    fn set(&self, path: Option<Arc<str>>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = path;
+    }
+}
+
+/// Runs `f`, a blocking access to `rel`, with `rel` shown on this thread's watch meanwhile.
+fn watched<T>(rel: &Path, f: impl FnOnce() -> T) -> T {
+    watched_as(|| rel.to_string_lossy().into(), f)
+}
+
+/// `watched` with the path made only when a watch is installed (a kept attribute shares its own).
+fn watched_as<T>(rel: impl FnOnce() -> Arc<str>, f: impl FnOnce() -> T) -> T {
+    let watch = WATCH.with(|w| w.borrow().clone());
+    let Some(watch) = watch else { return f() };
+    watch.set(Some(rel()));
+    let out = f();
+    watch.set(None);
+    out
+}
 
 /// A failed read under the root. `rel_path` never contains the root itself.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +97,7 @@ const ATTR_LIMIT: usize = 4096;
 #[derive(Debug)]
 pub struct Attr {
     file: fs::File,
-    rel: PathBuf,
+    rel: Arc<str>,
 }
 
 impl Attr {
@@ -58,19 +105,24 @@ impl Attr {
     pub fn read_at0<'b>(&self, buf: &'b mut [u8; ATTR_LIMIT]) -> Result<&'b [u8], ReadError> {
         let mut len = 0;
         // sysfs answers in one read; a regular file (a fixture) may take more
-        while len < buf.len() {
-            match self.file.read_at(&mut buf[len..], len as u64) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(ReadError {
-                        rel_path: self.rel.to_string_lossy().into_owned(),
-                        source,
-                    });
+        let read = watched_as(
+            || self.rel.clone(),
+            || {
+                while len < buf.len() {
+                    match self.file.read_at(&mut buf[len..], len as u64) {
+                        Ok(0) => break,
+                        Ok(n) => len += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
                 }
-            }
-        }
+                Ok(())
+            },
+        );
+        read.map_err(|source| ReadError {
+            rel_path: self.rel.to_string(),
+            source,
+        })?;
         Ok(&buf[..len])
     }
 
@@ -81,7 +133,7 @@ impl Attr {
         let text = String::from_utf8_lossy(bytes);
         let text = text.trim();
         text.parse::<u64>().map_err(|_| ReadError {
-            rel_path: self.rel.to_string_lossy().into_owned(),
+            rel_path: self.rel.to_string(),
             source: io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("not an integer: {text:?}"),
@@ -90,7 +142,7 @@ impl Attr {
     }
 
     /// The root-relative path this attribute was opened at.
-    pub fn rel(&self) -> &Path {
+    pub fn rel(&self) -> &str {
         &self.rel
     }
 }
@@ -137,19 +189,20 @@ impl Root {
     pub fn read_bytes(&self, rel: impl AsRef<Path>) -> Result<Vec<u8>, ReadError> {
         let rel = rel.as_ref();
         let mut buf = Vec::with_capacity(128);
-        fs::File::open(self.path(rel))
-            .and_then(|f| f.take(READ_LIMIT).read_to_end(&mut buf))
-            .map_err(|e| self.err(rel, e))?;
+        watched(rel, || {
+            fs::File::open(self.path(rel)).and_then(|f| f.take(READ_LIMIT).read_to_end(&mut buf))
+        })
+        .map_err(|e| self.err(rel, e))?;
         Ok(buf)
     }
 
     /// Opens an attribute to be read again and again (`Attr::read_at0`).
     pub fn open_attr(&self, rel: impl AsRef<Path>) -> Result<Attr, ReadError> {
         let rel = rel.as_ref();
-        let file = fs::File::open(self.path(rel)).map_err(|e| self.err(rel, e))?;
+        let file = watched(rel, || fs::File::open(self.path(rel))).map_err(|e| self.err(rel, e))?;
         Ok(Attr {
             file,
-            rel: rel.to_owned(),
+            rel: rel.to_string_lossy().into(),
         })
     }
 
@@ -186,11 +239,14 @@ impl Root {
     /// Names of the entries of a directory, sorted so output is stable.
     pub fn list(&self, rel: impl AsRef<Path>) -> Result<Vec<String>, ReadError> {
         let rel = rel.as_ref();
-        let mut names: Vec<String> = fs::read_dir(self.path(rel))
-            .map_err(|e| self.err(rel, e))?
-            .filter_map(|entry| entry.ok())
-            .map(|entry| entry.file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> = watched(rel, || {
+            fs::read_dir(self.path(rel)).map(|dir| {
+                dir.filter_map(|entry| entry.ok())
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+        })
+        .map_err(|e| self.err(rel, e))?;
         names.sort_by(|a, b| natural_cmp(a, b));
         Ok(names)
     }
@@ -284,6 +340,24 @@ mod tests {
         };
         assert!(enodev.is_gone());
         assert!(!err.is_gone());
+        // a kept read shows on the thread's watch like any other
+        let watch = ReadWatch::default();
+        watch.install();
+        assert_eq!(attr.read_u64().unwrap_err().rel_path, "energy_uj");
+        assert_eq!(watch.current(), None, "cleared once the read returned");
+    }
+
+    #[test]
+    fn a_watch_shows_the_read_in_progress_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("v"), "1\n").expect("write");
+        let watch = ReadWatch::default();
+        watch.install();
+        let root = Root::new(dir.path());
+        let seen = watched(Path::new("sys/x"), || watch.current());
+        assert_eq!(seen.as_deref(), Some("sys/x"));
+        assert_eq!(root.read_u64("v").unwrap(), 1);
+        assert_eq!(watch.current(), None, "cleared once the read returned");
     }
 
     #[test]

@@ -207,35 +207,7 @@ pub async fn read(
         .unwrap_or(Err(MeterError::Timeout { after: timeout }))
 }
 
-/// A password from the config. `Debug` and `Serialize` print `<redacted>`; only `expose` gives
-/// the text, to the code that sends it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// A secret holding `text`.
-    pub fn new(text: impl Into<String>) -> Self {
-        Self(text.into())
-    }
-
-    /// The secret text, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
-    }
-}
+pub use crate::secret::Secret;
 
 impl<'de> Deserialize<'de> for Meter {
     /// `[[meters]]` tables are tagged by `kind`, and each kind rejects keys it does not know.

@@ -6,43 +6,13 @@
 //! settings (`min_severity`, `attempts`, `backoff`, `timeout`) are the same in every kind.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::alerts::Severity;
 
-/// A credential (token, password, or a URL or header that embeds one). It never prints.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// A secret holding `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-const REDACTED: &str = "<redacted>";
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(REDACTED)
-    }
-}
+pub use crate::secret::Secret;
 
 /// A humantime duration (`"500ms"`, `"40s"`, `"1m"`), above zero. Unlike the collectors'
 /// `Interval` it allows sub-second values: request timeouts and test backoffs need them.

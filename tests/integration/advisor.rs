@@ -77,7 +77,7 @@ fn audit_text_has_totals_commands_and_sources() {
     // 25 W DC through a 500 W Gold curve: 37.6 W at the wall
     assert_eq!(
         first,
-        "measured idle 37.6 W (one sample, not known to be idle), findings worth 25.5-49.3 W at the wall"
+        "measured idle 37.6 W (one sample, not known to be idle), findings worth 25.5-37.6 W at the wall (at most the measured idle: the findings overlap)"
     );
     assert!(
         text.contains("[warning] pcie-aspm-off (1.8-4.0 W, high confidence)"),
@@ -188,7 +188,35 @@ async fn daemon_serves_advice_json_and_bounded_metrics() {
         .await
         .expect("one-shot report");
     assert_eq!(own.idle_basis, "one sample, not known to be idle");
+    // and says why it did not use the daemon that answered (it used to fall back silently)
+    let why: Vec<&str> = own
+        .notes
+        .iter()
+        .filter(|n| n.check == "daemon")
+        .map(|n| n.text.as_str())
+        .collect();
+    assert_eq!(why.len(), 1, "{:?}", own.notes);
+    assert!(
+        why[0].starts_with(&format!(
+            "a daemon answered but its report could not be used (http://{addr}: HTTP 404"
+        )) && why[0].ends_with("without the daemon's history"),
+        "{}",
+        why[0]
+    );
     let _ = stop.send(());
+    // no daemon at all (connection refused): nothing to say
+    let own = hostwatt::advisor::run::report(
+        &cfg,
+        hostwatt::host::command::Runner::system(),
+        Some("http://127.0.0.1:1"),
+    )
+    .await
+    .expect("one-shot report");
+    assert!(
+        own.notes.iter().all(|n| n.check != "daemon"),
+        "{:?}",
+        own.notes
+    );
 }
 
 fn audit_config() -> hostwatt::config::Config {

@@ -60,8 +60,12 @@ fn serve() -> Served {
 }
 
 fn alerts(served: &Served, args: &[&str], password: Option<&str>) -> (Option<i32>, String, String) {
+    alerts_at(&served.url, args, password)
+}
+
+fn alerts_at(url: &str, args: &[&str], password: Option<&str>) -> (Option<i32>, String, String) {
     let mut cmd: Command = support::hostwatt();
-    cmd.args(["alerts", "--url", &served.url])
+    cmd.args(["alerts", "--url", url])
         .args(args)
         .env_remove("HOSTWATT_ALERTS_PASSWORD");
     if let Some(p) = password {
@@ -128,6 +132,21 @@ fn alerts_reaches_a_daemon_behind_tls_and_basic_auth() {
         stderr.contains("certificate")
             && stderr.contains("--ca-file PATH")
             && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+
+    // plain http to the TLS daemon: use https
+    let mut plain = served.url.replace("https://", "http://");
+    let (code, _, stderr) = alerts_at(&plain, &["--user", "prometheus"], Some(PASSWORD));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("use an https:// URL"), "{stderr}");
+    // nothing listening: not a TLS question (it used to say "use an https:// URL")
+    plain.truncate(plain.rfind(':').expect("port"));
+    let (code, _, stderr) = alerts_at(&format!("{plain}:1"), &[], None);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("; is hostwatt running there? (systemctl status hostwatt")
+            && !stderr.contains("use an https:// URL"),
         "{stderr}"
     );
 

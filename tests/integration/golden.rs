@@ -36,7 +36,8 @@ golden!(
     zfs_resilvering,
     nas_smr_pool,
     advisor_untuned,
-    advisor_tuned
+    advisor_tuned,
+    powercap_dtpm
 );
 
 /// Asserts the wall-clock families are there before they are stripped: build info, a duration

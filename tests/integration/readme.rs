@@ -151,3 +151,32 @@ fn docs_name_real_alerts_and_give_the_systemd_md_fix() {
         rapl.description
     );
 }
+
+/// Every flag `hostwatt --help` lists is in the README's "Command line" section: the section a
+/// newcomer reads lacked `--shared-fixtures`, which its own replay example needs.
+#[test]
+fn readme_command_line_section_names_every_flag() {
+    let out = support::hostwatt()
+        .arg("--help")
+        .output()
+        .expect("hostwatt --help");
+    let (help, _) = support::texts(&out);
+    let flags: Vec<&str> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches(','))
+        .filter(|w| !matches!(*w, "--help" | "--version"))
+        .collect();
+    assert!(flags.len() >= 8, "{help}");
+    let readme = std::fs::read_to_string(support::manifest_dir().join("README.md")).unwrap();
+    let section = readme
+        .split_once("\n## Command line\n")
+        .and_then(|(_, rest)| rest.split("\n## ").next())
+        .expect("README.md has a Command line section");
+    for flag in flags {
+        assert!(
+            section.contains(&format!("\n{flag} ")),
+            "README.md's Command line section lacks {flag}"
+        );
+    }
+}

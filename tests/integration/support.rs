@@ -421,6 +421,17 @@ pub fn texts(out: &Output) -> (String, String) {
     )
 }
 
+/// Config lines turning off the collectors that read the live host (`system`, through sysinfo)
+/// or run programs (`smart`, `zfs`), for a daemon that should see only its fixture root.
+pub const FIXTURE_ONLY: &str = "
+[collectors.system]
+enabled = false
+[collectors.smart]
+enabled = false
+[collectors.zfs]
+enabled = false
+";
+
 /// A config with every collector off except `only`: built from the serialised default file, so
 /// a collector added later is turned off here without editing this helper.
 pub fn config_enabling_only(only: &[&str]) -> String {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::json::EXIT_BITS;
 use super::*;
 use crate::host::command::Runner;
 use crate::host::root::Root;
