@@ -181,7 +181,7 @@ pub fn encode(registry: &prometheus::Registry, format: Format, gzip: bool) -> Ve
             }
             Format::OpenMetrics => {
                 let mut s = String::new();
-                crate::server::openmetrics::encode_family(&mut s, mf);
+                super::openmetrics::encode_family(&mut s, mf);
                 s
             }
         })

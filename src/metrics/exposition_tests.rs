@@ -69,7 +69,7 @@ fn oracle(r: &Registry, format: Format) -> String {
         Format::Text => prometheus::TextEncoder::new()
             .encode_to_string(&families)
             .unwrap(),
-        Format::OpenMetrics => crate::server::openmetrics::encode(&families),
+        Format::OpenMetrics => crate::metrics::openmetrics::encode(&families),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::host::root::{Attr, ReadError, Root};
 
 /// Rounds served from kept files before the tree is walked again anyway (a driver change can
 /// rename states without any CPU coming or going).
-pub(super) const WALK_EVERY: u32 = 20;
+pub(crate) const WALK_EVERY: u32 = 20;
 
 /// Counter files of one state in `C_*` order, and its `disable` switch; `None` where the walk
 /// found no such file.
@@ -25,18 +25,52 @@ struct StateFiles {
     disable: Option<Attr>,
 }
 
+/// The CPUs listed under `sys/devices/system/cpu` and their `online` files as a walk saw them:
+/// a cheap test, each round, of whether a CPU came, went, or changed state since.
+#[derive(Debug, Default)]
+pub(crate) struct CpuSet {
+    cpus: Vec<String>,
+    /// Every listed CPU's `online` file (cpu0 often has none) with the value seen.
+    online: Vec<(Attr, u64)>,
+}
+
+impl CpuSet {
+    /// Lists the CPUs and opens their `online` files.
+    pub(crate) fn open(root: &Root) -> Result<Self, ReadError> {
+        let cpus = list_cpus(root).unwrap_or_default();
+        let mut online = Vec::new();
+        for cpu in &cpus {
+            match root.open_attr(format!("{CPU_BASE}/{cpu}/online")) {
+                Ok(a) => {
+                    let value = a.read_u64()?;
+                    online.push((a, value));
+                }
+                // cpu0 often has none: it cannot go offline
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Self { cpus, online })
+    }
+
+    /// Whether the listing and every `online` value are as when opened.
+    pub(crate) fn unchanged(&self, root: &Root) -> bool {
+        list_cpus(root).as_ref() == Some(&self.cpus)
+            && self
+                .online
+                .iter()
+                .all(|(a, seen)| a.read_u64().is_ok_and(|v| v == *seen))
+    }
+}
+
 /// The last full walk, refreshed in place from its kept files.
 #[derive(Debug)]
 pub(super) struct Kept {
     /// The last walk: its counters, `disabled` and LPIT residencies are refreshed each round.
     pub(super) walk: Walk,
-    /// `cpuN` entries listed by the walk.
-    cpus: Vec<String>,
-    /// Parallel to `walk.states`; `None` after a walk with faults, so the next round walks (and
-    /// reports) again.
-    files: Option<Vec<StateFiles>>,
-    /// Every listed CPU's `online` file with the value the walk saw.
-    online: Vec<(Attr, u64)>,
+    /// Parallel to `walk.states`, with the CPU set seen; `None` after a walk with faults, so the
+    /// next round walks (and reports) again.
+    files: Option<(Vec<StateFiles>, CpuSet)>,
     lpi: [Option<Attr>; 2],
     rounds: u32,
 }
@@ -60,19 +94,18 @@ fn list_cpus(root: &Root) -> Option<Vec<String>> {
 impl Kept {
     /// Walks the tree (`read_walk`) and opens the files that change.
     pub(super) fn walk(root: &Root) -> Result<Self, CollectError> {
-        let cpus = list_cpus(root).unwrap_or_default();
+        // listed first: a CPU that comes between the listing and the walk shows as a change
+        let cpus = CpuSet::open(root);
         let walk = read_walk(root)?;
         let mut kept = Self {
             walk,
-            cpus,
             files: None,
-            online: Vec::new(),
             lpi: [None, None],
             rounds: 0,
         };
         if kept.walk.faults.is_empty() {
             // a file that cannot be opened now is read, and reported, by the next walk
-            kept.files = kept.open(root).ok();
+            kept.files = cpus.and_then(|cpus| Ok((kept.open(root)?, cpus))).ok();
         }
         Ok(kept)
     }
@@ -88,17 +121,6 @@ impl Kept {
             let disable = open_if(root, format!("{dir}/disable"), s.disabled.is_some())?;
             files.push(StateFiles { counters, disable });
         }
-        for cpu in &self.cpus {
-            match root.open_attr(format!("{CPU_BASE}/{cpu}/online")) {
-                Ok(a) => {
-                    let value = a.read_u64()?;
-                    self.online.push((a, value));
-                }
-                // cpu0 often has none: it cannot go offline
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
         let lpi = [self.walk.lpi_cpu_us, self.walk.lpi_system_us];
         let names = [
             "low_power_idle_cpu_residency_us",
@@ -113,14 +135,10 @@ impl Kept {
     /// Reads the kept files into `walk`; `false` when the tree must be walked again.
     pub(super) fn refresh(&mut self, root: &Root) -> bool {
         self.rounds += 1;
-        if self.rounds >= WALK_EVERY || list_cpus(root).as_ref() != Some(&self.cpus) {
-            return false;
-        }
-        let Some(files) = &self.files else {
+        let Some((files, cpus)) = &self.files else {
             return false;
         };
-        let unchanged = |(a, seen): &(Attr, u64)| a.read_u64().is_ok_and(|v| v == *seen);
-        if !self.online.iter().all(unchanged) {
+        if self.rounds >= WALK_EVERY || !cpus.unchanged(root) {
             return false;
         }
         let states = self.walk.states.iter_mut().zip(files);
