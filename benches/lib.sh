@@ -20,9 +20,14 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Builds the release binary and writes the synthetic tree to $SCRATCH/tree.
+# Builds the release binary and writes the synthetic tree to $SCRATCH/tree (TREE=DIR copies an
+# already written tree instead of building the bench to write one).
 build_and_tree() {
     (cd "$ROOT_DIR" && cargo build --release --quiet)
+    if [ -n "${TREE:-}" ]; then
+        cp -a "$TREE" "$SCRATCH/tree"
+        return
+    fi
     (cd "$ROOT_DIR" && cargo bench --quiet --bench scrape -- --write-tree "$SCRATCH/tree" >/dev/null)
 }
 
