@@ -1,7 +1,9 @@
 # Shared helpers of the benchmark scripts (sourced; not run by the tests).
 
-# Repo root, release binary (HOSTWATT overrides it), a scratch dir removed on exit.
+# Repo root, release binary (HOSTWATT overrides it, and then nothing is built), a scratch dir
+# removed on exit.
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_HOSTWATT="$([ -n "${HOSTWATT:-}" ] && echo no || echo yes)"
 HOSTWATT="${HOSTWATT:-$ROOT_DIR/target/release/hostwatt}"
 # On tmpfs when there is one: sysfs lives in memory, and reading thousands of small files from a
 # disk filesystem makes the reading thread sleep in ways no sysfs read does.
@@ -23,7 +25,7 @@ free_port() {
 # Builds the release binary and writes the synthetic tree to $SCRATCH/tree (TREE=DIR copies an
 # already written tree instead of building the bench to write one).
 build_and_tree() {
-    (cd "$ROOT_DIR" && cargo build --release --quiet)
+    [ "$BUILD_HOSTWATT" = no ] || (cd "$ROOT_DIR" && cargo build --release --quiet)
     if [ -n "${TREE:-}" ]; then
         cp -a "$TREE" "$SCRATCH/tree"
         return
