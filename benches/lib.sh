@@ -1,8 +1,10 @@
 # Shared helpers of the benchmark scripts (sourced; not run by the tests).
 
-# Repo root, release binary, a scratch dir removed on exit.
+# Repo root, release binary (HOSTWATT overrides it, and then nothing is built), a scratch dir
+# removed on exit.
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HOSTWATT="$ROOT_DIR/target/release/hostwatt"
+BUILD_HOSTWATT="$([ -n "${HOSTWATT:-}" ] && echo no || echo yes)"
+HOSTWATT="${HOSTWATT:-$ROOT_DIR/target/release/hostwatt}"
 # On tmpfs when there is one: sysfs lives in memory, and reading thousands of small files from a
 # disk filesystem makes the reading thread sleep in ways no sysfs read does.
 SCRATCH="$(mktemp -d "$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )/hostwatt-bench.XXXXXX")"
@@ -20,9 +22,14 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Builds the release binary and writes the synthetic tree to $SCRATCH/tree.
+# Builds the release binary and writes the synthetic tree to $SCRATCH/tree (TREE=DIR copies an
+# already written tree instead of building the bench to write one).
 build_and_tree() {
-    (cd "$ROOT_DIR" && cargo build --release --quiet)
+    [ "$BUILD_HOSTWATT" = no ] || (cd "$ROOT_DIR" && cargo build --release --quiet)
+    if [ -n "${TREE:-}" ]; then
+        cp -a "$TREE" "$SCRATCH/tree"
+        return
+    fi
     (cd "$ROOT_DIR" && cargo bench --quiet --bench scrape -- --write-tree "$SCRATCH/tree" >/dev/null)
 }
 
@@ -39,6 +46,12 @@ wait_http() {
 # utime + stime of PID in milliseconds (all threads, including exited ones).
 cpu_ms() {
     awk -v tck="$CLK_TCK" '{ print ($14 + $15) * 1000 / tck }' "/proc/$1/stat"
+}
+
+# Time on CPU of PID's live threads in milliseconds, from /proc/PID/task/*/schedstat (ns): finer
+# than cpu_ms's clock ticks, but a thread that exited no longer counts.
+runtime_ms() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%.3f\n", ns / 1e6 }'
 }
 
 # VmRSS of PID in KiB.

@@ -8,8 +8,10 @@
 //! ```
 //!
 //! CPU is user + system time from `getrusage`, not wall time. Per scrape it is the CPU of
-//! rendering and encoding the whole registry (`metrics::exposition`); over HTTP it is the process
-//! CPU minus the client thread's own (`RUSAGE_THREAD`), so it counts the server side only. A
+//! `metrics::exposition` (text 0.0.4) of unchanged snapshots, which reuses their rendering;
+//! "after a round" is the first scrape after new snapshots, which renders them (text; then
+//! OpenMetrics + gzip, what Prometheus asks for). Over HTTP it is the process CPU minus the client
+//! thread's own (`RUSAGE_THREAD`), so it counts the server side only. A
 //! round is `App::sample_all`: every collector reads the tree once. Latencies are wall time per
 //! request over a kept-alive loopback connection, as Prometheus scrapes. RSS is this process's
 //! `VmRSS` after the scrapes; the bench process holds little besides the app, and the real
@@ -96,22 +98,27 @@ fn args() -> Result<Args> {
 /// One kept-alive HTTP/1.1 connection to `/metrics`.
 struct Client {
     stream: BufReader<TcpStream>,
+    request: &'static [u8],
 }
 
+/// What Prometheus sends: OpenMetrics preferred, gzip accepted.
+const PROMETHEUS_GET: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: bench\r\nAccept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\nAccept-Encoding: gzip\r\n\r\n";
+/// A plain GET: text 0.0.4, uncompressed.
+const PLAIN_GET: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n";
+
 impl Client {
-    fn connect(addr: std::net::SocketAddr) -> Result<Self> {
+    fn connect(addr: std::net::SocketAddr, request: &'static [u8]) -> Result<Self> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         Ok(Self {
             stream: BufReader::new(stream),
+            request,
         })
     }
 
     /// Sends one GET and reads the whole response; returns the body length.
     fn get(&mut self, body: &mut Vec<u8>) -> Result<usize> {
-        self.stream
-            .get_mut()
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")?;
+        self.stream.get_mut().write_all(self.request)?;
         let mut line = String::new();
         let mut length = None;
         let mut status = None;
@@ -149,9 +156,13 @@ struct Report {
     round_cpu: Duration,
     round_p50: Duration,
     render_cpu: Duration,
+    changed_cpu: Duration,
+    changed_gz_cpu: Duration,
     render_p50: Duration,
     render_p99: Duration,
     http_cpu: Duration,
+    prom_cpu: Duration,
+    prom_bytes: usize,
     http_p50: Duration,
     http_p99: Duration,
     http_max: Duration,
@@ -193,8 +204,23 @@ fn bench(rt: &tokio::runtime::Runtime, cfg: &Config, a: &Args) -> Result<Report>
     let render_cpu = (cpu(UsageWho::RUSAGE_SELF)? - before) / a.scrapes as u32;
     renders.sort();
 
+    // the first scrape after a round renders the new snapshots: text, and what Prometheus asks
+    let (mut changed, mut changed_gz) = (Duration::ZERO, Duration::ZERO);
+    let changes = 20;
+    for i in 0..changes {
+        rt.block_on(app.sample_all(t0 + step * (a.rounds + 2 + 2 * i) as u32));
+        let before = cpu(UsageWho::RUSAGE_THREAD)?;
+        std::hint::black_box(hostwatt::metrics::exposition(&app.registry));
+        changed += cpu(UsageWho::RUSAGE_THREAD)? - before;
+        rt.block_on(app.sample_all(t0 + step * (a.rounds + 3 + 2 * i) as u32));
+        let before = cpu(UsageWho::RUSAGE_THREAD)?;
+        let format = hostwatt::metrics::Format::OpenMetrics;
+        std::hint::black_box(hostwatt::metrics::encode(&app.registry, format, true));
+        changed_gz += cpu(UsageWho::RUSAGE_THREAD)? - before;
+    }
+
     let registry = app.registry.clone();
-    let (http, http_cpu) = rt.block_on(async {
+    let ((http, http_cpu), (prom_cpu, prom_bytes)) = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (_keep, rx) = tokio::sync::watch::channel(hostwatt::server::Served::from(registry));
@@ -204,7 +230,20 @@ fn bench(rt: &tokio::runtime::Runtime, cfg: &Config, a: &Args) -> Result<Report>
         }));
         let scrapes = a.scrapes;
         let client = tokio::task::spawn_blocking(move || -> Result<_> {
-            let mut c = Client::connect(addr)?;
+            let mut p = Client::connect(addr, PROMETHEUS_GET)?;
+            let mut body = Vec::new();
+            for _ in 0..10 {
+                p.get(&mut body)?;
+            }
+            let self_before = cpu(UsageWho::RUSAGE_SELF)?;
+            let me_before = cpu(UsageWho::RUSAGE_THREAD)?;
+            for _ in 0..scrapes {
+                p.get(&mut body)?;
+            }
+            let me = cpu(UsageWho::RUSAGE_THREAD)? - me_before;
+            let all = cpu(UsageWho::RUSAGE_SELF)? - self_before;
+            let prom = (all.saturating_sub(me) / scrapes as u32, body.len());
+            let mut c = Client::connect(addr, PLAIN_GET)?;
             let mut body = Vec::new();
             for _ in 0..10 {
                 c.get(&mut body)?;
@@ -219,7 +258,7 @@ fn bench(rt: &tokio::runtime::Runtime, cfg: &Config, a: &Args) -> Result<Report>
             }
             let me = cpu(UsageWho::RUSAGE_THREAD)? - me_before;
             let all = cpu(UsageWho::RUSAGE_SELF)? - self_before;
-            Ok((lat, all.saturating_sub(me) / scrapes as u32))
+            Ok(((lat, all.saturating_sub(me) / scrapes as u32), prom))
         });
         let result = client.await.map_err(|e| e.to_string())?;
         let _ = stop_tx.send(());
@@ -235,9 +274,13 @@ fn bench(rt: &tokio::runtime::Runtime, cfg: &Config, a: &Args) -> Result<Report>
         round_cpu,
         round_p50: percentile(&rounds, 0.5),
         render_cpu,
+        changed_cpu: changed / changes as u32,
+        changed_gz_cpu: changed_gz / changes as u32,
         render_p50: percentile(&renders, 0.5),
         render_p99: percentile(&renders, 0.99),
         http_cpu,
+        prom_cpu,
+        prom_bytes,
         http_p50: percentile(&http, 0.5),
         http_p99: percentile(&http, 0.99),
         http_max: percentile(&http, 1.0),
@@ -291,15 +334,17 @@ fn main() -> Result<()> {
     );
     println!(
         "| config | series | bytes | CPU/round | round p50 | CPU/scrape (render) | render p50 | render p99 | \
-         CPU/scrape (HTTP, server) | HTTP p50 | HTTP p99 | HTTP max | VmRSS | VmHWM |"
+         CPU/scrape (HTTP, server) | HTTP p50 | HTTP p99 | HTTP max | \
+         CPU/scrape after a round (text; OpenMetrics + gzip) | CPU/scrape (HTTP, Prometheus headers) | gzip bytes | \
+         VmRSS | VmHWM |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut per_cpu = cfg.clone();
     per_cpu.collectors.cpuidle.per_cpu = true;
     for (name, cfg) in [("default", &cfg), ("per_cpu = true", &per_cpu)] {
         let r = bench(&rt, cfg, &a)?;
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MiB | {:.1} MiB |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}; {} | {} | {} | {:.1} MiB | {:.1} MiB |",
             r.series,
             r.bytes,
             ms(r.round_cpu),
@@ -311,6 +356,10 @@ fn main() -> Result<()> {
             ms(r.http_p50),
             ms(r.http_p99),
             ms(r.http_max),
+            ms(r.changed_cpu),
+            ms(r.changed_gz_cpu),
+            ms(r.prom_cpu),
+            r.prom_bytes,
             r.rss_kib as f64 / 1024.0,
             r.hwm_kib as f64 / 1024.0,
         );

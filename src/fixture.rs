@@ -38,9 +38,12 @@ fn copy_dir(src: &Path, dst: &Path, links: &mut Vec<(PathBuf, PathBuf)>) -> io::
         let entry = entry?;
         let (from, to) = (entry.path(), dst.join(entry.file_name()));
         let meta = fs::symlink_metadata(&from)?;
-        // an overlay replaces what is there, unless both are directories (then they merge)
+        // an overlay replaces what is there, unless both are directories (then they merge) or
+        // both are files: a file is rewritten in place, as sysfs changes a value, so a collector's
+        // kept-open descriptor (`Root::open_attr`) reads the new value
         if let Ok(existing) = fs::symlink_metadata(&to)
             && !(existing.is_dir() && meta.is_dir())
+            && !(existing.is_file() && meta.is_file())
         {
             if existing.is_dir() {
                 fs::remove_dir_all(&to)?
@@ -139,6 +142,25 @@ mod tests {
                 .unwrap()
                 .file_type()
                 .is_symlink()
+        );
+    }
+
+    #[test]
+    fn an_overlay_rewrites_a_file_in_place_as_sysfs_would() {
+        let (base, round) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        fs::write(base.path().join("energy_uj"), "100\n").unwrap();
+        fs::write(round.path().join("energy_uj"), "250\n").unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        copy_tree(base.path(), dst.path()).unwrap();
+        let kept = crate::host::root::Root::new(dst.path())
+            .open_attr("energy_uj")
+            .unwrap();
+        assert_eq!(kept.read_u64().unwrap(), 100);
+        copy_tree(round.path(), dst.path()).unwrap();
+        assert_eq!(
+            kept.read_u64().unwrap(),
+            250,
+            "the kept descriptor sees round 1"
         );
     }
 

@@ -23,9 +23,9 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::attrs::parse_numbered;
-use super::cpuidle::is_offline;
+use super::cpuidle::{CpuSet, WALK_EVERY, is_offline};
 use super::{CollectError, Collector, Context, Fault, Sample};
-use crate::host::root::{ReadError, Root};
+use crate::host::root::{Attr, ReadError, Root};
 use crate::metrics::{Families, Family, Render};
 use crate::parse::{ParseError, parse_u64};
 
@@ -325,16 +325,176 @@ fn read_all(root: &Root) -> Result<(Snapshot, Vec<Fault>), CollectError> {
     Ok((snap, faults))
 }
 
-/// The cpufreq collector. Stateless: every value is a gauge or a kernel counter.
+/// The files of a policy that change (`scaling_cur_freq`; the governor, EPP and scaling limits,
+/// which the user may change), kept open; `None` where the walk found no such file.
+#[derive(Debug)]
+struct PolicyFiles {
+    cur: Option<Attr>,
+    min: Option<Attr>,
+    max: Option<Attr>,
+    governor: Option<Attr>,
+    epp: Option<Attr>,
+}
+
+/// A CPU's throttle counters, kept open, with its (package, core) from `topology/`.
+#[derive(Debug)]
+struct ThrottleFiles {
+    pkg: u32,
+    core_id: u32,
+    core: Option<Attr>,
+    package: Option<Attr>,
+}
+
+/// The last full walk with the files that change kept open: a round reads those with pread at
+/// offset 0 instead of opening ~13 files per CPU. Walked again when the CPU set or the policy
+/// listing changed, a kept read failed (EBUSY once a policy's CPUs are all offline, ENODEV), or
+/// `WALK_EVERY` rounds passed.
+#[derive(Debug)]
+struct Kept {
+    snap: Snapshot,
+    cpus: CpuSet,
+    policies: Vec<String>,
+    files: Vec<PolicyFiles>,
+    throttles: Vec<ThrottleFiles>,
+    rounds: u32,
+}
+
+fn policy_listing(root: &Root) -> Vec<String> {
+    root.list(POLICY_BASE).unwrap_or_default()
+}
+
+impl Kept {
+    /// Opens the files of a fault-free walk.
+    fn open(root: &Root, snap: Snapshot, cpus: CpuSet) -> Result<Self, ReadError> {
+        let policies = policy_listing(root);
+        let mut files = Vec::with_capacity(snap.policies.len());
+        for p in &snap.policies {
+            let dir = if policies.is_empty() {
+                format!("{CPU_BASE}/{}/cpufreq", p.id)
+            } else {
+                format!("{POLICY_BASE}/{}", p.id)
+            };
+            let open = |file: &str, present: bool| {
+                present
+                    .then(|| root.open_attr(format!("{dir}/{file}")))
+                    .transpose()
+            };
+            files.push(PolicyFiles {
+                cur: open("scaling_cur_freq", p.cur_hz.is_some())?,
+                min: open("scaling_min_freq", p.scaling_min_hz.is_some())?,
+                max: open("scaling_max_freq", p.scaling_max_hz.is_some())?,
+                governor: open("scaling_governor", !p.governor.is_empty())?,
+                epp: open("energy_performance_preference", !p.epp.is_empty())?,
+            });
+        }
+        let mut throttles = Vec::new();
+        for name in root
+            .list(CPU_BASE)?
+            .iter()
+            .filter(|n| parse_numbered(n, "cpu").is_some())
+        {
+            let dir = format!("{CPU_BASE}/{name}");
+            let throttle = format!("{dir}/thermal_throttle");
+            if !root.exists(&throttle) || is_offline(root, name) {
+                continue;
+            }
+            let id = |f: &str| root.read_u64(format!("{dir}/topology/{f}"));
+            let (Ok(pkg), Ok(core_id)) = (id("physical_package_id"), id("core_id")) else {
+                continue;
+            };
+            let open = |f: &str| match root.open_attr(format!("{throttle}/{f}")) {
+                Ok(a) => Ok(Some(a)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            };
+            throttles.push(ThrottleFiles {
+                pkg: u32::try_from(pkg).unwrap_or(u32::MAX),
+                core_id: u32::try_from(core_id).unwrap_or(u32::MAX),
+                core: open("core_throttle_count")?,
+                package: open("package_throttle_count")?,
+            });
+        }
+        Ok(Self {
+            snap,
+            cpus,
+            policies,
+            files,
+            throttles,
+            rounds: 0,
+        })
+    }
+
+    /// Reads the kept files into `snap`; `false` when the tree must be walked again.
+    fn refresh(&mut self, root: &Root) -> bool {
+        self.rounds += 1;
+        if self.rounds >= WALK_EVERY
+            || !self.cpus.unchanged(root)
+            || policy_listing(root) != self.policies
+        {
+            return false;
+        }
+        self.read().is_ok()
+    }
+
+    fn read(&mut self) -> Result<(), PolicyError> {
+        let hz = |a: &Attr, what| -> Result<Option<u64>, PolicyError> {
+            let mut buf = [0; 4096];
+            let bytes = a.read_at0(&mut buf).map_err(map_read)?;
+            parse_khz(what, String::from_utf8_lossy(bytes).trim())
+                .map_err(|e| PolicyError::Failed(CollectError::parse(a.rel(), e)))
+        };
+        let text = |a: &Attr| -> Result<String, PolicyError> {
+            let mut buf = [0; 4096];
+            let bytes = a.read_at0(&mut buf).map_err(map_read)?;
+            Ok(String::from_utf8_lossy(bytes).trim().to_owned())
+        };
+        for (p, f) in self.snap.policies.iter_mut().zip(&self.files) {
+            for (slot, attr, what) in [
+                (&mut p.cur_hz, &f.cur, "scaling_cur_freq"),
+                (&mut p.scaling_min_hz, &f.min, "scaling_min_freq"),
+                (&mut p.scaling_max_hz, &f.max, "scaling_max_freq"),
+            ] {
+                if let Some(a) = attr {
+                    *slot = hz(a, what)?;
+                }
+            }
+            for (slot, attr) in [(&mut p.governor, &f.governor), (&mut p.epp, &f.epp)] {
+                if let Some(a) = attr {
+                    *slot = text(a)?;
+                }
+            }
+        }
+        let (mut cores, mut packages) = (BTreeMap::new(), BTreeMap::new());
+        for t in &self.throttles {
+            let count = |a: &Option<Attr>| a.as_ref().map(Attr::read_u64).transpose();
+            let fail = |e| PolicyError::Failed(CollectError::from_read(e, HINT));
+            if let Some(n) = count(&t.core).map_err(fail)? {
+                let e = cores.entry((t.pkg, t.core_id)).or_default();
+                *e = n.max(*e);
+            }
+            if let Some(n) = count(&t.package).map_err(fail)? {
+                let e = packages.entry(t.pkg).or_default();
+                *e = n.max(*e);
+            }
+        }
+        self.snap.core_throttles = cores;
+        self.snap.package_throttles = packages;
+        Ok(())
+    }
+}
+
+/// The cpufreq collector: every value is a gauge or a kernel counter; the files are kept open
+/// between rounds (`Kept`).
 #[derive(Debug)]
 pub struct Cpufreq {
     cfg: Config,
+    kept: Option<Kept>,
 }
 
 impl Cpufreq {
     /// A collector with `cfg`.
     pub fn new(cfg: Config) -> Self {
-        Self { cfg }
+        Self { cfg, kept: None }
     }
 }
 
@@ -351,9 +511,21 @@ impl Collector for Cpufreq {
         cx: &Context,
         _at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
-        // Read inline: cpufreq attributes come from memory (the kernel's last estimate), and a
-        // hand-off to the blocking pool costs two wake-ups a round (docs/BENCHMARKS.md).
+        if let Some(k) = self.kept.as_mut()
+            && k.refresh(&cx.root)
+        {
+            return Ok(Sample::clean(k.snap.clone()));
+        }
+        self.kept = None;
+        // listed first: a CPU that comes between the listing and the walk shows as a change
+        let cpus = CpuSet::open(&cx.root);
         let (snapshot, faults) = read_all(&cx.root)?;
+        if faults.is_empty()
+            && let Ok(cpus) = cpus
+        {
+            // a file that cannot be opened now is read, and reported, by the next walk
+            self.kept = Kept::open(&cx.root, snapshot.clone(), cpus).ok();
+        }
         Ok(Sample { snapshot, faults })
     }
 }
@@ -529,5 +701,48 @@ mod tests {
             Ok(s) => assert!(s.faults.iter().all(|f| f.error.kind() != "parse")),
             Err(e) => assert!(matches!(e.kind(), "unavailable" | "permission"), "{e}"),
         }
+    }
+
+    #[tokio::test]
+    async fn kept_files_follow_the_values_and_a_changed_cpu_set() {
+        let tree = tempfile::tempdir().unwrap();
+        crate::testutil::overlay(&case_root().path(""), tree.path());
+        let cx = Context {
+            root: Root::new(tree.path()),
+            runner: crate::host::command::Runner::replay(Vec::new()),
+        };
+        let policy = tree.path().join("sys/devices/system/cpu/cpufreq/policy0");
+        let mut c = Cpufreq::new(Config::default());
+        let t0 = Instant::now();
+        let first = c.sample(&cx, t0).await.unwrap().snapshot;
+        assert_eq!(
+            (
+                first.policies[0].cur_hz,
+                first.policies[0].governor.as_str()
+            ),
+            (Some(1_100_000_000), "powersave")
+        );
+        // read through the kept descriptors
+        std::fs::write(policy.join("scaling_cur_freq"), "2400000\n").unwrap();
+        std::fs::write(policy.join("scaling_governor"), "performance\n").unwrap();
+        let second = c.sample(&cx, t0).await.unwrap().snapshot;
+        assert_eq!(
+            (
+                second.policies[0].cur_hz,
+                second.policies[0].governor.as_str()
+            ),
+            (Some(2_400_000_000), "performance")
+        );
+        // garbage: walked again, and the policy reported as a fault
+        std::fs::write(policy.join("scaling_cur_freq"), "fast\n").unwrap();
+        let third = c.sample(&cx, t0).await;
+        let err = third.map(|s| s.faults).unwrap_or_else(|e| {
+            vec![Fault {
+                item: "round".into(),
+                error: e,
+            }]
+        });
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].error.kind(), "parse");
     }
 }

@@ -1,17 +1,26 @@
 //! Metric families declared once as `Family` consts and rendered from collector snapshots.
 //!
-//! A collector publishes an immutable snapshot; `SnapshotCollector` renders the latest one on
-//! each scrape. Swapping whole snapshots means no half-reset vector is ever visible and a vanished
-//! device simply drops out. Owned instruments are used only for fixed self-metrics (`selfmon`).
+//! A collector publishes an immutable snapshot; `SnapshotCollector` renders the latest one once,
+//! on the first scrape after it changed, and scrapes until the next snapshot reuse those bytes
+//! (`exposition`). Swapping whole snapshots means no half-reset vector is ever visible and a
+//! vanished device simply drops out. Owned instruments are used only for fixed self-metrics
+//! (`selfmon`).
 
+pub mod exposition;
+pub mod families;
+pub mod openmetrics;
 pub mod selfmon;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::MetricFamily;
 use tokio::sync::watch;
+
+pub use exposition::{Format, encode};
+pub use families::Families;
+
+use exposition::Rendered;
 
 /// Prometheus metric type of a family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,95 +84,6 @@ impl Family {
     }
 }
 
-/// The output of one render: metric families keyed by name.
-#[derive(Default)]
-pub struct Families {
-    allowed: &'static [&'static Family],
-    map: BTreeMap<&'static str, MetricFamily>,
-}
-
-impl Families {
-    /// An empty set that accepts only `allowed` families (checked in debug builds).
-    pub fn new(allowed: &'static [&'static Family]) -> Self {
-        Self {
-            allowed,
-            map: BTreeMap::new(),
-        }
-    }
-
-    /// Adds one series. Label values are given in the family's label order.
-    pub fn push(&mut self, family: &'static Family, labels: &[&str], value: f64) {
-        debug_assert_eq!(
-            labels.len(),
-            family.labels.len(),
-            "{}: label count",
-            family.name
-        );
-        let pairs: Vec<(&str, &str)> = family
-            .labels
-            .iter()
-            .copied()
-            .zip(labels.iter().copied())
-            .collect();
-        self.push_pairs(family, &pairs, value);
-    }
-
-    /// Adds one series with named labels: for families whose label set varies per series
-    /// (`hostwatt_alerts_firing` carries the labels of the alert), as Prometheus' own `ALERTS`.
-    pub fn push_pairs(&mut self, family: &'static Family, labels: &[(&str, &str)], value: f64) {
-        debug_assert!(
-            self.allowed.iter().any(|f| f.name == family.name),
-            "{} is not listed in FAMILIES",
-            family.name
-        );
-        let mf = self.map.entry(family.name).or_insert_with(|| {
-            let mut mf = MetricFamily::default();
-            mf.set_name(family.name.to_owned());
-            mf.set_help(family.help.to_owned());
-            mf.set_field_type(match family.kind {
-                Kind::Counter => MetricType::COUNTER,
-                Kind::Gauge => MetricType::GAUGE,
-            });
-            mf
-        });
-        let mut m = Metric::default();
-        m.set_label(
-            labels
-                .iter()
-                .map(|(name, value)| {
-                    let mut lp = LabelPair::default();
-                    lp.set_name((*name).to_owned());
-                    lp.set_value((*value).to_owned());
-                    lp
-                })
-                .collect(),
-        );
-        match family.kind {
-            Kind::Counter => {
-                let mut c = Counter::default();
-                c.set_value(value);
-                m.set_counter(c);
-            }
-            Kind::Gauge => {
-                let mut g = Gauge::default();
-                g.set_value(value);
-                m.set_gauge(g);
-            }
-        }
-        mf.mut_metric().push(m);
-    }
-
-    /// Adds a 0/1 gauge.
-    pub fn push_bool(&mut self, family: &'static Family, labels: &[&str], value: bool) {
-        self.push(family, labels, if value { 1.0 } else { 0.0 });
-    }
-
-    /// The rendered families.
-    pub fn into_vec(self) -> Vec<MetricFamily> {
-        self.map.into_values().collect()
-    }
-}
-
 /// A snapshot that renders itself as metric families.
 pub trait Render: Send + Sync + 'static {
     /// Every family this snapshot may push; also feeds `--list-metrics`.
@@ -176,10 +96,14 @@ pub trait Render: Send + Sync + 'static {
 /// `app::Registration::add` hands back, and what derived collectors and the HTTP front read.
 pub type Latest<S> = watch::Receiver<Option<Arc<S>>>;
 
-/// Renders the latest published snapshot of one collector on every scrape.
+/// Serves the latest published snapshot of one collector: rendered once per snapshot for
+/// scrapes, as protobuf families for other gatherers (the alert engine).
 pub struct SnapshotCollector<S: Render> {
     descs: Vec<Desc>,
     rx: Latest<S>,
+    /// The snapshot last rendered for a scrape, and its rendering. Only scrapes take this lock;
+    /// a round publishing a snapshot never waits for it.
+    cache: Mutex<Option<(Arc<S>, Arc<Rendered>)>>,
 }
 
 impl<S: Render> SnapshotCollector<S> {
@@ -188,7 +112,25 @@ impl<S: Render> SnapshotCollector<S> {
         Self {
             descs: S::FAMILIES.iter().map(|f| f.desc()).collect(),
             rx,
+            cache: Mutex::new(None),
         }
+    }
+
+    fn rendered(&self, snapshot: Option<Arc<S>>) -> Arc<Rendered> {
+        let Some(s) = snapshot else {
+            return Arc::new(Rendered::new(Vec::new()));
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, r)) = cache.as_ref()
+            && Arc::ptr_eq(cached, &s)
+        {
+            return r.clone();
+        }
+        let mut out = Families::new(S::FAMILIES);
+        s.render(&mut out);
+        let r = Arc::new(Rendered::new(out.into_sorted()));
+        *cache = Some((s, r.clone()));
+        r
     }
 }
 
@@ -200,6 +142,9 @@ impl<S: Render> Collector for SnapshotCollector<S> {
     fn collect(&self) -> Vec<MetricFamily> {
         // Clone the Arc out so the watch lock is not held while rendering.
         let snapshot = self.rx.borrow().clone();
+        if exposition::deposit(|| self.rendered(snapshot.clone())) {
+            return Vec::new();
+        }
         let mut out = Families::new(S::FAMILIES);
         if let Some(s) = snapshot {
             s.render(&mut out);
@@ -210,13 +155,8 @@ impl<S: Render> Collector for SnapshotCollector<S> {
 
 /// Text exposition (format 0.0.4) of everything in `registry`.
 pub fn exposition(registry: &prometheus::Registry) -> String {
-    let mut buf = String::new();
-    prometheus::TextEncoder::new()
-        .encode_utf8(&registry.gather(), &mut buf)
-        // the encoder rejects only nameless or empty families; gather() drops empty ones and
-        // every Family const has a name
-        .expect("encoding gathered families into a String cannot fail");
-    buf
+    String::from_utf8(encode(registry, Format::Text, false))
+        .expect("the exposition is built from strings")
 }
 
 #[cfg(test)]

@@ -37,10 +37,13 @@ use super::{CollectError, Collector, Context, Sample};
 use crate::config::Interval;
 use crate::metrics::{Families, Family, Render};
 
+mod kept;
 mod walk;
 
+use kept::Kept;
+pub(crate) use kept::{CpuSet, WALK_EVERY};
 pub(crate) use walk::is_offline;
-use walk::{C_ABOVE, C_BELOW, C_REJECTED, C_TIME, C_USAGE, read_walk};
+use walk::{C_ABOVE, C_BELOW, C_REJECTED, C_TIME, C_USAGE};
 pub use walk::{Counters, StateReading, parse_cpu_dir, parse_state_dir, us_to_seconds};
 
 /// `[collectors.cpuidle]`.
@@ -334,6 +337,8 @@ pub struct Cpuidle {
     prev_at: Option<Instant>,
     /// Monotonic aggregate counters per state.
     totals: BTreeMap<Key, Counters>,
+    /// The last walk and the files that change, kept open (`kept`).
+    kept: Option<Kept>,
 }
 
 /// Per-state accumulation within one round.
@@ -359,6 +364,7 @@ impl Cpuidle {
             prev: BTreeMap::new(),
             prev_at: None,
             totals: BTreeMap::new(),
+            kept: None,
         }
     }
 
@@ -472,21 +478,32 @@ impl Collector for Cpuidle {
         cx: &Context,
         at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
-        // Read inline: cpuidle attributes are per-CPU counters served from memory, and a hand-off
-        // to the blocking pool costs two wake-ups a round (docs/BENCHMARKS.md).
-        let walk = read_walk(&cx.root)?;
-        let (states, per_cpu) = self.fold(&walk.states, at);
-        Ok(Sample {
-            snapshot: Snapshot {
-                driver: walk.driver,
-                governor: walk.governor,
-                lpi_cpu_seconds: walk.lpi_cpu_us.map(us_to_seconds),
-                lpi_system_seconds: walk.lpi_system_us.map(us_to_seconds),
-                states,
-                per_cpu,
-            },
-            faults: walk.faults,
-        })
+        // most rounds read only the counters through kept descriptors; a full walk when the set
+        // may have changed (`kept`)
+        let mut kept = match self.kept.take() {
+            Some(mut k) => {
+                if k.refresh(&cx.root) {
+                    k
+                } else {
+                    drop(k); // its descriptors, before the walk opens new ones
+                    Kept::walk(&cx.root)?
+                }
+            }
+            None => Kept::walk(&cx.root)?,
+        };
+        let faults = std::mem::take(&mut kept.walk.faults);
+        let (states, per_cpu) = self.fold(&kept.walk.states, at);
+        let walk = &kept.walk;
+        let snapshot = Snapshot {
+            driver: walk.driver.clone(),
+            governor: walk.governor.clone(),
+            lpi_cpu_seconds: walk.lpi_cpu_us.map(us_to_seconds),
+            lpi_system_seconds: walk.lpi_system_us.map(us_to_seconds),
+            states,
+            per_cpu,
+        };
+        self.kept = Some(kept);
+        Ok(Sample { snapshot, faults })
     }
 }
 

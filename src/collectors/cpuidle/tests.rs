@@ -2,7 +2,7 @@
 
 use std::io;
 
-use super::walk::HINT;
+use super::walk::{HINT, read_walk};
 use super::*;
 use crate::host::command::Runner;
 use crate::host::root::Root;
@@ -352,4 +352,40 @@ async fn samples_the_live_host_without_parse_errors() {
             assert_eq!(e.kind(), "unavailable", "{e}");
         }
     }
+}
+
+#[tokio::test]
+async fn kept_files_notice_a_cpu_going_offline_and_a_bad_counter() {
+    let tree = case_root();
+    let cx = cx(tree.path());
+    let cpu = |n: u32, rel: &str| {
+        tree.path()
+            .join(format!("sys/devices/system/cpu/cpu{n}/{rel}"))
+    };
+    let mut c = Cpuidle::new(Config::default());
+    let t0 = Instant::now();
+    let at = |n: u64| t0 + Duration::from_secs(15 * n);
+    let first = c.sample(&cx, at(0)).await.unwrap();
+    assert_eq!(state(&first.snapshot, "C6").cpus, 3);
+    // read through the kept descriptors
+    std::fs::write(cpu(1, "cpuidle/state3/usage"), "400000\n").unwrap();
+    let second = c.sample(&cx, at(1)).await.unwrap();
+    let before = first.snapshot.states[3].entries.unwrap();
+    assert_eq!(
+        state(&second.snapshot, "C6").entries,
+        Some(before + 400_000 - 301_234)
+    );
+    std::fs::write(cpu(2, "online"), "0\n").unwrap();
+    let third = c.sample(&cx, at(2)).await.unwrap();
+    assert_eq!(state(&third.snapshot, "C6").cpus, 2, "cpu2 went offline");
+    // garbage in a kept counter: the tree is walked again and the state reported
+    std::fs::write(cpu(1, "cpuidle/state3/usage"), "12x\n").unwrap();
+    let fourth = c.sample(&cx, at(3)).await.unwrap();
+    let faults: Vec<_> = fourth
+        .faults
+        .iter()
+        .map(|f| (f.item.as_str(), f.error.kind()))
+        .collect();
+    assert_eq!(faults, [("cpu1/state3", "parse")]);
+    assert_eq!(state(&fourth.snapshot, "C6").cpus, 1);
 }

@@ -8,8 +8,8 @@ use crate::collectors::{CollectError, Fault};
 use crate::host::root::Root;
 use crate::parse::parse_u64;
 
-const CPU_BASE: &str = "sys/devices/system/cpu";
-const GLOBAL: &str = "sys/devices/system/cpu/cpuidle";
+pub(super) const CPU_BASE: &str = "sys/devices/system/cpu";
+pub(super) const GLOBAL: &str = "sys/devices/system/cpu/cpuidle";
 
 pub(super) const HINT: &str = "cpuidle sysfs files are normally world-readable: check the mount of sys \
                     (or /host/sys in a container) and any LSM policy";

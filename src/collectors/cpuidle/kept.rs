@@ -1,0 +1,168 @@
+//! The cpuidle files that change, kept open between rounds.
+//!
+//! A full walk opens some ten files per CPU and state (640 × 6 on a 64-CPU server) and most of
+//! them never change: names, descriptions, latencies. After a walk, a round reads only the
+//! counters, `disable` and the LPIT residencies, through kept descriptors with pread at offset
+//! 0 (sysfs regenerates the text on each such read). The tree is walked again when the set may
+//! have changed: the CPU listing differs, an `online` file changed, a kept read failed (ENODEV
+//! once a CPU is unplugged), or `WALK_EVERY` rounds have passed.
+
+use std::io;
+
+use super::walk::{CPU_BASE, GLOBAL, Walk, parse_cpu_dir, read_walk};
+use crate::collectors::CollectError;
+use crate::host::root::{Attr, ReadError, Root};
+
+/// Rounds served from kept files before the tree is walked again anyway (a driver change can
+/// rename states without any CPU coming or going).
+pub(crate) const WALK_EVERY: u32 = 20;
+
+/// Counter files of one state in `C_*` order, and its `disable` switch; `None` where the walk
+/// found no such file.
+#[derive(Debug)]
+struct StateFiles {
+    counters: [Option<Attr>; 5],
+    disable: Option<Attr>,
+}
+
+/// The CPUs listed under `sys/devices/system/cpu` and their `online` files as a walk saw them:
+/// a cheap test, each round, of whether a CPU came, went, or changed state since.
+#[derive(Debug, Default)]
+pub(crate) struct CpuSet {
+    cpus: Vec<String>,
+    /// Every listed CPU's `online` file (cpu0 often has none) with the value seen.
+    online: Vec<(Attr, u64)>,
+}
+
+impl CpuSet {
+    /// Lists the CPUs and opens their `online` files.
+    pub(crate) fn open(root: &Root) -> Result<Self, ReadError> {
+        let cpus = list_cpus(root).unwrap_or_default();
+        let mut online = Vec::new();
+        for cpu in &cpus {
+            match root.open_attr(format!("{CPU_BASE}/{cpu}/online")) {
+                Ok(a) => {
+                    let value = a.read_u64()?;
+                    online.push((a, value));
+                }
+                // cpu0 often has none: it cannot go offline
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Self { cpus, online })
+    }
+
+    /// Whether the listing and every `online` value are as when opened.
+    pub(crate) fn unchanged(&self, root: &Root) -> bool {
+        list_cpus(root).as_ref() == Some(&self.cpus)
+            && self
+                .online
+                .iter()
+                .all(|(a, seen)| a.read_u64().is_ok_and(|v| v == *seen))
+    }
+}
+
+/// The last full walk, refreshed in place from its kept files.
+#[derive(Debug)]
+pub(super) struct Kept {
+    /// The last walk: its counters, `disabled` and LPIT residencies are refreshed each round.
+    pub(super) walk: Walk,
+    /// Parallel to `walk.states`, with the CPU set seen; `None` after a walk with faults, so the
+    /// next round walks (and reports) again.
+    files: Option<(Vec<StateFiles>, CpuSet)>,
+    lpi: [Option<Attr>; 2],
+    rounds: u32,
+}
+
+const COUNTER_FILES: [&str; 5] = ["time", "usage", "above", "below", "rejected"];
+
+fn open_if(root: &Root, rel: String, present: bool) -> Result<Option<Attr>, ReadError> {
+    present.then(|| root.open_attr(rel)).transpose()
+}
+
+fn list_cpus(root: &Root) -> Option<Vec<String>> {
+    let entries = root.list(CPU_BASE).ok()?;
+    Some(
+        entries
+            .into_iter()
+            .filter(|e| parse_cpu_dir(e).is_some())
+            .collect(),
+    )
+}
+
+impl Kept {
+    /// Walks the tree (`read_walk`) and opens the files that change.
+    pub(super) fn walk(root: &Root) -> Result<Self, CollectError> {
+        // listed first: a CPU that comes between the listing and the walk shows as a change
+        let cpus = CpuSet::open(root);
+        let walk = read_walk(root)?;
+        let mut kept = Self {
+            walk,
+            files: None,
+            lpi: [None, None],
+            rounds: 0,
+        };
+        if kept.walk.faults.is_empty() {
+            // a file that cannot be opened now is read, and reported, by the next walk
+            kept.files = cpus.and_then(|cpus| Ok((kept.open(root)?, cpus))).ok();
+        }
+        Ok(kept)
+    }
+
+    fn open(&mut self, root: &Root) -> Result<Vec<StateFiles>, ReadError> {
+        let mut files = Vec::with_capacity(self.walk.states.len());
+        for s in &self.walk.states {
+            let dir = format!("{CPU_BASE}/cpu{}/cpuidle/state{}", s.cpu, s.index);
+            let mut counters = [None, None, None, None, None];
+            for ((slot, file), value) in counters.iter_mut().zip(COUNTER_FILES).zip(s.counters.0) {
+                *slot = open_if(root, format!("{dir}/{file}"), value.is_some())?;
+            }
+            let disable = open_if(root, format!("{dir}/disable"), s.disabled.is_some())?;
+            files.push(StateFiles { counters, disable });
+        }
+        let lpi = [self.walk.lpi_cpu_us, self.walk.lpi_system_us];
+        let names = [
+            "low_power_idle_cpu_residency_us",
+            "low_power_idle_system_residency_us",
+        ];
+        for ((slot, file), value) in self.lpi.iter_mut().zip(names).zip(lpi) {
+            *slot = open_if(root, format!("{GLOBAL}/{file}"), value.is_some())?;
+        }
+        Ok(files)
+    }
+
+    /// Reads the kept files into `walk`; `false` when the tree must be walked again.
+    pub(super) fn refresh(&mut self, root: &Root) -> bool {
+        self.rounds += 1;
+        let Some((files, cpus)) = &self.files else {
+            return false;
+        };
+        if self.rounds >= WALK_EVERY || !cpus.unchanged(root) {
+            return false;
+        }
+        let states = self.walk.states.iter_mut().zip(files);
+        let read = states.into_iter().try_for_each(|(s, f)| {
+            for (slot, attr) in s.counters.0.iter_mut().zip(&f.counters) {
+                if let Some(a) = attr {
+                    *slot = Some(a.read_u64()?);
+                }
+            }
+            if let Some(a) = &f.disable {
+                s.disabled = Some(a.read_u64()? != 0);
+            }
+            Ok::<_, ReadError>(())
+        });
+        let lpi = [&mut self.walk.lpi_cpu_us, &mut self.walk.lpi_system_us];
+        let read = read.and_then(|()| {
+            for (slot, attr) in lpi.into_iter().zip(&self.lpi) {
+                if let Some(a) = attr {
+                    *slot = Some(a.read_u64()?);
+                }
+            }
+            Ok(())
+        });
+        // any failure (gone, EIO, garbage): the walk reads it again and reports it as a fault
+        read.is_ok()
+    }
+}
