@@ -2,9 +2,12 @@
 //! `collectors::list!` (each derived collector is handed the `Latest` handles of the collectors
 //! it reads, so who reads whom is checked by the compiler), the alert engine after them, and the
 //! `App` that owns the registry, the samplers and the context. `App::sample_all` drives rounds in
-//! tests and `hostwatt once`; `audit` is `hostwatt audit`'s one-shot app.
+//! tests and `hostwatt once` (`once`); `daemon` runs, reloads and stops the app; `audit` is
+//! `hostwatt audit`'s one-shot app.
 
 pub mod audit;
+pub mod daemon;
+pub mod once;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};

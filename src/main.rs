@@ -75,7 +75,7 @@ async fn run() -> anyhow::Result<()> {
                 toml::to_string(&cfg)?
             ))?
         }
-        Command::Once => print(&cli::once(&cfg, cli.runner()?).await?)?,
+        Command::Once => print(&hostwatt::app::once::once(&cfg, cli.runner()?).await?)?,
         Command::Rules => print(&hostwatt::alerts::promql::rules_file(
             &cfg.alert_rules,
             &cfg.source,

@@ -269,7 +269,7 @@ pub fn table(body: &AlertsBody, now: f64) -> String {
                 a.severity.as_str().to_owned(),
                 a.name.clone(),
                 labels.join(","),
-                format!("{} ago", super::engine::span_text(now - since)),
+                format!("{} ago", super::book::span_text(now - since)),
                 a.summary.clone(),
             ]
         })

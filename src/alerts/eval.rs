@@ -1,8 +1,8 @@
 //! Evaluates rules over gathered metric families (exactly what `/metrics` shows): no I/O.
 //!
 //! Each rule yields one `Observation` per matching series: its labels, its value, and whether
-//! the firing condition (`fires`) and the hysteresis condition (`holds`) are met. The engine
-//! (`alerts::engine`) decides the state from those. "Increased" rules need the past: `History`
+//! the firing condition (`fires`) and the hysteresis condition (`holds`) are met. The state
+//! machine (`alerts::book`) decides the state from those. "Increased" rules need the past: `History`
 //! keeps, per series, the points where its value changed inside the window.
 
 use std::collections::{BTreeMap, HashMap};

@@ -6,14 +6,16 @@
 //!
 //! - `rules`: the built-in rules as data, and the `[alerts]` config that overrides them.
 //! - `eval`: pure evaluation of a rule over gathered metric families.
-//! - `engine`: the pure state machine `advance` (pending → firing → resolved, repeats).
-//! - `task`: the engine as a background collector: notifications, persistence, metrics.
+//! - `book`: the pure state machine `advance` over the book of tracked alerts (pending →
+//!   firing → resolved, repeats).
+//! - `task`: the engine (`task::Engine`) as a background collector: notifications,
+//!   persistence, metrics.
 //! - `promql`: the same rules as a Prometheus alerting-rules file (`hostwatt rules`).
 //! - `client`: `hostwatt alerts`, reading `/api/alerts` of a running daemon.
 
+pub mod book;
 pub mod builtin;
 pub mod client;
-pub mod engine;
 pub mod eval;
 pub mod promql;
 pub mod rules;

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::rules::{Expr, Match, Op, Rule, Selector, Span, expand_template};
+use super::rules::{Expr, Match, Op, Rule, Selector, expand_template};
 
 /// A PromQL number: integers without a fraction, others as Rust prints them (round-trips).
 fn num(x: f64) -> String {
@@ -42,7 +42,7 @@ fn quote(s: &str) -> String {
 
 /// A range duration in PromQL syntax (`1h`, `90s`).
 fn range(d: std::time::Duration) -> String {
-    Span(d).to_string()
+    crate::config::Interval::<{ crate::config::ANY }>(d).to_string()
 }
 
 /// The PromQL expression of `rule`.

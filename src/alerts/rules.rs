@@ -8,7 +8,6 @@
 //! (`alerts::promql`), so both alert alike.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -16,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::Severity;
 pub use super::builtin::builtin;
 use super::builtin::mins;
-use crate::config::Interval;
+use crate::config::{ANY, Interval};
 
 /// How a label of a series must match.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -155,37 +154,6 @@ pub fn expand_template(text: &str, expand: impl Fn(&str) -> Option<String>) -> S
     out
 }
 
-/// A duration in config, `"0s"` allowed (unlike collector intervals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span(pub Duration);
-
-impl<'de> Deserialize<'de> for Span {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map(Self)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
-    }
-}
-
-impl Serialize for Span {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-/// In the largest unit that divides it (`35d`, `4h`, `90s`): readable by humantime and PromQL.
-impl fmt::Display for Span {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.as_secs() {
-            s if s > 0 && s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
-            s if s > 0 && s % 3600 == 0 => write!(f, "{}h", s / 3600),
-            s if s > 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
-            s => write!(f, "{s}s"),
-        }
-    }
-}
-
 /// A threshold: a number, or a duration string (`"35d"`) taken as seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Threshold(pub f64);
@@ -235,10 +203,10 @@ pub struct RuleConfig {
     pub clear: Option<Threshold>,
     /// How long the condition must hold before firing.
     #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
-    pub for_: Option<Span>,
+    pub for_: Option<Interval<ANY>>,
     /// Window of "increased" rules.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub window: Option<Span>,
+    pub window: Option<Interval<ANY>>,
     /// Severity label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
@@ -253,9 +221,9 @@ pub struct Config {
     /// How often rules are evaluated over the latest snapshots (no hardware access).
     pub evaluation_interval: Interval,
     /// A firing alert is notified again after this long.
-    pub repeat_interval: Span,
+    pub repeat_interval: Interval<ANY>,
     /// Resolved alerts stay listed on /api/alerts this long.
-    pub keep_resolved: Span,
+    pub keep_resolved: Interval<ANY>,
     /// Overrides per built-in rule, by name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub rules: BTreeMap<String, RuleConfig>,
@@ -266,8 +234,8 @@ impl Default for Config {
         Self {
             enabled: true,
             evaluation_interval: Interval::secs(60),
-            repeat_interval: Span(mins(4 * 60)),
-            keep_resolved: Span(mins(24 * 60)),
+            repeat_interval: Interval::<ANY>(mins(4 * 60)),
+            keep_resolved: Interval::<ANY>(mins(24 * 60)),
             rules: BTreeMap::new(),
         }
     }
@@ -306,7 +274,7 @@ pub fn example_doc() -> String {
             match r.expr {
                 Expr::Age(_) => out.push_str(&format!(
                     "# threshold = \"{}\"\n",
-                    Span(Duration::from_secs_f64(t))
+                    Interval::<ANY>(Duration::from_secs_f64(t))
                 )),
                 _ => out.push_str(&format!("# threshold = {t}\n")),
             }
@@ -317,9 +285,9 @@ pub fn example_doc() -> String {
             out.push_str(&format!("# clear = {c}\n"));
         }
         if let Some(w) = r.window {
-            out.push_str(&format!("# window = \"{}\"\n", Span(w)));
+            out.push_str(&format!("# window = \"{}\"\n", Interval::<ANY>(w)));
         }
-        out.push_str(&format!("# for = \"{}\"\n#\n", Span(r.for_)));
+        out.push_str(&format!("# for = \"{}\"\n#\n", Interval::<ANY>(r.for_)));
     }
     out
 }

@@ -7,7 +7,7 @@
 //! saved to `<state_dir>/alerts.json` whenever an alert changes state, and on shutdown.
 //!
 //! No data is not "cleared": a rule is held (its alerts keep their state, see
-//! `engine::advance_holding`) while a collector it reads has not finished a good round since
+//! `book::advance_holding`) while a collector it reads has not finished a good round since
 //! start, or its last round failed or found no source (`hostwatt_collector_success` and
 //! `hostwatt_collector_available` both 1). A rule reads collector `c` when one of its metrics
 //! is `hostwatt_<c>_…` (`hostwatt_meter_…` for `meters`).
@@ -18,7 +18,7 @@ use prometheus::Registry;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::engine::{self, Book, Timing};
+use super::book::{self, Book, Timing};
 use super::eval::{self, History};
 use super::rules::{Config, Rule};
 use super::{Alert, Notification, State};
@@ -244,15 +244,14 @@ impl Engine {
         &mut self,
         families: &[prometheus::proto::MetricFamily],
         now: f64,
-    ) -> engine::Outcome {
+    ) -> book::Outcome {
         let held = self.held(families);
         let results: Vec<(&Rule, Vec<eval::Observation>)> = self
             .rules
             .iter()
             .map(|r| (r, eval::evaluate(r, families, now, &mut self.history)))
             .collect();
-        let mut outcome =
-            engine::advance_holding(&mut self.book, &results, &held, now, self.timing);
+        let mut outcome = book::advance_holding(&mut self.book, &results, &held, now, self.timing);
         // `{advice}` is not a label: it is the advisor's findings, filled in here
         let advice = crate::advisor::advice_summary(families);
         let alerts = self.book.alerts.values_mut().map(|t| &mut t.alert);

@@ -5,17 +5,19 @@
 //! With no `--config` and no `/etc/hostwatt/hostwatt.toml`, the embedded example config is used.
 
 pub mod file;
+mod interval;
 pub mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::host::root::Root;
+
+pub use interval::{ABOVE_ZERO, ANY, Interval, ONE_SECOND};
 
 /// The default config path.
 pub const DEFAULT_PATH: &str = "/etc/hostwatt/hostwatt.toml";
@@ -478,43 +480,6 @@ impl DefaultInterval for Every15s {
 pub struct Every60s;
 impl DefaultInterval for Every60s {
     const SECS: u64 = 60;
-}
-
-/// A collector interval: a humantime duration string such as `"15s"` or `"30m"`, at least 1s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interval(pub Duration);
-
-impl Interval {
-    /// `secs` seconds.
-    pub const fn secs(secs: u64) -> Self {
-        Self(Duration::from_secs(secs))
-    }
-}
-
-impl fmt::Display for Interval {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Interval {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let dur = humantime::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))?;
-        if dur < Duration::from_secs(1) {
-            return Err(serde::de::Error::custom(format!(
-                "interval {s:?} is below the 1s minimum"
-            )));
-        }
-        Ok(Self(dur))
-    }
-}
-
-impl Serialize for Interval {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
 }
 
 #[cfg(test)]

@@ -8,35 +8,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::alerts::Severity;
+use crate::config::{ABOVE_ZERO, Interval};
 
 pub use crate::secret::Secret;
-
-/// A humantime duration (`"500ms"`, `"40s"`, `"1m"`), above zero. Unlike the collectors'
-/// `Interval` it allows sub-second values: request timeouts and test backoffs need them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delay(pub Duration);
-
-impl<'de> Deserialize<'de> for Delay {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match humantime::parse_duration(&s) {
-            Ok(dur) if dur.is_zero() => Err(serde::de::Error::custom("duration must be above 0")),
-            Ok(dur) => Ok(Self(dur)),
-            Err(e) => Err(serde::de::Error::custom(format!(
-                "invalid duration {s:?}: {e}"
-            ))),
-        }
-    }
-}
-
-impl Serialize for Delay {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(self.0).to_string())
-    }
-}
 
 /// One receiver: `[notify.<name>]` with `kind = "webhook" | "ntfy" | "gotify" | "email" |
 /// "alertmanager"`.
@@ -161,12 +138,12 @@ fn default_min_severity() -> Severity {
 fn default_attempts() -> u32 {
     5
 }
-fn default_backoff() -> Delay {
+fn default_backoff() -> Interval<ABOVE_ZERO> {
     // 40s, 80s, 160s, 320s: the fifth and last try is about 10 minutes after the first.
-    Delay(Duration::from_secs(40))
+    Interval::<ABOVE_ZERO>(Duration::from_secs(40))
 }
-fn default_timeout() -> Delay {
-    Delay(Duration::from_secs(10))
+fn default_timeout() -> Interval<ABOVE_ZERO> {
+    Interval::<ABOVE_ZERO>(Duration::from_secs(10))
 }
 fn default_ntfy_server() -> String {
     "https://ntfy.sh".into()
@@ -177,8 +154,8 @@ fn default_smtp_port() -> u16 {
 fn default_true() -> bool {
     true
 }
-fn default_resend_interval() -> Delay {
-    Delay(Duration::from_secs(60))
+fn default_resend_interval() -> Interval<ABOVE_ZERO> {
+    Interval::<ABOVE_ZERO>(Duration::from_secs(60))
 }
 
 /// Declares a receiver struct with the shared delivery fields appended, so every kind accepts
@@ -198,10 +175,10 @@ macro_rules! receiver {
             pub attempts: u32,
             /// First retry delay, doubled after each failure.
             #[serde(default = "default_backoff")]
-            pub backoff: Delay,
+            pub backoff: Interval<ABOVE_ZERO>,
             /// Time limit of one try.
             #[serde(default = "default_timeout")]
-            pub timeout: Delay,
+            pub timeout: Interval<ABOVE_ZERO>,
         }
 
         impl $name {
@@ -288,7 +265,7 @@ receiver!(
         /// Firing alerts are sent again this often, as Prometheus does, so Alertmanager does
         /// not resolve them on its own once their `endsAt` passes.
         #[serde(default = "default_resend_interval")]
-        pub resend_interval: Delay,
+        pub resend_interval: Interval<ABOVE_ZERO>,
         /// `generatorURL` of every alert (a link back to this host's dashboard).
         #[serde(default)]
         pub generator_url: Option<String>,

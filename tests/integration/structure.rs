@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use crate::support;
 
 /// The top-level modules of `src/` by floor, top first. A module may import its own floor and the
-/// floors below it, never one above: `cli` (flags and dispatch; the daemon lifecycle still lives
-/// there, issue 11) over `app` (the composition root) over the HTTP front (`server`) over
-/// the parts it wires. A new top-level module must be placed here.
+/// floors below it, never one above: `cli` (flags, parsing and dispatch) over `app` (the
+/// composition root and the daemon's lifecycle) over the HTTP front (`server`) over the parts
+/// it wires. A new top-level module must be placed here.
 const FLOORS: &[(&str, &[&str])] = &[
     ("program", &["cli"]),
     ("composition root", &["app"]),
