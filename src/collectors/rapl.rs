@@ -206,10 +206,19 @@ impl Rapl {
         }
     }
 
-    fn fold(&mut self, readings: &[Reading], at: Instant) {
+    /// Folds this round's `readings` into the counters. A zone whose read failed this round
+    /// (`failed`, by id) keeps its baseline, so the next good read counts the energy spent
+    /// meanwhile; its rate is unknown for the round.
+    fn fold(&mut self, readings: &[Reading], failed: &[&str], at: Instant) {
         // a vanished zone drops out, and its series with it
-        self.zones
-            .retain(|id, _| readings.iter().any(|z| &z.id == id));
+        self.zones.retain(|id, _| {
+            readings.iter().any(|z| &z.id == id) || failed.contains(&id.as_str())
+        });
+        for id in failed {
+            if let Some(acc) = self.zones.get_mut(*id) {
+                acc.watts = None;
+            }
+        }
         for z in readings {
             let Some(acc) = self.zones.get_mut(&z.id) else {
                 let first = Acc {
@@ -366,7 +375,8 @@ impl Collector for Rapl {
             // no zone readable at all: the round failed, and says why once
             return Err(faults.swap_remove(0).error);
         }
-        self.fold(&readings, at);
+        let failed: Vec<&str> = faults.iter().map(|f| f.item.as_str()).collect();
+        self.fold(&readings, &failed, at);
         let domains = self.domains();
         let zones = self
             .zones
@@ -507,21 +517,39 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_read_keeps_the_baseline_and_the_next_read_counts_the_energy_spent_meanwhile() {
+        let mut r = Rapl::new(Config::default());
+        let t0 = Instant::now();
+        r.fold(&[reading(1_000_000)], &[], t0);
+        // EIO, or a file caught mid-write: no reading this round
+        r.fold(&[], &["intel-rapl:0"], t0 + Duration::from_secs(10));
+        let acc = &r.zones["intel-rapl:0"];
+        assert_eq!((acc.watts, acc.joules_total), (None, 0.0));
+        r.fold(&[reading(101_000_000)], &[], t0 + Duration::from_secs(20));
+        let acc = &r.zones["intel-rapl:0"];
+        assert!((acc.joules_total - 100.0).abs() < 1e-9, "{}", acc.joules_total);
+        assert!((acc.watts.unwrap() - 5.0).abs() < 1e-9, "{:?}", acc.watts);
+        // a zone that is gone (neither read nor failed) drops out
+        r.fold(&[], &[], t0 + Duration::from_secs(30));
+        assert!(r.zones.is_empty());
+    }
+
+    #[test]
     fn computes_watts_across_a_wrap_and_skips_a_reset() {
         let mut r = Rapl::new(Config::default());
         let t0 = Instant::now();
-        r.fold(&[reading(262_143_000_000)], t0);
+        r.fold(&[reading(262_143_000_000)], &[], t0);
         assert_eq!(
             r.zones["intel-rapl:0"].watts, None,
             "no rate on the first round"
         );
         // wraps: 328_850 + 1 + 149_671_149 µJ = 150 J in 10 s
-        r.fold(&[reading(149_671_149)], t0 + Duration::from_secs(10));
+        r.fold(&[reading(149_671_149)], &[], t0 + Duration::from_secs(10));
         let acc = &r.zones["intel-rapl:0"];
         assert!((acc.watts.unwrap() - 15.0).abs() < 1e-9, "{:?}", acc.watts);
         assert!((acc.joules_total - 150.0).abs() < 1e-9);
         // driver reload: back to a small value far from max → a "wrap" of 262 kJ in 10 s is implausible
-        r.fold(&[reading(1_000)], t0 + Duration::from_secs(20));
+        r.fold(&[reading(1_000)], &[], t0 + Duration::from_secs(20));
         let acc = &r.zones["intel-rapl:0"];
         assert_eq!((acc.watts, acc.skipped), (None, 1));
         assert!(
@@ -624,6 +652,7 @@ mod tests {
                 z("intel-rapl-mmio:1", "package-1"),
                 z("intel-rapl:1", "psys"),
             ],
+            &[],
             at,
         );
         let d = r.domains();
