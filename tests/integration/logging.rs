@@ -97,6 +97,12 @@ fn a_daemon_whose_stderr_closed_still_reloads_and_saves_its_state_on_sigterm() {
     // a reload logs at info level: the first write into the closed pipe
     daemon.signal(Signal::SIGHUP);
     healthy(&mut daemon);
+    // the wall collector has had a round, so there is state for the stop to save
+    support::poll_until("a wall round", 600, || {
+        support::http_get(&addr, "/metrics")
+            .ok()
+            .filter(|r| r.body.contains("hostwatt_wall_dc_watts"))
+    });
     assert_eq!(daemon.stop().code(), Some(0));
     assert!(
         state.join("energy.json").is_file(),
