@@ -25,7 +25,7 @@
         setText("#wall-watts", fmtW(s.wall.watts));
         var m = $("#wall-mark");
         if (m) { m.textContent = s.wall.mark; m.className = "mark " + s.wall.mark; }
-        setText("#wall-source", s.wall.source);
+        setText("#wall-source", s.wall.detail);
       }
       setText("#energy-today", kwh(s.energy_today_joules));
       setText("#energy-month", kwh(s.energy_month_joules));

@@ -57,6 +57,9 @@ pub struct Wall {
     pub basis: String,
     /// For people: `estimated`, `calibrated` or `measured`.
     pub mark: &'static str,
+    /// For people, after the mark: the meter's name when measured, else what the estimate
+    /// stands on (an assumed PSU says so, and where to set the real one).
+    pub detail: String,
 }
 
 /// Costs in `currency`.
@@ -182,6 +185,15 @@ pub struct Scan {
     pub errors: Option<u64>,
 }
 
+pub(super) fn detail(source: &str, basis: &str) -> String {
+    match basis {
+        "measured" => source.to_owned(),
+        "calibrated" => "against a meter".to_owned(),
+        "assumed_psu" => "with an assumed PSU: set [collectors.wall.psu]".to_owned(),
+        _ => "through the PSU curve".to_owned(),
+    }
+}
+
 fn mark(basis: &str) -> &'static str {
     match basis {
         "measured" => "measured",
@@ -202,6 +214,7 @@ pub fn summary(src: &Sources, now: i64) -> Summary {
             source: source.clone(),
             basis: (*basis).to_owned(),
             mark: mark(basis),
+            detail: detail(source, basis),
         });
         if !w.components.is_empty() {
             s.dc_watts = Some(w.components.iter().map(|c| c.watts).sum());

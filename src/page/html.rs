@@ -72,7 +72,7 @@ fn now_section(s: &Summary, out: &mut String) {
                  <div class=\"sub\"><span id=\"wall-mark\" class=\"mark {mark}\">{mark}</span> \
                  <span id=\"wall-source\">{}</span></div></div>",
                 watts(w.watts),
-                esc(&w.source),
+                esc(&w.detail),
                 mark = w.mark,
             );
         }

@@ -19,6 +19,15 @@ fn pool(cap: Option<f64>) -> Pool {
 }
 
 #[test]
+fn an_estimate_says_what_it_stands_on_and_an_assumed_psu_where_to_set_the_real_one() {
+    use super::api::detail;
+    assert_eq!(detail("shelly-plug", "measured"), "shelly-plug");
+    assert_eq!(detail("calibrated", "calibrated"), "against a meter");
+    assert_eq!(detail("estimate", "modelled"), "through the PSU curve");
+    assert!(detail("estimate", "assumed_psu").contains("[collectors.wall.psu]"));
+}
+
+#[test]
 fn now_shows_the_wall_watts_and_their_mark() {
     let s = Summary {
         wall: Some(Wall {
@@ -26,6 +35,7 @@ fn now_shows_the_wall_watts_and_their_mark() {
             source: "shelly-plug".into(),
             basis: "measured".into(),
             mark: "measured",
+            detail: super::api::detail("shelly-plug", "measured"),
         }),
         ..Default::default()
     };
