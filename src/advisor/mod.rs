@@ -44,7 +44,7 @@ pub enum Confidence {
     High,
 }
 
-/// How much a finding matters; the `severity` label of `hostwatt_advice_active`.
+/// How much a finding matters; the `severity` label of `hostwatt_advisor_finding_active`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -459,11 +459,11 @@ pub(crate) fn read_evidence(root: &Root, rel: &str) -> Option<(String, Evidence)
 }
 
 /// What `{advice}` in an alert description becomes: the findings with watts, most first, from
-/// gathered `hostwatt_advice_potential_watts` series (`pcie-aspm-off up to 4 W; ...`).
+/// gathered `hostwatt_advisor_finding_potential_watts` series (`pcie-aspm-off up to 4 W; ...`).
 pub fn advice_summary(families: &[prometheus::proto::MetricFamily]) -> String {
     let mut items: Vec<(String, f64)> = families
         .iter()
-        .filter(|f| f.name() == "hostwatt_advice_potential_watts")
+        .filter(|f| f.name() == "hostwatt_advisor_finding_potential_watts")
         .flat_map(|f| f.get_metric())
         .filter_map(|m| {
             let id = m.get_label().iter().find(|l| l.name() == "id")?.value();

@@ -328,7 +328,7 @@ pub fn builtin() -> Vec<Rule> {
         rule(
             "EccReportingInactive",
             Both(
-                Selector::metric("hostwatt_memory_ecc_present"),
+                Selector::metric("hostwatt_edac_memory_ecc_present"),
                 1.0,
                 Selector::metric("hostwatt_edac_reporting_active"),
                 0.0,

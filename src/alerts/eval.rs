@@ -220,7 +220,7 @@ pub(crate) mod tests {
         "e",
         &["pool", "function"],
     );
-    const ECC: Family = Family::gauge("hostwatt_memory_ecc_present", "e", &[]);
+    const ECC: Family = Family::gauge("hostwatt_edac_memory_ecc_present", "e", &[]);
     const EDAC: Family = Family::gauge("hostwatt_edac_reporting_active", "r", &[]);
     const SMR_IN_POOL: Family =
         Family::gauge("hostwatt_storage_smr_in_pool", "s", &["disk", "pool"]);

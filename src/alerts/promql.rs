@@ -94,7 +94,7 @@ pub fn template(text: &str, rule: &Rule) -> String {
             "value:percent" => "{{ $value | humanizePercentage }}".to_owned(),
             "value:duration" => "{{ $value | humanizeDuration }}".to_owned(),
             "threshold" => num(rule.threshold.unwrap_or(0.0)),
-            "advice" => "{{ range query (printf \"sort_desc(hostwatt_advice_potential_watts{instance=%q})\" $labels.instance) }}{{ .Labels.id }} up to {{ .Value | humanize }} W; {{ end }}".to_owned(),
+            "advice" => "{{ range query (printf \"sort_desc(hostwatt_advisor_finding_potential_watts{instance=%q})\" $labels.instance) }}{{ .Labels.id }} up to {{ .Value | humanize }} W; {{ end }}".to_owned(),
             label => format!("{{{{ $labels.{label} }}}}"),
         })
     })
@@ -163,7 +163,7 @@ mod tests {
         );
         assert_eq!(
             expr(&rule("EccReportingInactive")),
-            "(hostwatt_memory_ecc_present == 1) and on() (hostwatt_edac_reporting_active == 0)"
+            "(hostwatt_edac_memory_ecc_present == 1) and on() (hostwatt_edac_reporting_active == 0)"
         );
     }
 

@@ -10,7 +10,7 @@
 //! `book::advance_holding`) while a collector it reads has not finished a good round since
 //! start, or its last round failed or found no source (`hostwatt_collector_success` and
 //! `hostwatt_collector_available` both 1). A rule reads collector `c` when one of its metrics
-//! is `hostwatt_<c>_…` (`hostwatt_meter_…` for `meters`).
+//! is `hostwatt_<c>_…` (the prefix rule of `metrics::names`).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -116,15 +116,13 @@ pub struct Engine {
     collectors: Vec<&'static str>,
 }
 
-/// Whether `metric` is one of collector `name`'s (`hostwatt_smart_…` of `smart`,
-/// `hostwatt_meter_…` of `meters`).
+/// Whether `metric` is one of collector `name`'s: `hostwatt_<name>_…`, the prefix rule of
+/// `metrics::names`.
 fn reads(metric: &str, name: &str) -> bool {
-    let Some(rest) = metric.strip_prefix("hostwatt_") else {
-        return false;
-    };
-    [name, name.trim_end_matches('s')]
-        .iter()
-        .any(|n| rest.strip_prefix(n).is_some_and(|r| r.starts_with('_')))
+    metric
+        .strip_prefix("hostwatt_")
+        .and_then(|rest| rest.strip_prefix(name))
+        .is_some_and(|rest| rest.starts_with('_'))
 }
 
 /// Collectors whose last round succeeded with a source (`hostwatt_collector_success` and
@@ -415,7 +413,8 @@ mod tests {
     #[tokio::test]
     async fn idle_power_alert_lists_the_advisor_findings() {
         const IDLE: Family = Family::gauge("hostwatt_wall_idle_power_watts", "i", &[]);
-        const ADVICE: Family = Family::gauge("hostwatt_advice_potential_watts", "a", &["id"]);
+        const ADVICE: Family =
+            Family::gauge("hostwatt_advisor_finding_potential_watts", "a", &["id"]);
         struct Idle;
         impl Render for Idle {
             const FAMILIES: &'static [&'static Family] = &[&IDLE, &ADVICE];
@@ -603,7 +602,7 @@ mod tests {
     #[test]
     fn rules_read_collectors_by_metric_prefix() {
         assert!(reads("hostwatt_smart_temperature_celsius", "smart"));
-        assert!(reads("hostwatt_meter_power_watts", "meters"));
+        assert!(reads("hostwatt_meters_power_watts", "meters"));
         assert!(!reads("hostwatt_smartx_y", "smart"));
         assert!(!reads("hostwatt_collector_success", "smart"));
         assert!(!reads("node_smart_x", "smart"));

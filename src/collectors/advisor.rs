@@ -43,12 +43,12 @@ impl Default for Config {
 }
 
 const ACTIVE: Family = Family::gauge(
-    "hostwatt_advice_active",
+    "hostwatt_advisor_finding_active",
     "1 per advisor finding that applies now (hostwatt audit, /api/v1/advice have the details)",
     &["id", "severity"],
 );
 const POTENTIAL: Family = Family::gauge(
-    "hostwatt_advice_potential_watts",
+    "hostwatt_advisor_finding_potential_watts",
     "Upper end of what fixing the finding saves at the wall, watts (only findings with a sourced figure)",
     &["id"],
 );
@@ -225,11 +225,11 @@ mod tests {
         assert_eq!(
             crate::testutil::render_series(&snap),
             vec![
-                "hostwatt_advice_active{id=\"pcie-aspm-off\",severity=\"warning\"} 1",
-                "hostwatt_advice_active{id=\"nmi-watchdog-on\",severity=\"warning\"} 1",
-                "hostwatt_advice_active{id=\"cpu-chiplet-io-die\",severity=\"info\"} 1",
-                "hostwatt_advice_potential_watts{id=\"pcie-aspm-off\"} 4",
-                "hostwatt_advice_potential_watts{id=\"cpu-chiplet-io-die\"} 8",
+                "hostwatt_advisor_finding_active{id=\"pcie-aspm-off\",severity=\"warning\"} 1",
+                "hostwatt_advisor_finding_active{id=\"nmi-watchdog-on\",severity=\"warning\"} 1",
+                "hostwatt_advisor_finding_active{id=\"cpu-chiplet-io-die\",severity=\"info\"} 1",
+                "hostwatt_advisor_finding_potential_watts{id=\"pcie-aspm-off\"} 4",
+                "hostwatt_advisor_finding_potential_watts{id=\"cpu-chiplet-io-die\"} 8",
             ]
         );
     }

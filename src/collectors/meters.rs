@@ -2,8 +2,8 @@
 //!
 //! All meters are read concurrently, each bounded by `timeout`, so one dead plug delays the round
 //! by at most `timeout` and never hides the others: a failed meter is a `Fault` (logged on
-//! transitions by the scheduler), `hostwatt_meter_up 0`, no power series (unknown is not 0) and
-//! `hostwatt_meter_errors_total{error}` + 1. With no meters configured the collector is
+//! transitions by the scheduler), `hostwatt_meters_up 0`, no power series (unknown is not 0) and
+//! `hostwatt_meters_errors_total{error}` + 1. With no meters configured the collector is
 //! `Unavailable`, which is normal. A Shelly with `generation = "auto"` is asked once which API it
 //! speaks; the answer is kept for the daemon's lifetime.
 
@@ -42,27 +42,27 @@ impl Default for Config {
 }
 
 const POWER: Family = Family::gauge(
-    "hostwatt_meter_power_watts",
+    "hostwatt_meters_power_watts",
     "Active power measured by a wall-power meter (smart plug, UPS, BMC) at its last reading",
     &["meter", "kind"],
 );
 const ENERGY: Family = Family::counter(
-    "hostwatt_meter_device_energy_joules_total",
+    "hostwatt_meters_device_energy_joules_total",
     "The meter device's own energy total, converted to joules; resets when the device resets it",
     &["meter", "kind"],
 );
 const UP: Family = Family::gauge(
-    "hostwatt_meter_up",
+    "hostwatt_meters_up",
     "1 if the meter's last reading succeeded, 0 if it failed",
     &["meter", "kind"],
 );
 const ERRORS: Family = Family::counter(
-    "hostwatt_meter_errors_total",
+    "hostwatt_meters_errors_total",
     "Failed meter readings since hostwatt started, by error (timeout, connect, http, auth, protocol, parse, unsupported, device, command)",
     &["meter", "kind", "error"],
 );
 const INFO: Family = Family::gauge(
-    "hostwatt_meter_info",
+    "hostwatt_meters_info",
     "How a meter's watts were obtained (method: apower, ups.realpower, ups.load*ups.realpower.nominal, dcmi...); value 1",
     &["meter", "kind", "method"],
 );

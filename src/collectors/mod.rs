@@ -6,8 +6,9 @@
 //! (`NAME.rs` or `NAME/mod.rs`, with its `Config` for `[collectors.NAME]` and its `Collector`),
 //! one entry in `list!` (with the collectors it reads, if any), and its section in
 //! `config/hostwatt.example.toml` (see README, Development). The module declaration, the config
-//! field, the registration in `app` and the names are generated from the list; golden cases
-//! name the collectors they exercise, so none of them changes.
+//! field, the registration in `app` and the names are generated from the list; its metric names
+//! start with `hostwatt_NAME_` (checked by `metrics::names`). Golden cases name the collectors
+//! they exercise, so none of them changes.
 
 pub mod attrs;
 pub mod blockstat;
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::host::command::{CommandError, Runner};
 use crate::host::root::{ReadError, Root};
-use crate::metrics::Render;
+use crate::metrics::{Family, Render};
 use crate::parse::ParseError;
 
 /// The two seams every sample reaches the host through. Never global.
@@ -245,6 +246,13 @@ macro_rules! config_of {
         /// The collectors whose snapshots each collector reads (see `list!`), by name.
         pub const INPUTS: &[(&str, &[&str])] =
             &[$((stringify!($name), &[$($(stringify!($input)),*)?])),*];
+
+        /// Every collector's name and the families its snapshot renders, in sampling order: what
+        /// the prefix rule of `metrics::names` is checked against.
+        pub const FAMILIES: &[(&str, &[&Family])] = &[$((
+            stringify!($name),
+            <<$name::$ty as Collector>::Snapshot as Render>::FAMILIES,
+        )),*];
     };
 }
 list!(config_of);

@@ -352,26 +352,26 @@ async fn collector_reads_every_meter_and_isolates_a_dead_one() {
         tx.send_replace(Some(std::sync::Arc::new(sample.snapshot)));
         let text = crate::metrics::exposition(&reg);
         assert!(
-            text.contains("hostwatt_meter_power_watts{meter=\"wall\",kind=\"shelly\"} 8.9\n"),
+            text.contains("hostwatt_meters_power_watts{meter=\"wall\",kind=\"shelly\"} 8.9\n"),
             "{text}"
         );
-        assert!(text.contains("hostwatt_meter_device_energy_joules_total{meter=\"wall\",kind=\"shelly\"} 23516100\n"), "{text}");
+        assert!(text.contains("hostwatt_meters_device_energy_joules_total{meter=\"wall\",kind=\"shelly\"} 23516100\n"), "{text}");
         assert!(
-            text.contains("hostwatt_meter_up{meter=\"gone\",kind=\"shelly\"} 0\n"),
+            text.contains("hostwatt_meters_up{meter=\"gone\",kind=\"shelly\"} 0\n"),
             "{text}"
         );
         assert!(
-            text.contains("hostwatt_meter_up{meter=\"wall\",kind=\"shelly\"} 1\n"),
+            text.contains("hostwatt_meters_up{meter=\"wall\",kind=\"shelly\"} 1\n"),
             "{text}"
         );
         assert!(
             text.contains(
-                "hostwatt_meter_info{meter=\"wall\",kind=\"shelly\",method=\"apower\"} 1\n"
+                "hostwatt_meters_info{meter=\"wall\",kind=\"shelly\",method=\"apower\"} 1\n"
             ),
             "{text}"
         );
         assert!(
-            !text.contains("hostwatt_meter_power_watts{meter=\"gone\""),
+            !text.contains("hostwatt_meters_power_watts{meter=\"gone\""),
             "unknown is no series: {text}"
         );
     }

@@ -169,7 +169,7 @@ pub enum MeterError {
 }
 
 impl MeterError {
-    /// Short kind for the `error` label of `hostwatt_meter_errors_total`.
+    /// Short kind for the `error` label of `hostwatt_meters_errors_total`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Timeout { .. } | Self::Command(CommandError::Timeout { .. }) => "timeout",

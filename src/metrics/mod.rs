@@ -8,6 +8,7 @@
 
 pub mod exposition;
 pub mod families;
+pub mod names;
 pub mod openmetrics;
 pub mod selfmon;
 

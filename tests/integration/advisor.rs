@@ -160,18 +160,21 @@ async fn daemon_serves_advice_json_and_bounded_metrics() {
     assert_eq!(
         support::value(
             &m.body,
-            "hostwatt_advice_potential_watts{id=\"pcie-aspm-off\"}"
+            "hostwatt_advisor_finding_potential_watts{id=\"pcie-aspm-off\"}"
         ),
         Some(4.0)
     );
     assert_eq!(
         support::value(
             &m.body,
-            "hostwatt_advice_active{id=\"nmi-watchdog-on\",severity=\"warning\"}"
+            "hostwatt_advisor_finding_active{id=\"nmi-watchdog-on\",severity=\"warning\"}"
         ),
         Some(1.0)
     );
-    assert_eq!(m.body.matches("hostwatt_advice_active{").count(), 14);
+    assert_eq!(
+        m.body.matches("hostwatt_advisor_finding_active{").count(),
+        14
+    );
     assert!(
         !m.body.contains("0000:01:00.0"),
         "device names stay out of labels"

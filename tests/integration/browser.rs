@@ -349,7 +349,7 @@ fn page_shows_the_advisor_findings_with_the_watts_of_metrics() {
     let (_case, _root, _state, mut daemon, addr) = start_untuned("");
     let profile = tempfile::tempdir().expect("chromium profile");
     const ID: &str = "disk-never-idle";
-    let series = format!("hostwatt_advice_potential_watts{{id=\"{ID}\"}}");
+    let series = format!("hostwatt_advisor_finding_potential_watts{{id=\"{ID}\"}}");
     let want = || support::value(&metrics(&addr), &series);
     support::poll_until("the advisor's first round", 1200, want);
     let shown = |dom: &str| -> String {

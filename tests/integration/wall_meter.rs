@@ -92,7 +92,7 @@ generation = "gen2"
     let v = |series: &str| {
         support::value(&text, series).unwrap_or_else(|| panic!("no {series}\n{text}"))
     };
-    assert_eq!(v("hostwatt_meter_up{meter=\"plug\",kind=\"shelly\"}"), 1.0);
+    assert_eq!(v("hostwatt_meters_up{meter=\"plug\",kind=\"shelly\"}"), 1.0);
     // the counter's slope over the steady readings of the last 120 s (rounds 396-399 read
     // 60.4, 60.5, 60.6, 60.0 W: the load holds within 3 %), to the counter's 1 mWh
     let best = v("hostwatt_wall_best_power_watts{source=\"plug\",basis=\"measured\"}");
@@ -406,7 +406,7 @@ async fn follows_the_true_wall_power(counter: bool) {
         let v = |series: &str| support::value(&text, series);
         if first_counter.is_none() {
             first_counter =
-                v("hostwatt_meter_device_energy_joules_total{meter=\"plug\",kind=\"shelly\"}")
+                v("hostwatt_meters_device_energy_joules_total{meter=\"plug\",kind=\"shelly\"}")
                     .map(|j| (t, j));
         }
         if t < 30 {
@@ -468,7 +468,7 @@ async fn follows_the_true_wall_power(counter: bool) {
     // best energy against the plug's own counter, from the first wall round that saw it
     let (_, first) = first_counter.expect("the counter was seen");
     let counted =
-        v("hostwatt_meter_device_energy_joules_total{meter=\"plug\",kind=\"shelly\"}") - first;
+        v("hostwatt_meters_device_energy_joules_total{meter=\"plug\",kind=\"shelly\"}") - first;
     let best = v("hostwatt_wall_energy_joules_total{source=\"best\"}");
     assert!(
         ((best - counted) / counted).abs() < 0.005,
@@ -508,7 +508,7 @@ async fn a_meter_that_reads_zero_watts_is_neither_best_nor_learned_from() {
     let text = hostwatt::metrics::exposition(&app.registry);
     let v = |series: &str| support::value(&text, series);
     assert_eq!(
-        v("hostwatt_meter_up{meter=\"plug\",kind=\"shelly\"}"),
+        v("hostwatt_meters_up{meter=\"plug\",kind=\"shelly\"}"),
         Some(1.0)
     );
     assert_eq!(

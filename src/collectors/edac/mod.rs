@@ -16,8 +16,8 @@
 //! Quirks: on consumer boards ECC often "works" (the DIMMs are ECC, the firmware says so) while no
 //! EDAC driver binds, so errors are corrected silently and never reported. A missing `edac/mc` dir is
 //! therefore a finding, not an absent source: `hostwatt_edac_reporting_active 0`, together with
-//! `hostwatt_memory_ecc_present 1` from DMI, is the "ECC RAM present but reporting inactive" alert.
-//! The DMI `raw` files are root-only: EACCES there gives `hostwatt_memory_dmi_readable 0`, not a fault.
+//! `hostwatt_edac_memory_ecc_present 1` from DMI, is the "ECC RAM present but reporting inactive" alert.
+//! The DMI `raw` files are root-only: EACCES there gives `hostwatt_edac_memory_dmi_readable 0`, not a fault.
 //! Firmware tables do not change while running, so a complete DMI read is cached.
 
 use std::io;
@@ -130,22 +130,22 @@ const DIMM_SIZE: Family = Family::gauge(
     &["controller", "dimm"],
 );
 const ECC_TYPE: Family = Family::gauge(
-    "hostwatt_memory_ecc_type",
+    "hostwatt_edac_memory_ecc_type",
     "State set: the error correction the firmware declares for a physical memory array (SMBIOS type 16, byte 0x06)",
     &["array", "state"],
 );
 const ARRAY_INFO: Family = Family::gauge(
-    "hostwatt_memory_array_info",
+    "hostwatt_edac_memory_array_info",
     "Always 1; labels give the DMI entry of a physical memory array and its use (system-memory, video-memory, ...)",
     &["array", "use"],
 );
 const ECC_PRESENT: Family = Family::gauge(
-    "hostwatt_memory_ecc_present",
+    "hostwatt_edac_memory_ecc_present",
     "1 if the firmware declares single-bit, multi-bit or CRC error correction for system memory, 0 if none or parity only; absent when unknown",
     &[],
 );
 const DMI_READABLE: Family = Family::gauge(
-    "hostwatt_memory_dmi_readable",
+    "hostwatt_edac_memory_dmi_readable",
     "1 if the SMBIOS memory array entries could be read; 0 when they are root-only and hostwatt is not root",
     &[],
 );

@@ -166,7 +166,7 @@ fn renders_the_captured_tree_exactly() {
     let count = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
     assert_eq!(count("hostwatt_edac_channel_correctable_errors_total"), 6);
     assert_eq!(count("hostwatt_edac_channel_uncorrectable_errors_total"), 4);
-    assert_eq!(count("hostwatt_memory_"), 0, "no DMI in this tree");
+    assert_eq!(count("hostwatt_edac_memory_"), 0, "no DMI in this tree");
 }
 
 #[test]
@@ -234,8 +234,8 @@ fn root_only_dmi_is_a_metric_not_a_fault() {
     assert_eq!(
         render(&snap),
         [
-            "hostwatt_edac_reporting_active 0",
-            "hostwatt_memory_dmi_readable 0"
+            "hostwatt_edac_memory_dmi_readable 0",
+            "hostwatt_edac_reporting_active 0"
         ]
     );
 
@@ -312,18 +312,18 @@ fn reads_the_edac_ecc_case_across_rounds() {
         "hostwatt_edac_dimm_uncorrectable_errors_total{controller=\"mc0\",dimm=\"dimm1\"} 0",
         "hostwatt_edac_reporting_active 1",
         "hostwatt_edac_uncorrectable_errors_total{controller=\"mc0\"} 0",
-        "hostwatt_memory_array_info{array=\"16-0\",use=\"system-memory\"} 1",
-        "hostwatt_memory_dmi_readable 1",
-        "hostwatt_memory_ecc_present 1",
-        "hostwatt_memory_ecc_type{array=\"16-0\",state=\"multi-bit-ecc\"} 1",
-        "hostwatt_memory_ecc_type{array=\"16-0\",state=\"single-bit-ecc\"} 0",
+        "hostwatt_edac_memory_array_info{array=\"16-0\",use=\"system-memory\"} 1",
+        "hostwatt_edac_memory_dmi_readable 1",
+        "hostwatt_edac_memory_ecc_present 1",
+        "hostwatt_edac_memory_ecc_type{array=\"16-0\",state=\"multi-bit-ecc\"} 1",
+        "hostwatt_edac_memory_ecc_type{array=\"16-0\",state=\"single-bit-ecc\"} 0",
     ];
     for l in expect {
         assert!(series.iter().any(|x| x == l), "missing {l} in {series:#?}");
     }
     let ecc_states = series
         .iter()
-        .filter(|l| l.starts_with("hostwatt_memory_ecc_type"))
+        .filter(|l| l.starts_with("hostwatt_edac_memory_ecc_type"))
         .count();
     assert_eq!(ecc_states, Ecc::STATES.len());
     assert!(
