@@ -161,7 +161,7 @@ mod tests {
             state: smart::power::State::Unknown,
             standby_seconds: 0.0,
             spin_ups: 0,
-            runs: Vec::new(),
+            standby_skips: 0,
             advice: None,
         }
     }

@@ -1,5 +1,9 @@
 //! hostwatt's own health: per-collector success, duration, last success, errors by kind, items
 //! currently failing, command runs, and build info. Owned instruments: their cardinality is fixed.
+//!
+//! `hostwatt_command_runs_total{program,outcome}` is the one metric of "did the program run",
+//! for every collector that runs one (counted by `host::command::Runner`); collectors say what
+//! the output meant (an item fault, the age of the data they serve).
 
 use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
@@ -49,7 +53,7 @@ const ITEM_FAILING: Family = Family::gauge(
 );
 const COMMAND_RUNS: Family = Family::counter(
     "hostwatt_command_runs_total",
-    "External program runs by outcome (ok, nonzero, timeout, still_running, output_limit, error)",
+    "External program runs (smartctl, zpool, ...) by outcome: ok, nonzero (smartctl also exits non-zero for a disk left in standby or with exit status bits set), timeout, still_running (the last killed run has not exited), output_limit, error",
     &["program", "outcome"],
 );
 const BUILD_INFO: Family = Family::gauge(

@@ -119,7 +119,7 @@ struct Device {
     data: Option<Box<Data>>,
     data_at: Option<Instant>,
     exit: Option<u8>,
-    runs: BTreeMap<&'static str, u64>,
+    standby_skips: u64,
 }
 
 impl Device {
@@ -134,7 +134,7 @@ impl Device {
             data: None,
             data_at: None,
             exit: None,
-            runs: BTreeMap::new(),
+            standby_skips: 0,
         }
     }
 
@@ -315,14 +315,9 @@ impl Smart {
         at: Instant,
     ) -> Option<Fault> {
         let item = identity(d.data.as_deref(), &d.basename(), self.cfg.hide_serial);
-        let mut count = |o: &'static str| *d.runs.entry(o).or_insert(0) += 1;
         let out = match result {
             Ok(out) => out,
             Err(e) => {
-                count(match e {
-                    CommandError::Timeout { .. } | CommandError::StillRunning { .. } => "timeout",
-                    _ => "error",
-                });
                 return Some(Fault {
                     item,
                     error: CollectError::Command(e),
@@ -330,7 +325,6 @@ impl Smart {
             }
         };
         let Some(code) = out.code else {
-            count("error");
             return Some(Fault {
                 item,
                 error: CollectError::Command(out.exited(&self.program, &Self::args(d))),
@@ -338,12 +332,11 @@ impl Smart {
         };
         match json::parse_report(&out.stdout_text(), code) {
             Ok(Report::Standby { .. }) => {
-                count("standby");
+                d.standby_skips += 1;
                 d.power.observe_standby(at);
                 None
             }
             Ok(Report::NoData { exit, message }) => {
-                count("no_data");
                 d.exit = Some(exit);
                 let error = if message.contains("Permission denied") {
                     CollectError::PermissionDenied {
@@ -359,20 +352,16 @@ impl Smart {
                 Some(Fault { item, error })
             }
             Ok(Report::Data { exit, data }) => {
-                count("data");
                 d.exit = Some(exit);
                 d.data = Some(data);
                 d.data_at = Some(at);
                 d.power.observe_answer(at);
                 None
             }
-            Err(e) => {
-                count("garbage");
-                Some(Fault {
-                    item,
-                    error: CollectError::parse(format!("smartctl -a {}", d.scan.name), e),
-                })
-            }
+            Err(e) => Some(Fault {
+                item,
+                error: CollectError::parse(format!("smartctl -a {}", d.scan.name), e),
+            }),
         }
     }
 
@@ -415,7 +404,7 @@ impl Smart {
                     state: d.power.state,
                     standby_seconds: d.power.standby_seconds,
                     spin_ups: d.power.spin_ups,
-                    runs: d.runs.iter().map(|(k, v)| (*k, *v)).collect(),
+                    standby_skips: d.standby_skips,
                     advice,
                 }
             })
@@ -459,8 +448,8 @@ pub struct Disk {
     pub standby_seconds: f64,
     /// Spin-ups seen.
     pub spin_ups: u64,
-    /// Runs by outcome.
-    pub runs: Vec<(&'static str, u64)>,
+    /// Runs that found the disk in standby and left it asleep (`smartctl -n standby`).
+    pub standby_skips: u64,
     /// Advisories (when data is known).
     pub advice: Option<Advice>,
 }

@@ -194,10 +194,10 @@ const SPIN_UPS: Family = Family::counter(
     "Standby to active transitions observed since hostwatt started",
     D,
 );
-const RUNS: Family = Family::counter(
-    "hostwatt_smart_runs_total",
-    "smartctl runs per disk by outcome: data, standby, no_data, garbage, timeout, error",
-    &["disk", "outcome"],
+const STANDBY_SKIPS: Family = Family::counter(
+    "hostwatt_smart_standby_skips_total",
+    "smartctl runs that found the disk in standby or sleep and left it asleep, reading no SMART data (smartctl -n standby); runs of every outcome are hostwatt_command_runs_total{program=\"smartctl\"}",
+    D,
 );
 const SMR: Family = Family::gauge(
     "hostwatt_smart_smr",
@@ -265,7 +265,7 @@ impl Render for Snapshot {
         &POWER_MODE,
         &STANDBY_SECONDS,
         &SPIN_UPS,
-        &RUNS,
+        &STANDBY_SKIPS,
         &SMR,
         &CLASS,
         &RATED_DUTY,
@@ -314,9 +314,7 @@ impl Disk {
         }
         out.push(&STANDBY_SECONDS, &l, self.standby_seconds);
         out.push(&SPIN_UPS, &l, self.spin_ups as f64);
-        for (outcome, n) in &self.runs {
-            out.push(&RUNS, &[id, outcome], *n as f64);
-        }
+        out.push(&STANDBY_SKIPS, &l, self.standby_skips as f64);
         if let Some(exit) = self.exit {
             for (bit, name) in EXIT_BITS.iter().enumerate() {
                 out.push_bool(&EXIT_BIT, &[id, name], exit & (1 << bit) != 0);

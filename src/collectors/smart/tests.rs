@@ -184,7 +184,13 @@ fn case_config(case: &Path) -> Config {
 async fn golden_case_queries_only_active_disks() {
     let case = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases/smart-mixed");
     let shared = shared_fixture("");
-    let runner = Runner::load_replay(&case.join("commands.toml"), Some(&shared)).unwrap();
+    // hostwatt_command_runs_total, as the app counts every run
+    let runs = crate::metrics::selfmon::SelfMetrics::register(&prometheus::Registry::new())
+        .unwrap()
+        .command_runs;
+    let runner = Runner::load_replay(&case.join("commands.toml"), Some(&shared))
+        .unwrap()
+        .with_counter(runs.clone());
     let root = tempfile::tempdir().unwrap();
     crate::testutil::overlay(&case.join("root"), root.path());
     let cx = Context {
@@ -336,27 +342,23 @@ async fn golden_case_queries_only_active_disks() {
     let s1 = smart.sample(&cx, t1).await.unwrap();
     assert!(s1.faults.is_empty(), "{:?}", s1.faults);
     let m = series(&s1.snapshot);
-    let runs = |disk: &str, outcome: &str| {
-        m.get(&format!(
-            "hostwatt_smart_runs_total{{disk=\"{disk}\",outcome=\"{outcome}\"}}"
-        ))
-        .copied()
-    };
+    // queried again (data of this round) only when the disk did I/O
     for disk in [wd, fail, nvme] {
-        assert_eq!(runs(disk, "data"), Some(2.0), "{disk} was active");
-        assert_eq!(get(&m, &k("data_age_seconds", disk)), 0.0);
+        assert_eq!(get(&m, &k("data_age_seconds", disk)), 0.0, "{disk} was active");
     }
     for disk in [smr, scsi, nvme_bad] {
-        assert_eq!(runs(disk, "data"), Some(1.0), "{disk} was idle");
-        assert_eq!(get(&m, &k("data_age_seconds", disk)), 60.0);
+        assert_eq!(get(&m, &k("data_age_seconds", disk)), 60.0, "{disk} was idle");
         assert_eq!(get(&m, &st(disk, "idle")), 1.0);
     }
-    assert_eq!(
-        runs("sdf", "no_data"),
-        Some(1.0),
-        "idle failing disk not retried"
-    );
-    assert_eq!(runs("sde", "standby"), Some(2.0));
+    // the idle failing disk sdf was not retried: no fault this round
+    assert_eq!(get(&m, &k("standby_skips_total", "sde")), 2.0);
+    assert_eq!(get(&m, &k("standby_skips_total", wd)), 0.0);
+    let smartctl = |outcome: &str| {
+        runs.with_label_values(&["smartctl", outcome]).get() as f64
+    };
+    // the scan and 8 disks in round 0, the 3 active disks and sde (asleep again) in round 1;
+    // non-zero: sde's two standby exits (3) and the disks with exit status bits set
+    assert_eq!((smartctl("ok"), smartctl("nonzero")), (6.0, 7.0));
     assert_eq!(get(&m, &k("spin_ups_total", "sde")), 1.0);
     assert_eq!(get(&m, &k("standby_seconds_total", "sde")), 60.0);
     assert_eq!(get(&m, &st("sde", "standby")), 1.0);
@@ -451,13 +453,6 @@ async fn hung_smartctl_times_out_is_killed_and_keeps_last_data() {
         ),
         10.0
     );
-    assert_eq!(
-        get(
-            &m,
-            &format!("hostwatt_smart_runs_total{{disk=\"{WD}\",outcome=\"timeout\"}}")
-        ),
-        1.0
-    );
     // the hung child was SIGKILLed (it is `exec sleep`, so its pid is the child's)
     let pid: u32 = std::fs::read_to_string(dir.path().join("pid"))
         .unwrap()
@@ -473,14 +468,15 @@ async fn hung_smartctl_times_out_is_killed_and_keeps_last_data() {
         .sample(&cx, t1 + Duration::from_secs(10))
         .await
         .unwrap();
+    // (a run would have timed out again: a fault)
     assert!(s.faults.is_empty(), "{:?}", s.faults);
     let m = series(&s.snapshot);
     assert_eq!(
         get(
             &m,
-            &format!("hostwatt_smart_runs_total{{disk=\"{WD}\",outcome=\"timeout\"}}")
+            &format!("hostwatt_smart_data_age_seconds{{disk=\"{WD}\"}}")
         ),
-        1.0
+        20.0
     );
 }
 
@@ -491,12 +487,9 @@ async fn garbage_output_is_a_parse_fault() {
     let faults = fault_kinds(&s);
     assert_eq!(faults, [("sda", "parse")]);
     let m = series(&s.snapshot);
-    assert_eq!(
-        get(
-            &m,
-            "hostwatt_smart_runs_total{disk=\"sda\",outcome=\"garbage\"}"
-        ),
-        1.0
+    assert!(
+        !m.keys().any(|k| k.starts_with("hostwatt_smart_data_age_seconds")),
+        "no data from garbage: {m:?}"
     );
 }
 
@@ -740,8 +733,8 @@ async fn three_disks_behind_one_megaraid_node_are_three_disks() {
             "hostwatt_smart_device_info{{device=\"/dev/bus/0\",disk=\"{disk}\",family=\"\",firmware=\"EJ08\",model=\"TOSHIBA MG08SCA16TEY\",protocol=\"SCSI\",rotation_rate=\"7200\",serial=\"FAKESERIAL000{n}\",type=\"megaraid,{n}\"}}"
         );
         assert_eq!(get(&m, &info), 1.0, "{info}");
-        let runs = format!("hostwatt_smart_runs_total{{disk=\"{disk}\",outcome=\"data\"}}");
-        assert_eq!(get(&m, &runs), 2.0, "{runs}");
+        // queried again in the second round: RAID pass-through nodes are not gated on I/O
+        assert_eq!(get(&m, &k("data_age_seconds", &disk)), 0.0, "{disk}");
     }
     assert_eq!(s1.snapshot.disks.len(), 3);
 }

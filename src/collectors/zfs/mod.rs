@@ -148,8 +148,6 @@ pub struct Snapshot {
     pub objsets: Vec<kstat::Objset>,
     /// Seconds since the zpool data was fetched; `None` when there never was any.
     pub zpool_age: Option<f64>,
-    /// Whether this round's zpool runs succeeded; `None` without zpool.
-    pub zpool_ok: Option<bool>,
     /// (version, format) of zpool, once detected.
     pub zpool: Option<(String, Format)>,
 }
@@ -378,7 +376,7 @@ impl Collector for Zfs {
         }
         self.absent_since = None;
         let round = self.zpool_round(cx).await;
-        let zpool_ok = match round {
+        match round {
             ZpoolRound::Ok(Parsed { mut pools, errors }) => {
                 for (cmd, e) in errors {
                     faults.push(Fault {
@@ -418,7 +416,6 @@ impl Collector for Zfs {
                     }
                 }
                 self.last = Some((pools, at));
-                Some(true)
             }
             ZpoolRound::Missing(e) => {
                 if kstats.is_none() {
@@ -430,7 +427,6 @@ impl Collector for Zfs {
                     item: "zpool".into(),
                     error: e.into(),
                 });
-                None
             }
             ZpoolRound::Refused(e) => {
                 if kstats.is_none() && self.last.is_none() {
@@ -443,16 +439,14 @@ impl Collector for Zfs {
                     item: "zpool".into(),
                     error: CollectError::Command(e),
                 });
-                Some(false)
             }
             ZpoolRound::Failed(e) => {
                 faults.push(Fault {
                     item: "zpool".into(),
                     error: e,
                 });
-                Some(false)
             }
-        };
+        }
         let kstats = kstats.unwrap_or_default();
         let (pools, zpool_age) = match &self.last {
             Some((pools, t)) => (
@@ -468,7 +462,6 @@ impl Collector for Zfs {
                 arc: kstats.arc,
                 objsets: kstats.objsets,
                 zpool_age,
-                zpool_ok,
                 zpool: self.zpool.clone(),
             },
             faults,

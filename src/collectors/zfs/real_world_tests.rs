@@ -109,7 +109,7 @@ async fn zfs_spares_inuse() {
         values(&l, "hostwatt_zfs_pool_size_bytes", &[r#"pool="testspare""#]).len(),
         1
     );
-    has(&l, r#"hostwatt_zfs_zpool_last_run_success{} 1"#);
+    has(&l, r#"hostwatt_zfs_zpool_data_age_seconds{} 0"#);
     has(
         &l,
         &format!(

@@ -134,11 +134,6 @@ const ZPOOL_AGE: Family = Family::gauge(
     "Age of the zpool list/status data served: 0 when this round's zpool run succeeded, else the time since the last that did (a hung zpool keeps its last good data)",
     &[],
 );
-const ZPOOL_OK: Family = Family::gauge(
-    "hostwatt_zfs_zpool_last_run_success",
-    "1 if this round's zpool runs succeeded and their output was used (a row that could not be read is an item fault, the rest is kept), 0 otherwise",
-    &[],
-);
 const ZPOOL_INFO: Family = Family::gauge(
     "hostwatt_zfs_zpool_info",
     "zpool version and the output format used (json, text, legacy); value 1",
@@ -253,7 +248,6 @@ impl Render for Snapshot {
         &SCAN_REPAIRED,
         &SCAN_ERRORS,
         &ZPOOL_AGE,
-        &ZPOOL_OK,
         &ZPOOL_INFO,
         &ARC_SIZE,
         &ARC_TARGET,
@@ -343,9 +337,6 @@ impl Render for Snapshot {
             state_set(out, &POOL_STATE, &[pool], POOL_STATES, state);
         }
         opt(out, &ZPOOL_AGE, &[], self.zpool_age);
-        if let Some(ok) = self.zpool_ok {
-            out.push_bool(&ZPOOL_OK, &[], ok);
-        }
         if let Some((version, format)) = &self.zpool {
             out.push(&ZPOOL_INFO, &[version, format.name()], 1.0);
         }
