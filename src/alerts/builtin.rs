@@ -13,6 +13,10 @@ pub(super) const fn mins(m: u64) -> Duration {
 /// Names of the CPU temperature chips of hwmon.
 const CPU_CHIPS: &[&str] = &["coretemp", "k10temp", "zenpower"];
 
+/// The `outcome`s of `hostwatt_command_runs_total` that say a program hung: killed at its
+/// timeout, or refused because the killed one has not exited.
+const HUNG: &[&str] = &["timeout", "still_running"];
+
 #[allow(clippy::too_many_arguments)]
 const fn rule(
     name: &'static str,
@@ -353,6 +357,20 @@ pub fn builtin() -> Vec<Rule> {
             "A hostwatt collector has failed every round for a while; its metrics are stale. See the daemon log.",
         ),
         rule(
+            "CommandHung",
+            Increased(Selector {
+                metric: "hostwatt_command_runs_total",
+                matchers: &[("outcome", Match::Prefix(HUNG))],
+            }),
+            Warning,
+            Some(0.0),
+            None,
+            Duration::ZERO,
+            Some(mins(60)),
+            "{program} did not finish in time recently ({outcome})",
+            "An external program hostwatt runs (smartctl, zpool) was killed at its timeout, or a killed run has still not exited, which is what a disk, controller or pool hung in I/O looks like. Its collector serves the last good data meanwhile (hostwatt_smart_data_age_seconds, hostwatt_zfs_zpool_data_age_seconds grow). Check dmesg and the daemon log.",
+        ),
+        rule(
             "RaplUnreadable",
             Compare(s("hostwatt_rapl_zone_readable"), Equals(0.0)),
             Warning,
@@ -364,4 +382,63 @@ pub fn builtin() -> Vec<Rule> {
             "energy_uj is root-only since Linux 5.10 (CVE-2020-8694): hostwatt needs CAP_DAC_READ_SEARCH, which the packaged systemd unit grants (docs/systemd.md), or root. Outside the unit: setpriv --ambient-caps +dac_read_search, or a container's cap_add. CPU power is missing from the wall estimate meanwhile.",
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::alerts::eval::{History, evaluate};
+    use crate::alerts::rules::builtin;
+    use crate::host::command::{Program, Recording, Runner};
+    use crate::metrics::selfmon::SelfMetrics;
+
+    fn recording(arg: &str, timeout: bool) -> Recording {
+        toml::from_str(&format!(
+            "argv = [\"zpool\", \"{arg}\"]\ntimeout = {timeout}"
+        ))
+        .unwrap()
+    }
+
+    /// `CommandHung` over the runs the `Runner` counts: a zpool that hangs for the first time
+    /// fires, runs that finish do not.
+    #[tokio::test]
+    async fn command_hung_fires_on_the_first_timeout_of_a_program() {
+        let registry = prometheus::Registry::new();
+        let selfm = SelfMetrics::register(&registry).unwrap();
+        let runner = Runner::replay(vec![recording("list", false), recording("status", true)])
+            .with_counter(selfm.command_runs);
+        let zpool = Program::new("zpool", "zpool");
+        let rule = builtin()
+            .into_iter()
+            .find(|r| r.name == "CommandHung")
+            .unwrap();
+        let mut h = History::default();
+        let (list, status) = (["list".to_owned()], ["status".to_owned()]);
+        let limit = Duration::from_secs(1);
+        let hung = |h: &mut History, now: f64| -> Vec<(String, f64, bool)> {
+            evaluate(&rule, &registry.gather(), now, h)
+                .into_iter()
+                .map(|o| (o.labels["outcome"].clone(), o.value, o.fires))
+                .collect()
+        };
+        runner.run(&zpool, &list, limit).await.unwrap();
+        assert_eq!(hung(&mut h, 0.0), [], "one point: unknown");
+        runner.run(&zpool, &list, limit).await.unwrap();
+        assert_eq!(
+            hung(&mut h, 60.0),
+            [
+                ("still_running".into(), 0.0, false),
+                ("timeout".into(), 0.0, false)
+            ]
+        );
+        assert!(runner.run(&zpool, &status, limit).await.is_err());
+        assert_eq!(
+            hung(&mut h, 120.0),
+            [
+                ("still_running".into(), 0.0, false),
+                ("timeout".into(), 1.0, true)
+            ]
+        );
+    }
 }

@@ -184,6 +184,18 @@ enum Mode {
     },
 }
 
+/// The `outcome` label values of `hostwatt_command_runs_total`: exit 0, another exit status,
+/// killed at its time limit, refused while a killed run has not exited, killed for printing too
+/// much, failed to start.
+pub const OUTCOMES: [&str; 6] = [
+    "ok",
+    "nonzero",
+    "timeout",
+    "still_running",
+    "output_limit",
+    "error",
+];
+
 /// One recorded command, as written in `commands.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -297,7 +309,8 @@ impl Runner {
         Ok(Self::replay(out))
     }
 
-    /// Counts runs in `hostwatt_command_runs_total{program,outcome}`.
+    /// Counts runs in `hostwatt_command_runs_total{program,outcome}`, `outcome` one of
+    /// `OUTCOMES`.
     pub fn with_counter(mut self, runs: IntCounterVec) -> Self {
         self.runs = Some(runs);
         self
@@ -331,6 +344,11 @@ impl Runner {
             }
         };
         if let Some(runs) = &self.runs {
+            // every outcome of the program exists from its first run, at 0, so that its first
+            // timeout is an increase (PromQL `increase` and the alert engine need a point before)
+            for o in OUTCOMES {
+                runs.with_label_values(&[program.name, o]);
+            }
             let outcome = match &result {
                 Ok(o) if o.code == Some(0) => "ok",
                 Ok(_) => "nonzero",
