@@ -8,6 +8,8 @@
 pub mod audit;
 pub mod daemon;
 pub mod once;
+#[cfg(test)]
+mod tests;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -17,7 +19,7 @@ use prometheus::Registry;
 use tokio::sync::{mpsc, watch};
 
 use crate::alerts::{self, Notification};
-use crate::collectors::{self, Collector, Context};
+use crate::collectors::{self, Collector, Context, Schedule};
 use crate::config::Config;
 use crate::metrics::selfmon::{self, SelfMetrics};
 use crate::metrics::{Family, Latest, Render, SnapshotCollector};
@@ -39,15 +41,19 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// Registers `collector`'s families and queues it for sampling; returns its snapshots, for
-    /// the collectors that read them and the HTTP front. On a reload, the previous collector of
-    /// that name replaces `collector` if it was built from the same config key, and its snapshot
-    /// channel is reused either way.
-    pub fn add<C: Collector>(&mut self, collector: C) -> prometheus::Result<Latest<C::Snapshot>> {
-        let key = self.keys.get(C::NAME).cloned().unwrap_or_default();
+    /// Registers `collector`'s families and queues it for sampling on `schedule`; returns its
+    /// snapshots, for the collectors that read them and the HTTP front. On a reload, the previous
+    /// collector of that name replaces `collector` if it was built from the same config key, and
+    /// its snapshot channel is reused either way.
+    pub fn add<C: Collector>(
+        &mut self,
+        schedule: Schedule,
+        collector: C,
+    ) -> prometheus::Result<Latest<C::Snapshot>> {
+        let key = self.keys.get(schedule.name).cloned().unwrap_or_default();
         let carried = self
             .carried
-            .remove(C::NAME)
+            .remove(schedule.name)
             .and_then(|b| b.downcast::<Carried<C>>().ok());
         let (collector, tx) = match carried {
             Some(c) => match c.collector {
@@ -62,6 +68,7 @@ impl Registration {
         self.families.extend(<C::Snapshot as Render>::FAMILIES);
         self.samplers.push(Box::new(Driver::new(
             key,
+            schedule,
             collector,
             tx,
             self.selfm.clone(),
@@ -92,7 +99,11 @@ macro_rules! wire {
         fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Result<Handles> {
             $(
                 let $name = if cfg.collectors.$name.enabled {
-                    Some(reg.add(wire!(@build cfg, $name, $ty $([$($input),*])?))?)
+                    let schedule = Schedule {
+                        name: stringify!($name),
+                        every: cfg.collectors.$name.interval.0,
+                    };
+                    Some(reg.add(schedule, wire!(@build cfg, $name, $ty $([$($input),*])?))?)
                 } else {
                     None
                 };
@@ -167,8 +178,13 @@ impl App {
         // evaluates what the collectors above publish: keep it last
         let alerts = if cfg.alerts.enabled {
             let collectors = reg.samplers.iter().map(|s| s.name()).collect();
+            let schedule = Schedule {
+                name: "alerts",
+                every: cfg.alerts.evaluation_interval.0,
+            };
             Some(
                 reg.add(
+                    schedule,
                     alerts::task::Engine::new(
                         &cfg.alerts,
                         cfg.alert_rules.clone(),
@@ -196,11 +212,14 @@ impl App {
             )
         });
         if let Some(h) = &history {
-            reg.add(crate::history::record::Recorder::new(
-                &cfg.history,
-                h.clone(),
-                latest.clone(),
-            ))?;
+            let schedule = Schedule {
+                name: "history",
+                every: cfg.history.interval.0,
+            };
+            reg.add(
+                schedule,
+                crate::history::record::Recorder::new(&cfg.history, h.clone(), latest.clone()),
+            )?;
         }
         let advice = handles.advisor;
         let page = crate::page::Sources {

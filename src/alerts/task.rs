@@ -12,7 +12,7 @@
 //! `hostwatt_collector_available` both 1). A rule reads collector `c` when one of its metrics
 //! is `hostwatt_<c>_…` (the prefix rule of `metrics::names`).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus::Registry;
 use serde::Serialize;
@@ -98,7 +98,6 @@ impl Render for Snapshot {
 /// The `alerts` collector.
 pub struct Engine {
     rules: Vec<Rule>,
-    interval: Duration,
     timing: Timing,
     registry: Registry,
     store: state::Store,
@@ -164,7 +163,6 @@ impl Engine {
     ) -> Self {
         Self {
             rules: rules.into_iter().filter(|r| r.enabled).collect(),
-            interval: cfg.evaluation_interval.0,
             timing: Timing {
                 repeat_interval: cfg.repeat_interval.0.as_secs_f64(),
                 keep_resolved: cfg.keep_resolved.0.as_secs_f64(),
@@ -308,11 +306,6 @@ impl Engine {
 
 impl Collector for Engine {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "alerts";
-
-    fn interval(&self) -> Duration {
-        self.interval
-    }
 
     async fn sample(
         &mut self,
@@ -351,13 +344,15 @@ impl Collector for Engine {
         if self.loaded
             && let Err(e) = self.save()
         {
-            tracing::warn!(collector = Self::NAME, error = %e, "could not save alert state on shutdown");
+            tracing::warn!(collector = "alerts", error = %e, "could not save alert state on shutdown");
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::alerts::Reason;
     use crate::alerts::rules::builtin;

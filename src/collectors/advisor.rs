@@ -75,7 +75,6 @@ impl Render for Snapshot {
 
 /// The collector.
 pub struct Advisor {
-    cfg: Config,
     base: Inputs,
     facts: Arc<Facts>,
     wall: Option<Latest<wall::Snapshot>>,
@@ -90,7 +89,6 @@ impl super::Build for Advisor {
     /// Its section, and from the whole config the PSU curve and SMART interval.
     fn build(hostwatt: &crate::config::Config, (wall, rapl): Self::Inputs) -> Self {
         Self {
-            cfg: hostwatt.collectors.advisor.clone(),
             base: advisor::run::config_inputs(hostwatt),
             facts: Arc::new(Facts::embedded()),
             wall,
@@ -131,11 +129,6 @@ pub fn advance_window(
 
 impl Collector for Advisor {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "advisor";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::attrs::parse_numbered;
 use super::cpuidle::{CpuSet, WALK_EVERY, is_offline};
@@ -487,24 +487,19 @@ impl Kept {
 /// between rounds (`Kept`).
 #[derive(Debug)]
 pub struct Cpufreq {
-    cfg: Config,
     kept: Option<Kept>,
 }
 
 impl Cpufreq {
-    /// A collector with `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Self { cfg, kept: None }
+    /// A collector of the section `_cfg`: it holds only what the registration reads (`enabled`,
+    /// `interval`).
+    pub fn new(_cfg: Config) -> Self {
+        Self { kept: None }
     }
 }
 
 impl Collector for Cpufreq {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "cpufreq";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

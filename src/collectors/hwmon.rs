@@ -741,11 +741,6 @@ impl Hwmon {
 
 impl Collector for Hwmon {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "hwmon";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,
@@ -1219,6 +1214,6 @@ mod tests {
             (chip.chip.as_str(), s.value),
             ("corsairpsu-0003:1B1C:1C05.0001", 0.72)
         );
-        assert_eq!(c.interval(), Duration::from_secs(15));
+        assert_eq!(c.cfg.interval.0, Duration::from_secs(15));
     }
 }

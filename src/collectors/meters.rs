@@ -182,11 +182,6 @@ async fn read_one(
 
 impl Collector for Meters {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "meters";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

@@ -6,8 +6,9 @@
 //! (`NAME.rs` or `NAME/mod.rs`, with its `Config` for `[collectors.NAME]` and its `Collector`),
 //! one entry in `list!` (with the collectors it reads, if any), and its section in
 //! `config/hostwatt.example.toml` (see README, Development). The module declaration, the config
-//! field, the registration in `app` and the names are generated from the list; its metric names
-//! start with `hostwatt_NAME_` (checked by `metrics::names`). Golden cases name the collectors
+//! field, the registration in `app` (which reads the section's `enabled` and `interval`: a
+//! `Schedule`) and the names are generated from the list; its metric names start with
+//! `hostwatt_NAME_` (checked by `metrics::names`). Golden cases name the collectors
 //! they exercise, so none of them changes.
 
 pub mod attrs;
@@ -153,14 +154,11 @@ impl<S> Sample<S> {
     }
 }
 
-/// A data source sampled in the background.
+/// A data source sampled in the background. Its name and interval are not its own: they are
+/// its entry in `list!` and its section's `interval`, handed to the scheduler as a `Schedule`.
 pub trait Collector: Send + 'static {
     /// What a round produces and scrapes render.
     type Snapshot: Render;
-    /// Name in `collector` labels and logs.
-    const NAME: &'static str;
-    /// How often to sample.
-    fn interval(&self) -> Duration;
     /// One round. `at` is the round's monotonic time: rates are computed from it, so tests can
     /// drive rounds without sleeping.
     fn sample(
@@ -171,6 +169,17 @@ pub trait Collector: Send + 'static {
 
     /// Called once when the daemon stops, to save what must survive a restart.
     fn finish(&mut self) {}
+}
+
+/// How the scheduler runs a collector: the name in its `collector` label and logs, and how often
+/// it samples. For a collector of `list!`, its entry's name and its section's `interval` (the
+/// registration in `app` reads both); the alert engine and the history recorder give their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Name in `collector` labels and logs; also the key a reload finds the collector by.
+    pub name: &'static str,
+    /// Time between rounds.
+    pub every: Duration,
 }
 
 /// The one list of collectors, in sampling order; `list!(then)` hands it to the macro `then`.

@@ -13,7 +13,7 @@
 //! includes its children's, so summing every zone counts power twice; `id` shows the nesting.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::attrs::{group_indexed, split_indexed};
 use super::rapl::{is_rapl, parse_zone_id};
@@ -213,24 +213,18 @@ pub fn read_zones(root: &Root) -> Result<(Snapshot, Vec<Fault>), CollectError> {
 
 /// The powercap collector: stateless, every value is read fresh.
 #[derive(Debug)]
-pub struct Powercap {
-    cfg: Config,
-}
+pub struct Powercap;
 
 impl Powercap {
-    /// A collector with `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Self { cfg }
+    /// A collector of the section `_cfg`: it holds only what the registration reads (`enabled`,
+    /// `interval`).
+    pub fn new(_cfg: Config) -> Self {
+        Self
     }
 }
 
 impl Collector for Powercap {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "powercap";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{CollectError, Collector, Context, Fault, Sample};
 use crate::host::root::Root;
@@ -193,15 +193,14 @@ struct Acc {
 /// The RAPL collector: per-zone accumulators across rounds.
 #[derive(Debug)]
 pub struct Rapl {
-    cfg: Config,
     zones: BTreeMap<String, Acc>,
 }
 
 impl Rapl {
-    /// A collector with `cfg`.
-    pub fn new(cfg: Config) -> Self {
+    /// A collector of the section `_cfg`: it holds only what the registration reads (`enabled`,
+    /// `interval`).
+    pub fn new(_cfg: Config) -> Self {
         Self {
-            cfg,
             zones: BTreeMap::new(),
         }
     }
@@ -352,11 +351,6 @@ impl Render for Snapshot {
 
 impl Collector for Rapl {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "rapl";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,
@@ -407,6 +401,8 @@ impl Collector for Rapl {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use proptest::prelude::*;
 

@@ -11,7 +11,7 @@
 //! a resilver onto or from one can take days or time out, because its cache fills under the
 //! sustained writes ZFS issues.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::smart::{self, advisories::Class};
 use super::{CollectError, Collector, Context, Sample, zfs};
@@ -96,7 +96,6 @@ pub fn join(disks: &smart::Snapshot, pools: &zfs::Snapshot) -> Vec<Member> {
 
 /// The storage join collector.
 pub struct Storage {
-    cfg: Config,
     smart: Option<Latest<smart::Snapshot>>,
     zfs: Option<Latest<zfs::Snapshot>>,
 }
@@ -107,9 +106,8 @@ impl super::Build for Storage {
         Option<Latest<zfs::Snapshot>>,
     );
 
-    fn build(cfg: &crate::config::Config, (smart, zfs): Self::Inputs) -> Self {
+    fn build(_: &crate::config::Config, (smart, zfs): Self::Inputs) -> Self {
         Self {
-            cfg: cfg.collectors.storage.clone(),
             smart,
             zfs,
         }
@@ -118,11 +116,6 @@ impl super::Build for Storage {
 
 impl Collector for Storage {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "storage";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

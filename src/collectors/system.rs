@@ -2,7 +2,7 @@
 //! uptime, enough to tell "idle" from "busy". Live host only: with `--root` pointing elsewhere
 //! it reports itself unavailable rather than mix the live host into a fixture.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{CollectError, Collector, Context, Sample};
 pub use crate::host::sysinfo::Reading;
@@ -57,24 +57,19 @@ impl Render for Reading {
 
 /// The system collector.
 pub struct System {
-    cfg: Config,
     host: Option<Host>,
 }
 
 impl System {
-    /// A collector with `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Self { cfg, host: None }
+    /// A collector of the section `_cfg`: it holds only what the registration reads (`enabled`,
+    /// `interval`).
+    pub fn new(_cfg: Config) -> Self {
+        Self { host: None }
     }
 }
 
 impl Collector for System {
     type Snapshot = Reading;
-    const NAME: &'static str = "system";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

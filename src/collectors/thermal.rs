@@ -16,7 +16,7 @@
 //! other series.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::attrs::{Attrs, group_indexed, is_numbered, split_indexed};
 use super::{CollectError, Collector, Context, Sample};
@@ -318,24 +318,18 @@ impl Render for Snapshot {
 
 /// The thermal collector. Stateless: every round is a fresh walk.
 #[derive(Debug)]
-pub struct Thermal {
-    cfg: Config,
-}
+pub struct Thermal;
 
 impl Thermal {
-    /// A collector with `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Self { cfg }
+    /// A collector of the section `_cfg`: it holds only what the registration reads (`enabled`,
+    /// `interval`).
+    pub fn new(_cfg: Config) -> Self {
+        Self
     }
 }
 
 impl Collector for Thermal {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "thermal";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

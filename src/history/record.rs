@@ -13,7 +13,7 @@
 //! - `cpuidle_residency_ratio:<state name>`
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::collectors::smart::power::State as PowerState;
 use crate::collectors::{CollectError, Collector, Context, Sample, cpuidle, smart, wall, zfs};
@@ -210,7 +210,6 @@ pub fn unix_now() -> i64 {
 
 /// The recorder collector.
 pub struct Recorder {
-    interval: Duration,
     history: History,
     sources: Sources,
     policy: FlushPolicy,
@@ -220,7 +219,6 @@ impl Recorder {
     /// A recorder of `sources` into `history`, flushing at most every `cfg.flush_interval`.
     pub fn new(cfg: &Config, history: History, sources: Sources) -> Self {
         Self {
-            interval: cfg.interval.0,
             history,
             sources,
             policy: FlushPolicy::new(cfg.flush_interval.0, Instant::now()),
@@ -245,11 +243,6 @@ impl Recorder {
 
 impl Collector for Recorder {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "history";
-
-    fn interval(&self) -> Duration {
-        self.interval
-    }
 
     async fn sample(
         &mut self,

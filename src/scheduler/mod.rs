@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::collectors::{CollectError, Collector, Context, Fault};
+use crate::collectors::{CollectError, Collector, Context, Fault, Schedule};
 use crate::host::ticker;
 use crate::metrics::selfmon::SelfMetrics;
 
@@ -82,6 +82,7 @@ enum Outcome {
 /// Drives one `Collector`.
 pub struct Driver<C: Collector> {
     key: String,
+    schedule: Schedule,
     collector: C,
     tx: watch::Sender<Option<Arc<C::Snapshot>>>,
     selfm: SelfMetrics,
@@ -91,15 +92,18 @@ pub struct Driver<C: Collector> {
 }
 
 impl<C: Collector> Driver<C> {
-    /// A driver publishing to `tx`; `key` identifies the config it was built from.
+    /// A driver running `collector` on `schedule`, publishing to `tx`; `key` identifies the
+    /// config it was built from.
     pub fn new(
         key: String,
+        schedule: Schedule,
         collector: C,
         tx: watch::Sender<Option<Arc<C::Snapshot>>>,
         selfm: SelfMetrics,
     ) -> Self {
         Self {
             key,
+            schedule,
             collector,
             tx,
             selfm,
@@ -110,7 +114,7 @@ impl<C: Collector> Driver<C> {
     }
 
     fn log_transition(&self, now: Outcome, error: Option<&CollectError>) {
-        let name = C::NAME;
+        let name = self.schedule.name;
         match (self.last, now, error) {
             (prev, Outcome::Failed(_), Some(e))
                 if prev.is_none()
@@ -136,7 +140,7 @@ impl<C: Collector> Driver<C> {
     }
 
     fn update_faults(&mut self, faults: Vec<Fault>, at: Instant) {
-        let name = C::NAME;
+        let name = self.schedule.name;
         let mut now = BTreeMap::new();
         for f in faults {
             let kind = f.error.kind();
@@ -218,7 +222,7 @@ impl ItemLog {
 
 impl<C: Collector> Sampler for Driver<C> {
     fn name(&self) -> &'static str {
-        C::NAME
+        self.schedule.name
     }
 
     fn finish(&mut self) {
@@ -238,7 +242,7 @@ impl<C: Collector> Sampler for Driver<C> {
     }
 
     fn interval(&self) -> Duration {
-        self.collector.interval()
+        self.schedule.every
     }
 
     fn round<'a>(
@@ -247,7 +251,7 @@ impl<C: Collector> Sampler for Driver<C> {
         at: Instant,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
-            let name = C::NAME;
+            let name = self.schedule.name;
             let started = Instant::now();
             let result = self.collector.sample(cx, at).await;
             self.selfm

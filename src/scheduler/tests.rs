@@ -10,7 +10,7 @@ use prometheus::Registry;
 use tokio::sync::watch;
 
 use super::*;
-use crate::collectors::{CollectError, Collector, Context, Sample};
+use crate::collectors::{CollectError, Collector, Context, Sample, Schedule};
 use crate::host::command::Runner;
 use crate::host::root::Root;
 use crate::metrics::selfmon::SelfMetrics;
@@ -46,17 +46,19 @@ impl<const ID: usize> Probe<ID> {
     }
 }
 
-impl<const ID: usize> Collector for Probe<ID> {
-    type Snapshot = Nothing;
-    const NAME: &'static str = ["probe", "other", "slow"][ID];
-
-    fn interval(&self) -> Duration {
-        if ID == 2 {
+impl<const ID: usize> Probe<ID> {
+    const SCHEDULE: Schedule = Schedule {
+        name: ["probe", "other", "slow"][ID],
+        every: if ID == 2 {
             Duration::from_secs(60)
         } else {
             Duration::from_millis(50)
-        }
-    }
+        },
+    };
+}
+
+impl<const ID: usize> Collector for Probe<ID> {
+    type Snapshot = Nothing;
 
     async fn sample(&mut self, cx: &Context, _: Instant) -> Result<Sample<Nothing>, CollectError> {
         let thread = std::thread::current().name().unwrap_or_default().to_owned();
@@ -96,7 +98,13 @@ fn start(root: &Path, panic_on: Option<usize>, read: Option<&'static str>) -> Ru
         ran_on: Arc::default(),
     };
     let (tx, _rx) = watch::channel(None);
-    let driver: Box<dyn Sampler> = Box::new(Driver::new(String::new(), probe, tx, selfm.clone()));
+    let driver: Box<dyn Sampler> = Box::new(Driver::new(
+        String::new(),
+        Probe::<0>::SCHEDULE,
+        probe,
+        tx,
+        selfm.clone(),
+    ));
     let cx = Context {
         root: Root::new(root),
         runner: Runner::system(),
@@ -258,12 +266,14 @@ fn spawn_two<const A: usize, const B: usize>(
     let samplers = vec![
         driver(Box::new(Driver::new(
             String::new(),
+            Probe::<A>::SCHEDULE,
             first,
             watch::channel(None).0,
             selfm.clone(),
         ))),
         driver(Box::new(Driver::new(
             String::new(),
+            Probe::<B>::SCHEDULE,
             second,
             watch::channel(None).0,
             selfm.clone(),
@@ -390,6 +400,7 @@ async fn a_collector_still_stuck_at_a_reload_is_not_read_again_until_its_read_re
     let driver = |probe: Probe| -> Vec<Box<dyn Sampler>> {
         vec![Box::new(Driver::new(
             String::new(),
+            Probe::<0>::SCHEDULE,
             probe,
             watch::channel(None).0,
             selfm.clone(),

@@ -29,7 +29,7 @@
 //! measured; a power monitor must not, so we never do.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -467,11 +467,6 @@ impl Cpuidle {
 
 impl Collector for Cpuidle {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "cpuidle";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

@@ -1,6 +1,7 @@
 //! Tests of the cpuidle walk, the counter arithmetic and the aggregated rounds.
 
 use std::io;
+use std::time::Duration;
 
 use super::walk::{HINT, read_walk};
 use super::*;

@@ -21,7 +21,7 @@
 //! Firmware tables do not change while running, so a complete DMI read is cached.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::attrs::{Attrs, group_indexed, is_numbered, split_indexed};
 use super::{CollectError, Collector, Context, Fault, Sample};
@@ -473,14 +473,14 @@ impl Render for Snapshot {
 /// The EDAC collector; caches the DMI tables once fully read.
 #[derive(Debug)]
 pub struct Edac {
-    cfg: Config,
     dmi: Option<Dmi>,
 }
 
 impl Edac {
-    /// A collector with `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Self { cfg, dmi: None }
+    /// A collector of the section `_cfg`: it holds only what the registration reads (`enabled`,
+    /// `interval`).
+    pub fn new(_cfg: Config) -> Self {
+        Self { dmi: None }
     }
 
     fn round(&mut self, root: &Root) -> Result<Sample<Snapshot>, CollectError> {
@@ -507,11 +507,6 @@ impl Edac {
 
 impl Collector for Edac {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "edac";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

@@ -456,11 +456,6 @@ pub struct Disk {
 
 impl Collector for Smart {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "smart";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,

@@ -13,7 +13,7 @@ mod pairing;
 mod render;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -454,11 +454,6 @@ impl MeterNow {
 
 impl Collector for Wall {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "wall";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,
@@ -506,7 +501,7 @@ impl Collector for Wall {
         if self.loaded
             && let Err(e) = self.save_state()
         {
-            tracing::warn!(collector = Self::NAME, error = %e, "could not save energy state on shutdown");
+            tracing::warn!(collector = "wall", error = %e, "could not save energy state on shutdown");
         }
     }
 }

@@ -356,11 +356,6 @@ fn estimate_eta(prev: Option<&Scan>, now: &mut Scan, dt: f64) {
 
 impl Collector for Zfs {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "zfs";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
 
     async fn sample(
         &mut self,
