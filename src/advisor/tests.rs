@@ -54,6 +54,29 @@ fn ids(findings: &[Finding]) -> BTreeSet<&str> {
     findings.iter().map(|f| f.id.as_str()).collect()
 }
 
+#[test]
+fn a_source_is_a_page_never_a_home_page() {
+    for home in [
+        "https://mattgadient.com/",
+        "https://mattgadient.com",
+        "https://www.seagate.com/#top",
+        "https://github.com/R3NE07/Futro-S740",
+        "https://github.com/R3NE07/",
+        "http://mattgadient.com/9w-idle/",
+    ] {
+        assert!(facts::not_a_page(home).is_some(), "{home} accepted");
+    }
+    for page in [
+        "https://mindinthewater.blogspot.com/2010/01",
+        "https://cgit.freebsd.org/src/commit/?id=4c10f2e605",
+        "https://bugzilla.kernel.org/show_bug.cgi?id=218499",
+        "https://github.com/Dasharo/dasharo-issues/issues/828",
+        "https://github.com/R3NE07/Futro-S740/blob/HEAD/power_consumption.md",
+    ] {
+        assert_eq!(facts::not_a_page(page), None, "{page} rejected");
+    }
+}
+
 fn gold_500() -> Curve {
     Curve::from_profile(Level::Gold, Mains::V115, 500.0).unwrap()
 }
@@ -76,7 +99,7 @@ fn every_figure_cites_a_source_and_every_blocker_a_figure() {
             f.per
         );
         for s in &f.sources {
-            assert!(s.url.starts_with("https://"), "{key}: url {}", s.url);
+            assert_eq!(facts::not_a_page(&s.url), None, "{key}: url {}", s.url);
             assert!(
                 s.says.chars().any(|c| c.is_ascii_digit()),
                 "{key}: source gives no number: {}",
