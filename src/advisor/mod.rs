@@ -164,6 +164,17 @@ pub struct DiskActivity {
     pub since_boot: bool,
 }
 
+/// Package C-state residency as the `cstate_pkg` collector counted it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackageCstates {
+    /// Why it is not counted (no counter on this CPU, perf_event_paranoid, ...); `None` when it is.
+    pub unmeasurable: Option<String>,
+    /// Seconds the shares cover (0 before two rounds).
+    pub observed_secs: f64,
+    /// (state, share of the observed time 0..1), the mean over packages, deepest last (`pc2`..`pc10`).
+    pub shares: Vec<(String, f64)>,
+}
+
 /// What the checks need besides the filesystem: measurements and configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
@@ -182,6 +193,8 @@ pub struct Inputs {
     /// Measured CPU package power, watts: the RAPL `package-*` zones counted once, summed
     /// (the daemon's latest RAPL round, or the one-shot audit's sample).
     pub package_watts: Option<f64>,
+    /// Package C-state residency; `None` when the `cstate_pkg` collector is off or has not run.
+    pub package_cstates: Option<PackageCstates>,
 }
 
 impl Inputs {
@@ -316,7 +329,7 @@ pub fn audit(root: &Root, inputs: &Inputs, facts: &Facts) -> Report {
         sata_alpm::check(root, inputs, facts),
         runtime_pm::check(root, &pci, inputs, facts),
         cpu_policy::check(root, inputs, facts),
-        pkg_cstates::check(root),
+        pkg_cstates::check(root, inputs, facts),
         disks::check(root, inputs, facts),
         psu::check(inputs, facts),
         kernel_knobs::check(root),

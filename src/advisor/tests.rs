@@ -14,13 +14,7 @@ struct Tree {
 
 impl Tree {
     fn new(files: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, format!("{text}\n")).unwrap();
-        }
-        let root = Root::new(dir.path());
+        let (dir, root) = crate::testutil::text_tree(files);
         Self { _dir: dir, root }
     }
 
@@ -426,19 +420,19 @@ fn cpu_policy_ignores_shallow_states_and_idle_halt() {
 }
 
 #[test]
-fn pkg_cstates_says_how_to_measure_never_zero() {
-    let t = Tree::new(&[
-        (
-            "sys/bus/event_source/devices/cstate_pkg/events/c6-residency",
-            "event=0x02",
-        ),
-        ("proc/sys/kernel/perf_event_paranoid", "-1"),
-    ]);
-    let out = pkg_cstates::check(&t.root);
+fn pkg_cstates_says_why_it_cannot_count_never_zero() {
+    let facts = Facts::embedded();
+    // the PMU is there but the collector is off
+    let t = Tree::new(&[(
+        "sys/bus/event_source/devices/cstate_pkg/events/c6-residency",
+        "event=0x02",
+    )]);
+    let out = pkg_cstates::check(&t.root, &Inputs::default(), &facts);
     assert!(out.findings.is_empty());
     assert!(
-        out.notes[0].text.contains("cstate_pkg/c6-residency/")
-            && out.notes[0].text.contains("perf_event_paranoid = -1"),
+        out.notes[0]
+            .text
+            .contains("turn on [collectors.cstate_pkg]"),
         "{:?}",
         out.notes
     );
@@ -446,14 +440,89 @@ fn pkg_cstates_says_how_to_measure_never_zero() {
         out.notes[1].text,
         "no ACPI LPIT: S0ix residency not measurable here"
     );
+    // no PMU at all: not measurable on this CPU
     let t = Tree::new(&[(pkg_cstates::LPIT, "0")]);
-    let out = pkg_cstates::check(&t.root);
+    let out = pkg_cstates::check(&t.root, &Inputs::default(), &facts);
     assert!(out.notes[0].text.starts_with("not measurable on this CPU"));
     assert!(
         out.notes[1]
             .text
             .starts_with("S0ix (LPIT) residency since boot: 0.0 s")
     );
+    // the collector's reason, as it gave it
+    let why = crate::collectors::cstate_pkg::Unmeasurable::Paranoid(Some(2)).text();
+    let inputs = Inputs {
+        package_cstates: Some(PackageCstates {
+            unmeasurable: Some(why.clone()),
+            ..PackageCstates::default()
+        }),
+        ..Inputs::default()
+    };
+    let out = pkg_cstates::check(&t.root, &inputs, &facts);
+    assert!(out.findings.is_empty(), "never 0 %: no finding");
+    assert_eq!(out.notes[0].text, why);
+}
+
+fn residency(observed_secs: f64, shares: &[(&str, f64)]) -> Inputs {
+    Inputs {
+        idle_basis: "smoothed idle".to_owned(),
+        package_cstates: Some(PackageCstates {
+            unmeasurable: None,
+            observed_secs,
+            shares: shares.iter().map(|(s, v)| ((*s).to_owned(), *v)).collect(),
+        }),
+        ..Inputs::default()
+    }
+}
+
+#[test]
+fn pkg_cstates_finds_a_package_that_never_reaches_pc6() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[]);
+    // a day watched: PC2 most of the time, PC3 a little, PC6 almost never
+    let inputs = residency(
+        86_400.0,
+        &[("pc2", 0.62), ("pc3", 0.021), ("pc6", 0.004), ("pc8", 0.0)],
+    );
+    let out = pkg_cstates::check(&t.root, &inputs, &facts);
+    assert_eq!(
+        out.notes[0].text,
+        "deepest package C-state reached over 24.0 h observed (smoothed idle): PC6 (0.4 % of the time)"
+    );
+    assert_eq!(ids(&out.findings), BTreeSet::from(["pkg-cstate-shallow"]));
+    let f = &out.findings[0];
+    assert_eq!(
+        f.title,
+        "the CPU package spends 0.4 % of the time in PC6 or deeper over 24.0 h observed (smoothed idle)"
+    );
+    assert_eq!(
+        f.watts,
+        Some(Watts {
+            low: 2.2,
+            high: 4.0
+        })
+    );
+    assert_eq!(f.confidence, Confidence::Medium);
+    assert_eq!(
+        (f.evidence[1].path.as_str(), f.evidence[1].value.as_str()),
+        ("perf cstate_pkg/c3-residency/ over msr/tsc/", "PC3 2.10 %")
+    );
+    assert!(!f.sources.is_empty());
+    // one second of a one-shot audit: the same finding, low confidence
+    let short = residency(1.0, &[("pc2", 0.9)]);
+    let out = pkg_cstates::check(&t.root, &short, &facts);
+    assert_eq!(out.findings[0].confidence, Confidence::Low);
+    assert!(out.notes[0].text.contains("over 1 s observed"));
+    // a package that sits in PC8 most of the time: a note, no finding
+    let tuned = residency(7_200.0, &[("pc2", 0.05), ("pc6", 0.03), ("pc8", 0.81)]);
+    let out = pkg_cstates::check(&t.root, &tuned, &facts);
+    assert!(out.findings.is_empty());
+    assert!(out.notes[0].text.ends_with("PC8 (81.0 % of the time)"));
+    // counting started: no share yet, and no 0 %
+    let started = residency(0.0, &[]);
+    let out = pkg_cstates::check(&t.root, &started, &facts);
+    assert!(out.findings.is_empty());
+    assert!(out.notes[0].text.contains("need a second round"));
 }
 
 #[test]

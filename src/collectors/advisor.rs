@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CollectError, Collector, Context, Sample, rapl, wall};
+use super::{CollectError, Collector, Context, Sample, cstate_pkg, rapl, wall};
 use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
 use crate::config::Interval;
 use crate::metrics::Latest;
@@ -80,21 +80,27 @@ pub struct Advisor {
     facts: Arc<Facts>,
     wall: Option<Latest<wall::Snapshot>>,
     rapl: Option<Latest<rapl::Snapshot>>,
+    cstates: Option<Latest<cstate_pkg::Snapshot>>,
     /// Per disk: completed I/Os and when, at the start of the window.
     window: BTreeMap<String, (u64, Instant)>,
 }
 
 impl super::Build for Advisor {
-    type Inputs = (Option<Latest<wall::Snapshot>>, Option<Latest<rapl::Snapshot>>);
+    type Inputs = (
+        Option<Latest<wall::Snapshot>>,
+        Option<Latest<rapl::Snapshot>>,
+        Option<Latest<cstate_pkg::Snapshot>>,
+    );
 
     /// Its section, and from the whole config the PSU curve and SMART interval.
-    fn build(hostwatt: &crate::config::Config, (wall, rapl): Self::Inputs) -> Self {
+    fn build(hostwatt: &crate::config::Config, (wall, rapl, cstates): Self::Inputs) -> Self {
         Self {
             cfg: hostwatt.collectors.advisor.clone(),
             base: advisor::run::config_inputs(hostwatt),
             facts: Arc::new(Facts::embedded()),
             wall,
             rapl,
+            cstates,
             window: BTreeMap::new(),
         }
     }
@@ -160,6 +166,9 @@ impl Collector for Advisor {
                 .iter()
                 .map(|z| (z.name.as_str(), z.counted, z.watts));
             inputs.package_watts = advisor::run::package_watts(zones);
+        }
+        if let Some(c) = self.cstates.as_ref().and_then(|rx| rx.borrow().clone()) {
+            inputs.package_cstates = Some(c.summary());
         }
         let root = cx.root.clone();
         let since_boot = {
