@@ -22,6 +22,7 @@ mod psu;
 pub mod run;
 mod runtime_pm;
 mod sata_alpm;
+pub mod standby;
 #[cfg(test)]
 mod tests;
 
@@ -195,6 +196,9 @@ pub struct Inputs {
     pub package_watts: Option<f64>,
     /// Package C-state residency; `None` when the `cstate_pkg` collector is off or has not run.
     pub package_cstates: Option<PackageCstates>,
+    /// How long each spinning disk went without standby, from the SMART power-mode history the
+    /// daemon keeps; `None` without one (SMART off, or a one-shot audit).
+    pub standby: Option<standby::Watch>,
 }
 
 impl Inputs {

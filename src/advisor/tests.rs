@@ -525,6 +525,105 @@ fn pkg_cstates_finds_a_package_that_never_reaches_pc6() {
     assert!(out.notes[0].text.contains("need a second round"));
 }
 
+fn watched(disks: &[(&str, &str, f64, f64)]) -> standby::Watch {
+    let mut w = standby::Watch::default();
+    for (disk, block, awake_h, idle_h) in disks {
+        w.disks.insert(
+            (*disk).to_owned(),
+            standby::DiskWatch {
+                device: format!("/dev/{block}"),
+                block: vec![(*block).to_owned()],
+                awake_secs: awake_h * 3600.0,
+                awake_idle_secs: idle_h * 3600.0,
+                watched_secs: (awake_h + 2.0) * 3600.0,
+                ever_standby: false,
+                ..Default::default()
+            },
+        );
+    }
+    w
+}
+
+#[test]
+fn disks_never_in_standby_for_a_day_of_idle_host_are_named_once() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[]);
+    let busy = |name: &str| DiskActivity {
+        name: name.into(),
+        ios: 20_000,
+        window_secs: 86_400.0,
+        since_boot: false,
+    };
+    let inputs = Inputs {
+        // sdb: 30 h awake, host idle 24 h of it; sdc: 30 h but the host was busy (10 h idle);
+        // sdd: 20 h, not a day yet
+        standby: Some(watched(&[
+            ("WDC_WD40EFRX-68N32N0_WD-WCC7K1", "sdb", 30.0, 24.0),
+            ("ST8000VN004-2M2101_WSD2", "sdc", 30.0, 10.0),
+            ("ST4000VN008-2DR166_ZGY3", "sdd", 20.0, 20.0),
+        ])),
+        disk_activity: vec![busy("sdb"), busy("sde")],
+        ..Inputs::default()
+    };
+    let out = disks::check(&t.root, &inputs, &facts);
+    assert_eq!(
+        ids(&out.findings),
+        BTreeSet::from(["disk-never-standby", "disk-never-idle"])
+    );
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.id == "disk-never-standby")
+        .unwrap();
+    assert_eq!(
+        f.title,
+        "1 spinning disk(s) never reached standby in the last 30.0 h watched, although the host was idle most of that time"
+    );
+    assert_eq!(f.devices, ["sdb (WDC_WD40EFRX-68N32N0_WD-WCC7K1)"]);
+    assert_eq!(
+        f.evidence[0].value,
+        "no standby in 30.0 h watched (32.0 h watched in all), host idle 24.0 h of it"
+    );
+    assert_eq!(
+        (f.evidence[1].path.as_str(), f.evidence[1].value.as_str()),
+        (
+            "sys/block/sdb/stat",
+            "20000 I/Os in 86400 s: one every 4.320 s"
+        )
+    );
+    assert_eq!(
+        f.watts_dc,
+        Some(Watts {
+            low: 3.0,
+            high: 6.0
+        })
+    );
+    assert!(
+        f.command
+            .as_deref()
+            .unwrap()
+            .starts_with("set a spindown timer: hdparm -S 241 /dev/sdb;")
+    );
+    // sdb's watts are in this finding only: the I/O finding keeps sde
+    let io = out
+        .findings
+        .iter()
+        .find(|f| f.id == "disk-never-idle")
+        .unwrap();
+    assert_eq!(io.devices, ["sde"]);
+    // under a day everywhere: a note says how long the history covers
+    let young = Inputs {
+        standby: Some(watched(&[("ST4000VN008-2DR166_ZGY3", "sdd", 20.0, 20.0)])),
+        ..Inputs::default()
+    };
+    let out = disks::check(&t.root, &young, &facts);
+    assert!(out.findings.is_empty());
+    assert_eq!(
+        out.notes[0].text,
+        "SMART power-mode history covers 22.0 h of 1 spinning disk(s); whether each reaches standby needs a day"
+    );
+}
+
 #[test]
 fn disks_use_block_stat_and_skip_virtual_devices() {
     let line = "  137013    31210 17283250   151834   620433   385624 29614672  2893316        0  1136544  3106946        0        0        0        0    41690    61796";

@@ -198,7 +198,7 @@ macro_rules! list {
             cstate_pkg: CstatePkg,
             storage: Storage [smart, zfs],
             wall: Wall [rapl, hwmon, smart, meters, system],
-            advisor: Advisor [wall, rapl, cstate_pkg],
+            advisor: Advisor [wall, rapl, cstate_pkg, smart],
         }
     };
 }
