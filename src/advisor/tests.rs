@@ -878,3 +878,44 @@ fn advice_summary_lists_findings_by_watts_for_alert_descriptions() {
         "none known (is [collectors.advisor] on?)"
     );
 }
+
+#[test]
+fn a_one_shot_audit_reads_package_residency_from_the_gathered_metrics() {
+    use crate::collectors::cstate_pkg::{Snapshot, Unmeasurable};
+    let gathered = |snap: &Snapshot| {
+        let mut fams =
+            crate::metrics::Families::new(<Snapshot as crate::metrics::Render>::FAMILIES);
+        crate::metrics::Render::render(snap, &mut fams);
+        fams.into_vec()
+    };
+    let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
+    // two packages over 2 s: package 0 half the time in PC6, package 1 all of it
+    let mut snap = Snapshot {
+        observed_secs: 2.0,
+        ..Snapshot::default()
+    };
+    for (pkg, state, secs) in [("0", "pc2", 0.5), ("0", "pc6", 1.0), ("1", "pc6", 2.0)] {
+        snap.seconds.insert((pkg.into(), state.into()), secs);
+    }
+    let got = super::run::sampled_inputs(&cfg, &gathered(&snap))
+        .package_cstates
+        .unwrap();
+    assert_eq!(got.unmeasurable, None);
+    assert_eq!(got.observed_secs, 2.0);
+    assert_eq!(
+        got.shares,
+        [("pc2".to_owned(), 0.25), ("pc6".to_owned(), 0.75)]
+    );
+    // no counter on this CPU: the reason, and nothing else
+    let none = Snapshot {
+        unmeasurable: Some(Unmeasurable::NoPmu),
+        ..Snapshot::default()
+    };
+    let got = super::run::sampled_inputs(&cfg, &gathered(&none))
+        .package_cstates
+        .unwrap();
+    assert_eq!(got.unmeasurable, Some(Unmeasurable::NoPmu.text()));
+    assert!(got.shares.is_empty());
+    // the collector off: nothing gathered, no input
+    assert_eq!(super::run::sampled_inputs(&cfg, &[]).package_cstates, None);
+}
