@@ -174,6 +174,9 @@ pub struct PackageCstates {
     pub observed_secs: f64,
     /// (state, share of the observed time 0..1), the mean over packages, deepest last (`pc2`..`pc10`).
     pub shares: Vec<(String, f64)>,
+    /// Whether the observed time is the time the host was idle (the daemon, with the wall
+    /// collector's idle detector), rather than all of it.
+    pub while_idle: bool,
 }
 
 /// What the checks need besides the filesystem: measurements and configuration.

@@ -1,7 +1,8 @@
 //! Check 5, package C-states. Residency comes from the `cstate_pkg` collector (the perf
 //! `cstate_pkg` PMU, arch/x86/events/intel/cstate.c, divided by the TSC as turbostat does): the
-//! deepest package state reached and the share of time in it, and a finding when the package
-//! spends (almost) no time in PC6 or deeper. Where it cannot be counted the note says exactly why
+//! deepest package state reached while the host was idle (the daemon counts the rounds its wall
+//! collector's idle detector saw idle) and the share of time in it, and a finding when the
+//! package spends (almost) no time in PC6 or deeper. Where it cannot be counted the note says exactly why
 //! (never 0 % for what cannot be seen). S0ix residency comes from ACPI LPIT
 //! (`sys/devices/system/cpu/cpuidle/low_power_idle_system_residency_us`, microseconds since boot,
 //! Documentation/ABI/testing/sysfs-devices-system-cpu).
@@ -70,6 +71,7 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
 }
 
 fn residency(out: &mut Outcome, p: &PackageCstates, inputs: &Inputs, facts: &Facts) {
+    // the shares cover idle time when the daemon could tell (`while_idle`), else all of it
     let depth = crate::collectors::cstate_pkg::depth;
     let reached = p.shares.iter().rev().find(|(_, s)| *s >= REACHED_MIN);
     let deep: f64 = p
@@ -79,12 +81,12 @@ fn residency(out: &mut Outcome, p: &PackageCstates, inputs: &Inputs, facts: &Fac
         .map(|(_, share)| share)
         .sum();
     let over = format!(
-        "over {} observed ({})",
+        "over {} {}",
         hours(p.observed_secs),
-        if inputs.idle_basis.is_empty() {
-            "idle not known"
+        if p.while_idle {
+            "while the host was idle"
         } else {
-            &inputs.idle_basis
+            "observed, busy time included"
         }
     );
     out.note(
@@ -110,7 +112,8 @@ fn residency(out: &mut Outcome, p: &PackageCstates, inputs: &Inputs, facts: &Fac
         ),
     )
     .with_figure(facts, inputs, "pkg_cstates", 1);
-    if p.observed_secs < OBSERVED_MIN_SECS {
+    // a short sample, or one that includes busy time, says less about idle
+    if p.observed_secs < OBSERVED_MIN_SECS || !p.while_idle {
         f.confidence = f.confidence.min(Confidence::Low);
     }
     f.evidence = p

@@ -123,7 +123,7 @@ fn gathered_cstates(
             snap.seconds.insert((p, s), m.get_counter().value());
         }
     }
-    Some(snap.summary())
+    Some(snap.summary(false))
 }
 
 /// The inputs of an audit from one sample of `cfg`'s collectors (`families`, as gathered): the

@@ -470,6 +470,7 @@ fn residency(observed_secs: f64, shares: &[(&str, f64)]) -> Inputs {
             unmeasurable: None,
             observed_secs,
             shares: shares.iter().map(|(s, v)| ((*s).to_owned(), *v)).collect(),
+            while_idle: true,
         }),
         ..Inputs::default()
     }
@@ -487,13 +488,13 @@ fn pkg_cstates_finds_a_package_that_never_reaches_pc6() {
     let out = pkg_cstates::check(&t.root, &inputs, &facts);
     assert_eq!(
         out.notes[0].text,
-        "deepest package C-state reached over 24.0 h observed (smoothed idle): PC6 (0.4 % of the time)"
+        "deepest package C-state reached over 24.0 h while the host was idle: PC6 (0.4 % of the time)"
     );
     assert_eq!(ids(&out.findings), BTreeSet::from(["pkg-cstate-shallow"]));
     let f = &out.findings[0];
     assert_eq!(
         f.title,
-        "the CPU package spends 0.4 % of the time in PC6 or deeper over 24.0 h observed (smoothed idle)"
+        "the CPU package spends 0.4 % of the time in PC6 or deeper over 24.0 h while the host was idle"
     );
     assert_eq!(
         f.watts,
@@ -508,11 +509,20 @@ fn pkg_cstates_finds_a_package_that_never_reaches_pc6() {
         ("perf cstate_pkg/c3-residency/ over msr/tsc/", "PC3 2.10 %")
     );
     assert!(!f.sources.is_empty());
-    // one second of a one-shot audit: the same finding, low confidence
-    let short = residency(1.0, &[("pc2", 0.9)]);
-    let out = pkg_cstates::check(&t.root, &short, &facts);
-    assert_eq!(out.findings[0].confidence, Confidence::Low);
-    assert!(out.notes[0].text.contains("over 1 s observed"));
+    // one second, or a day with busy time in it: the same finding, low confidence, said so
+    let mut busy = residency(86_400.0, &[("pc2", 0.9)]);
+    busy.package_cstates.as_mut().unwrap().while_idle = false;
+    for (inputs, over) in [
+        (
+            residency(1.0, &[("pc2", 0.9)]),
+            "over 1 s while the host was idle",
+        ),
+        (busy, "over 24.0 h observed, busy time included"),
+    ] {
+        let out = pkg_cstates::check(&t.root, &inputs, &facts);
+        assert_eq!(out.findings[0].confidence, Confidence::Low);
+        assert!(out.notes[0].text.contains(over), "{}", out.notes[0].text);
+    }
     // a package that sits in PC8 most of the time: a note, no finding
     let tuned = residency(7_200.0, &[("pc2", 0.05), ("pc6", 0.03), ("pc8", 0.81)]);
     let out = pkg_cstates::check(&t.root, &tuned, &facts);

@@ -93,6 +93,9 @@ pub struct Advisor {
     wall: Option<Latest<wall::Snapshot>>,
     rapl: Option<Latest<rapl::Snapshot>>,
     cstates: Option<Latest<cstate_pkg::Snapshot>>,
+    /// The cstate_pkg snapshot of the previous round, and the residency of idle rounds.
+    cstates_last: Option<Arc<cstate_pkg::Snapshot>>,
+    cstates_idle: cstate_pkg::Snapshot,
     smart: Option<Latest<smart::Snapshot>>,
     store: crate::state::Store,
     /// The standby history; `None` until loaded at the first round.
@@ -122,6 +125,8 @@ impl super::Build for Advisor {
             wall,
             rapl,
             cstates,
+            cstates_last: None,
+            cstates_idle: cstate_pkg::Snapshot::default(),
             smart,
             store: hostwatt.store(),
             watch: None,
@@ -209,16 +214,16 @@ impl Collector for Advisor {
                 .map(|z| (z.name.as_str(), z.counted, z.watts));
             inputs.package_watts = advisor::run::package_watts(zones);
         }
+        let host_idle = self
+            .wall
+            .as_ref()
+            .and_then(|rx| rx.borrow().clone())
+            .is_some_and(|w| w.idle);
         if let Some(c) = self.cstates.as_ref().and_then(|rx| rx.borrow().clone()) {
-            inputs.package_cstates = Some(c.summary());
+            inputs.package_cstates = Some(self.idle_residency(c, host_idle));
         }
         let mut faults = Vec::new();
         if let Some(s) = self.smart.as_ref().and_then(|rx| rx.borrow().clone()) {
-            let host_idle = self
-                .wall
-                .as_ref()
-                .and_then(|rx| rx.borrow().clone())
-                .is_some_and(|w| w.idle);
             let watch = match self.watch.take() {
                 Some(w) => w,
                 None => self.load().await,
@@ -265,6 +270,26 @@ impl Collector for Advisor {
 }
 
 impl Advisor {
+    /// Package C-state residency over the rounds the host was idle: what the cstate_pkg totals
+    /// grew by between this collector's rounds, counted when the wall collector's idle detector
+    /// says idle (the flag at a round stands for the interval before it). Before any idle
+    /// round, or without the wall collector, the totals of all the time.
+    fn idle_residency(
+        &mut self,
+        now: Arc<cstate_pkg::Snapshot>,
+        host_idle: bool,
+    ) -> advisor::PackageCstates {
+        if let (true, Some(before)) = (host_idle, &self.cstates_last) {
+            self.cstates_idle.add_growth(before, &now);
+        }
+        self.cstates_last = Some(now.clone());
+        if now.unmeasurable.is_none() && self.cstates_idle.observed_secs > 0.0 {
+            self.cstates_idle.summary(true)
+        } else {
+            now.summary(false)
+        }
+    }
+
     /// The saved standby history, or a fresh one; a file that could not be used is logged.
     async fn load(&self) -> Watch {
         let store = self.store.clone();
@@ -443,6 +468,64 @@ mod tests {
             .expect("found after a day");
         assert_eq!(f.devices, ["sdb (WDC_WD40EFRX_WD-1)"]);
         assert!(f.title.contains("in the last 37.0 h watched"), "{}", f.title);
+    }
+
+    #[tokio::test]
+    async fn package_residency_is_counted_over_the_rounds_the_host_was_idle() {
+        let tree = tempfile::tempdir().unwrap();
+        let cx = Context {
+            root: crate::host::root::Root::new(tree.path()),
+            runner: crate::host::command::Runner::replay(Vec::new()),
+        };
+        let (wall_tx, wall_rx) = tokio::sync::watch::channel(None);
+        let (c_tx, c_rx) = tokio::sync::watch::channel(None);
+        let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
+        let mut a = <Advisor as super::super::Build>::build(
+            &cfg,
+            (Some(wall_rx), None, Some(c_rx), None),
+        );
+        let t0 = Instant::now();
+        // cstate_pkg totals at each advisor round (5 min apart), and whether the host was idle
+        let rounds = [
+            (0.0, 0.0, 0.0, false),
+            (300.0, 290.0, 0.0, false), // busy: PC2 only, not counted
+            (600.0, 290.0, 240.0, true), // idle: 240 s of 300 in PC8
+            (900.0, 350.0, 240.0, false), // busy again, not counted
+        ];
+        let mut notes = Vec::new();
+        for (n, (observed, pc2, pc8, idle)) in rounds.into_iter().enumerate() {
+            let mut snap = cstate_pkg::Snapshot {
+                observed_secs: observed,
+                ..Default::default()
+            };
+            snap.seconds.insert(("0".into(), "pc2".into()), pc2);
+            snap.seconds.insert(("0".into(), "pc8".into()), pc8);
+            c_tx.send_replace(Some(Arc::new(snap)));
+            let w = wall::Snapshot {
+                idle,
+                ..Default::default()
+            };
+            wall_tx.send_replace(Some(Arc::new(w)));
+            let at = t0 + Duration::from_secs(300 * n as u64);
+            let report = a.sample(&cx, at).await.unwrap().snapshot.report;
+            notes.push(
+                report
+                    .notes
+                    .iter()
+                    .find(|n| n.check == "pkg_cstates")
+                    .map(|n| n.text.clone())
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            notes[1],
+            "deepest package C-state reached over 300 s observed, busy time included: PC2 (96.7 % of the time)",
+            "no idle round yet: all the time"
+        );
+        assert_eq!(
+            notes[3],
+            "deepest package C-state reached over 300 s while the host was idle: PC8 (80.0 % of the time)"
+        );
     }
 
     #[test]

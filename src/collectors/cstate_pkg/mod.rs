@@ -256,13 +256,28 @@ impl Snapshot {
 }
 
 impl Snapshot {
-    /// What the advisor's check 5 reads.
-    pub fn summary(&self) -> crate::advisor::PackageCstates {
+    /// What the advisor's check 5 reads; `while_idle` says the totals cover idle time only.
+    pub fn summary(&self, while_idle: bool) -> crate::advisor::PackageCstates {
         crate::advisor::PackageCstates {
             unmeasurable: self.unmeasurable.as_ref().map(Unmeasurable::text),
             observed_secs: self.observed_secs,
             shares: self.mean_shares(),
+            while_idle,
         }
+    }
+
+    /// Adds to these totals what `now`'s totals grew by since `before` (two snapshots of the
+    /// same collector): how the advisor keeps residency over the rounds the host was idle.
+    pub fn add_growth(&mut self, before: &Snapshot, now: &Snapshot) {
+        let dt = now.observed_secs - before.observed_secs;
+        if dt <= 0.0 {
+            return;
+        }
+        for (key, secs) in &now.seconds {
+            let grew = secs - before.seconds.get(key).copied().unwrap_or(0.0);
+            *self.seconds.entry(key.clone()).or_default() += grew.max(0.0);
+        }
+        self.observed_secs += dt;
     }
 }
 

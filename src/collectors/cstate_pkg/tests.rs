@@ -269,7 +269,7 @@ async fn a_cpu_without_the_pmu_exports_the_reason_and_no_residency() {
         ["hostwatt_cstate_package_measurable{reason=\"no_pmu\"} 0"]
     );
     assert_eq!(
-        snap.summary().unmeasurable.as_deref(),
+        snap.summary(false).unmeasurable.as_deref(),
         Some(Unmeasurable::NoPmu.text().as_str())
     );
 }
