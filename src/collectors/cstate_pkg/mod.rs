@@ -12,10 +12,11 @@
 //! same CPU (the `msr` PMU's `tsc` event, opened alongside). Seconds are that share times the
 //! round's length (`at` between rounds): no TSC frequency is needed, and none is guessed.
 //!
-//! When the counters cannot be read the collector says why in
-//! `hostwatt_cstate_package_measurable{reason}` and never exports 0 %: no PMU (AMD desktop
-//! parts, VMs: not measurable on this CPU), `perf_event_paranoid` > 0 without CAP_PERFMON or
-//! CAP_SYS_ADMIN, `perf_event_open` refused by a seccomp filter or LSM, or another refusal.
+//! It never exports 0 % for what it cannot count. With no PMU (AMD desktop parts, VMs: not
+//! measurable on this CPU) the collector is unavailable, as RAPL is on a VM. When the counters
+//! are refused it says why in `hostwatt_cstate_package_measurable{reason}` and a fault:
+//! `perf_event_paranoid` > 0 without CAP_PERFMON or CAP_SYS_ADMIN, `perf_event_open` refused by
+//! a seccomp filter or LSM, or another refusal.
 
 mod perf;
 #[cfg(test)]
@@ -24,7 +25,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{CollectError, Collector, Context, Sample};
+use super::{CollectError, Collector, Context, Fault, Sample};
 use crate::host::root::Root;
 use crate::metrics::{Families, Family, Render};
 use crate::parse::{ParseError, parse_u64};
@@ -60,7 +61,7 @@ const OBSERVED: Family = Family::counter(
 );
 const MEASURABLE: Family = Family::gauge(
     "hostwatt_cstate_package_measurable",
-    "1 when package C-state residency is counted; 0 with why not: no_pmu (not measurable on this CPU), no_tsc, perf_event_paranoid, permission_denied, open_failed, bad_description",
+    "1 when package C-state residency is counted; 0 with why not: perf_event_paranoid, permission_denied, open_failed, no_tsc, bad_description (a CPU with no package C-state counter at all, AMD desktop parts and VMs, has no series: hostwatt_collector_available{collector=\"cstate_pkg\"} 0)",
     &["reason"],
 );
 
@@ -357,21 +358,32 @@ impl Collector for CstatePkg {
             .await
             .map_err(|e| CollectError::Unavailable(format!("cstate_pkg reader: {e}")))?;
         self.counters = counters;
+        let mut faults = Vec::new();
         match read {
             Ok(counts) => {
                 self.snap.unmeasurable = None;
                 self.advance(counts, at);
             }
+            // like RAPL on a VM: nothing to count here, and no residency series (never 0 %)
+            Err(Unmeasurable::NoPmu) => {
+                self.last = None;
+                self.snap = Snapshot::default();
+                return Err(CollectError::Unavailable(Unmeasurable::NoPmu.text()));
+            }
             Err(why) => {
-                if self.snap.unmeasurable.as_ref() != Some(&why) {
-                    tracing::warn!(reason = why.code(), "package C-state residency: {}", why.text());
-                }
                 // counting starts again from the next good round; what was counted stays
                 self.last = None;
                 self.snap.ratio.clear();
+                faults.push(Fault {
+                    item: "counters".to_owned(),
+                    error: why.fault(),
+                });
                 self.snap.unmeasurable = Some(why);
             }
         }
-        Ok(Sample::clean(self.snap.clone()))
+        Ok(Sample {
+            snapshot: self.snap.clone(),
+            faults,
+        })
     }
 }

@@ -61,7 +61,22 @@ impl Unmeasurable {
     }
 }
 
+/// What fixes a refused `perf_event_open`, for the permission fault.
+const HINT: &str = "system-wide counters need CAP_PERFMON or CAP_SYS_ADMIN, or kernel.perf_event_paranoid <= 0; under systemd, SystemCallFilter= must allow perf_event_open (the shipped unit does)";
+
 impl Unmeasurable {
+    /// The round's fault: `permission` for a refusal the hint fixes, `unavailable` (with the
+    /// whole text) for the rest. `NoPmu` is not a fault but the collector's `Unavailable`.
+    pub fn fault(&self) -> super::CollectError {
+        match self {
+            Self::Paranoid(_) | Self::Denied(_) => super::CollectError::PermissionDenied {
+                path: format!("{PMU} (perf_event_open)"),
+                hint: HINT,
+            },
+            _ => super::CollectError::Unavailable(self.text()),
+        }
+    }
+
     /// The reason behind a `reason` label (as gathered from metrics), with the paranoid level
     /// read from the root; the details of a refusal are in the daemon's log. `None` for `ok`.
     pub fn from_code(code: &str, paranoid: Option<i64>) -> Option<Self> {

@@ -255,21 +255,43 @@ fn the_msr_tsc_counter_opens_and_counts_on_this_host() {
 }
 
 #[tokio::test]
-async fn a_cpu_without_the_pmu_exports_the_reason_and_no_residency() {
+async fn a_cpu_without_the_pmu_is_unavailable_and_a_refusal_is_a_fault_with_its_reason() {
     // the firecracker VM capture has an AMD EPYC and no cstate_pkg PMU
     let cx = Context {
         root: crate::testutil::shared_root("sysfs/firecracker-epyc"),
         runner: Runner::replay(Vec::new()),
     };
     let mut c = CstatePkg::new(Config::default());
-    let snap = c.sample(&cx, Instant::now()).await.unwrap().snapshot;
-    assert_eq!(snap.unmeasurable, Some(Unmeasurable::NoPmu));
+    let err = c.sample(&cx, Instant::now()).await.err().unwrap();
+    assert_eq!(err.kind(), "unavailable");
+    assert!(err.to_string().contains("not measurable on this CPU"), "{err}");
+    // a PMU whose msr/tsc is missing: the round succeeds with the reason and one fault
+    let files: Vec<_> = intel("15", "10")
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(MSR_PMU))
+        .collect();
+    let (_d, root) = tree(&files);
+    let cx = Context {
+        root,
+        runner: Runner::replay(Vec::new()),
+    };
+    let s = c.sample(&cx, Instant::now()).await.unwrap();
+    assert_eq!(s.snapshot.unmeasurable, Some(Unmeasurable::NoTsc));
     assert_eq!(
-        crate::testutil::render_series(&snap),
-        ["hostwatt_cstate_package_measurable{reason=\"no_pmu\"} 0"]
+        (s.faults[0].item.as_str(), s.faults[0].error.kind()),
+        ("counters", "unavailable")
     );
     assert_eq!(
-        snap.summary(false).unmeasurable.as_deref(),
-        Some(Unmeasurable::NoPmu.text().as_str())
+        crate::testutil::render_series(&s.snapshot),
+        ["hostwatt_cstate_package_measurable{reason=\"no_tsc\"} 0"]
+    );
+    assert_eq!(
+        s.snapshot.summary(false).unmeasurable.as_deref(),
+        Some(Unmeasurable::NoTsc.text().as_str())
+    );
+    assert_eq!(
+        Unmeasurable::Paranoid(Some(2)).fault().kind(),
+        "permission",
+        "a refusal the hint fixes"
     );
 }
