@@ -78,3 +78,18 @@ pub fn overlay(src: &std::path::Path, dst: &std::path::Path) {
     crate::fixture::copy_tree(src, dst)
         .unwrap_or_else(|e| panic!("{} -> {}: {e}", src.display(), dst.display()));
 }
+
+/// A temporary tree of `(root-relative path, content)` files, each content ending in a newline
+/// as sysfs and procfs print them, and a `Root` at it.
+pub fn text_tree<P: AsRef<str>, T: AsRef<str>>(
+    files: &[(P, T)],
+) -> (tempfile::TempDir, crate::host::root::Root) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (rel, text) in files {
+        let p = dir.path().join(rel.as_ref());
+        std::fs::create_dir_all(p.parent().expect("a file under the root")).expect("mkdir");
+        std::fs::write(p, format!("{}\n", text.as_ref())).expect("write fixture file");
+    }
+    let root = crate::host::root::Root::new(dir.path());
+    (dir, root)
+}

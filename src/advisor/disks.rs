@@ -4,10 +4,14 @@
 //! one-shot audit, since boot (`proc/uptime`); and a SMART query interval shorter than common
 //! spindown timers (hostwatt itself must never be the reason a disk stays up).
 //!
-//! Whether a disk reached standby in the last day needs the SMART power-mode history of a
-//! running daemon; a one-shot audit says so in a note.
+//! Whether a disk reached standby in the last day comes from the SMART power-mode history the
+//! daemon keeps (`standby::Watch`): `disk-never-standby` names each spinning disk watched for a
+//! day or more without reaching standby while the host was idle at least half that time. A
+//! disk it names is left out of `disk-never-idle`, whose I/O rate then shows in its evidence, so
+//! no disk's watts count twice. A one-shot audit has no history and says so in a note.
 
-use super::{Confidence, DiskActivity, Evidence, Facts, Inputs, Outcome, finding};
+use super::standby::{DAY_SECS, DiskWatch, HOST_IDLE_SHARE_MIN, Watch};
+use super::{Confidence, DiskActivity, Evidence, Facts, Finding, Inputs, Outcome, finding};
 use crate::collectors::blockstat;
 use crate::host::root::Root;
 
@@ -69,15 +73,26 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
     } else {
         inputs.disk_activity.clone()
     };
-    let busy: Vec<&DiskActivity> = activity
+    let mut busy: Vec<&DiskActivity> = activity
         .iter()
         .filter(|a| a.ios > 0 && (a.window_secs / a.ios as f64) < BUSY_GAP_SECS)
         .collect();
-    if activity.iter().any(|a| a.since_boot) {
-        out.note(
+    match &inputs.standby {
+        Some(watch) => {
+            if let Some((f, named)) = never_standby(watch, &busy, inputs, facts) {
+                busy.retain(|a| !named.contains(&a.name));
+                out.findings.push(f);
+            }
+            watching_note(&mut out, watch);
+        }
+        None if activity.iter().any(|a| a.since_boot) => out.note(
             "disks",
             "whether each disk reached standby in the last day needs the SMART power-mode history of a running daemon; this one-shot audit uses the I/O rate since boot",
-        );
+        ),
+        None => out.note(
+            "disks",
+            "whether each disk reached standby in the last day needs the SMART collector's power-mode history: turn on [collectors.smart]",
+        ),
     }
     if !busy.is_empty() {
         let mut f = finding(
@@ -143,4 +158,107 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
         out.findings.push(f);
     }
     out
+}
+
+fn hours(secs: f64) -> String {
+    format!("{:.1} h", secs / 3600.0)
+}
+
+/// The disks watched a day or more without standby while the host was mostly idle, as one
+/// finding naming each (`sdb (WDC WD40EFRX-68N32N0 WD-WCC7K...)`), with the I/O rate of those in
+/// `busy`; and the kernel names of those disks.
+fn never_standby(
+    watch: &Watch,
+    busy: &[&DiskActivity],
+    inputs: &Inputs,
+    facts: &Facts,
+) -> Option<(Finding, Vec<String>)> {
+    let awake: Vec<(&String, &DiskWatch)> = watch
+        .disks
+        .iter()
+        .filter(|(_, w)| {
+            w.awake_secs >= DAY_SECS && w.awake_idle_secs >= HOST_IDLE_SHARE_MIN * w.awake_secs
+        })
+        .collect();
+    if awake.is_empty() {
+        return None;
+    }
+    let shortest = awake
+        .iter()
+        .map(|(_, w)| w.awake_secs)
+        .fold(f64::INFINITY, f64::min);
+    let mut f = finding(
+        "disk-never-standby",
+        "disks",
+        format!(
+            "{} spinning disk(s) never reached standby in the last {} watched, although the host was idle most of that time",
+            awake.len(),
+            hours(shortest)
+        ),
+    )
+    .with_figure(facts, inputs, "disk_spindown_35", awake.len());
+    let name = |w: &DiskWatch| w.block.first().cloned().unwrap_or_else(|| w.device.clone());
+    for (disk, w) in &awake {
+        f.evidence.push(Evidence::new(
+            format!("hostwatt_smart_power_mode{{disk=\"{disk}\"}}"),
+            format!(
+                "no standby in {} watched{} ({} watched in all), host idle {} of it",
+                hours(w.awake_secs),
+                if w.ever_standby {
+                    " since it last slept"
+                } else {
+                    ""
+                },
+                hours(w.watched_secs),
+                hours(w.awake_idle_secs)
+            ),
+        ));
+        if let Some(a) = busy.iter().find(|a| w.block.contains(&a.name)) {
+            f.evidence.push(Evidence::new(
+                format!("sys/block/{}/stat", a.name),
+                format!(
+                    "{} I/Os in {:.0} s: one every {:.3} s",
+                    a.ios,
+                    a.window_secs,
+                    a.window_secs / a.ios as f64
+                ),
+            ));
+        }
+        f.devices.push(format!("{} ({disk})", name(w)));
+    }
+    let names: Vec<String> = awake.iter().map(|(_, w)| name(w)).collect();
+    f.command = Some(format!(
+        "set a spindown timer: {}; then find what keeps them up: `grep . /sys/block/{{{}}}/stat` twice a minute apart, `fatrace`, or a SMART/temperature poller (hdparm -C shows the state without waking it)",
+        names
+            .iter()
+            .map(|d| format!("hdparm -S 241 /dev/{d}"))
+            .collect::<Vec<_>>()
+            .join(" && "),
+        names.join(",")
+    ));
+    f.persist = Some("hdparm -S in /etc/hdparm.conf or a udev rule (`ACTION==\"add\", KERNEL==\"sd[a-z]\", ATTR{queue/rotational}==\"1\", RUN+=\"/usr/sbin/hdparm -S 241 /dev/%k\"`); watts assume 3.5-inch disks".to_owned());
+    f.risk = Some("each spin-up wears the drive (load/unload cycles are rated, e.g. 600 k for IronWolf) and a spun-down disk takes seconds to answer; a disk in a pool that is read every few minutes should stay up".to_owned());
+    let blocks = awake.iter().flat_map(|(_, w)| w.block.clone()).collect();
+    Some((f, blocks))
+}
+
+/// Says how long the history covers while no disk has a day of it.
+fn watching_note(out: &mut Outcome, watch: &Watch) {
+    let longest = watch
+        .disks
+        .values()
+        .map(|w| w.watched_secs)
+        .fold(0.0, f64::max);
+    if watch.disks.is_empty() {
+        out.note("disks", "no spinning disk in the SMART power-mode history");
+    } else if longest < DAY_SECS {
+        out.note(
+            "disks",
+            format!(
+                "SMART power-mode history covers {} of {} spinning disk(s); whether each reaches standby needs a day",
+                hours(longest),
+                watch.disks.len()
+            ),
+        );
+    }
 }

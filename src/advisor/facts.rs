@@ -89,3 +89,32 @@ impl Facts {
             .unwrap_or_else(|| panic!("facts.toml has no figure {key:?}"))
     }
 }
+
+/// Why `url` does not cite a page that states a figure, or `None` when it may: it must be
+/// `https://`, and name a page rather than a site. A bare domain or home page (`https://example.com/`)
+/// and a repository's front page (`https://github.com/owner/name`) state no figure; a path or a
+/// query (`?id=...`, as cgit, bugzilla and wikis name their pages) is needed.
+pub fn not_a_page(url: &str) -> Option<String> {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Some("not an https URL".to_owned());
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let path = path.split('#').next().unwrap_or_default();
+    let segments = path.split('/').filter(|s| !s.is_empty()).count();
+    if host.is_empty() {
+        return Some("no host".to_owned());
+    }
+    if segments == 0 && query.is_empty() {
+        return Some(format!(
+            "{host}'s home page, not a page that states the figure"
+        ));
+    }
+    let forge = ["github.com", "gitlab.com", "codeberg.org"].contains(&host);
+    if forge && segments <= 2 && query.is_empty() {
+        return Some(format!(
+            "a repository's front page on {host}: cite the file, issue or commit"
+        ));
+    }
+    None
+}

@@ -22,6 +22,7 @@ mod psu;
 pub mod run;
 mod runtime_pm;
 mod sata_alpm;
+pub mod standby;
 #[cfg(test)]
 mod tests;
 
@@ -164,6 +165,20 @@ pub struct DiskActivity {
     pub since_boot: bool,
 }
 
+/// Package C-state residency as the `cstate_pkg` collector counted it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackageCstates {
+    /// Why it is not counted (no counter on this CPU, perf_event_paranoid, ...); `None` when it is.
+    pub unmeasurable: Option<String>,
+    /// Seconds the shares cover (0 before two rounds).
+    pub observed_secs: f64,
+    /// (state, share of the observed time 0..1), the mean over packages, deepest last (`pc2`..`pc10`).
+    pub shares: Vec<(String, f64)>,
+    /// Whether the observed time is the time the host was idle (the daemon, with the wall
+    /// collector's idle detector), rather than all of it.
+    pub while_idle: bool,
+}
+
 /// What the checks need besides the filesystem: measurements and configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
@@ -182,6 +197,11 @@ pub struct Inputs {
     /// Measured CPU package power, watts: the RAPL `package-*` zones counted once, summed
     /// (the daemon's latest RAPL round, or the one-shot audit's sample).
     pub package_watts: Option<f64>,
+    /// Package C-state residency; `None` when the `cstate_pkg` collector is off or has not run.
+    pub package_cstates: Option<PackageCstates>,
+    /// How long each spinning disk went without standby, from the SMART power-mode history the
+    /// daemon keeps; `None` without one (SMART off, or a one-shot audit).
+    pub standby: Option<standby::Watch>,
 }
 
 impl Inputs {
@@ -316,7 +336,7 @@ pub fn audit(root: &Root, inputs: &Inputs, facts: &Facts) -> Report {
         sata_alpm::check(root, inputs, facts),
         runtime_pm::check(root, &pci, inputs, facts),
         cpu_policy::check(root, inputs, facts),
-        pkg_cstates::check(root),
+        pkg_cstates::check(root, inputs, facts),
         disks::check(root, inputs, facts),
         psu::check(inputs, facts),
         kernel_knobs::check(root),

@@ -84,6 +84,48 @@ fn gathered_package_watts(families: &[MetricFamily]) -> Option<f64> {
     package_watts(zones.iter().map(|(n, c, w)| (n.as_str(), *c, *w)))
 }
 
+/// Package C-state residency from a gathered registry (`hostwatt_cstate_package_*`), with the
+/// paranoid level read from `root` for the reason's text; `None` when the collector is off.
+fn gathered_cstates(
+    families: &[MetricFamily],
+    root: &crate::host::root::Root,
+) -> Option<super::PackageCstates> {
+    use crate::collectors::cstate_pkg::{self, Unmeasurable};
+    let label = |m: &prometheus::proto::Metric, name: &str| {
+        m.get_label()
+            .iter()
+            .find(|l| l.name() == name)
+            .map(|l| l.value().to_owned())
+    };
+    let family = |name: &str| families.iter().find(|f| f.name() == name);
+    let reason = label(
+        family("hostwatt_cstate_package_measurable")?
+            .get_metric()
+            .first()?,
+        "reason",
+    )?;
+    let paranoid = root
+        .read_trimmed(cstate_pkg::PARANOID)
+        .ok()
+        .and_then(|p| p.parse().ok());
+    let mut snap = cstate_pkg::Snapshot {
+        unmeasurable: Unmeasurable::from_code(&reason, paranoid),
+        observed_secs: family("hostwatt_cstate_package_observed_seconds_total")
+            .and_then(|f| f.get_metric().first())
+            .map_or(0.0, |m| m.get_counter().value()),
+        ..Default::default()
+    };
+    for m in family("hostwatt_cstate_package_residency_seconds_total")
+        .map(|f| f.get_metric())
+        .unwrap_or_default()
+    {
+        if let (Some(p), Some(s)) = (label(m, "package"), label(m, "state")) {
+            snap.seconds.insert((p, s), m.get_counter().value());
+        }
+    }
+    Some(snap.summary(false))
+}
+
 /// The inputs of an audit from one sample of `cfg`'s collectors (`families`, as gathered): the
 /// config's inputs plus the wall estimate's DC and wall watts.
 pub fn sampled_inputs(cfg: &Config, families: &[MetricFamily]) -> Inputs {
@@ -92,6 +134,7 @@ pub fn sampled_inputs(cfg: &Config, families: &[MetricFamily]) -> Inputs {
     inputs.idle_wall_watts = gauge(families, "hostwatt_wall_best_power_watts");
     inputs.idle_basis = "one sample, not known to be idle".to_owned();
     inputs.package_watts = gathered_package_watts(families);
+    inputs.package_cstates = gathered_cstates(families, &cfg.root);
     inputs
 }
 

@@ -14,13 +14,7 @@ struct Tree {
 
 impl Tree {
     fn new(files: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, format!("{text}\n")).unwrap();
-        }
-        let root = Root::new(dir.path());
+        let (dir, root) = crate::testutil::text_tree(files);
         Self { _dir: dir, root }
     }
 
@@ -54,6 +48,29 @@ fn ids(findings: &[Finding]) -> BTreeSet<&str> {
     findings.iter().map(|f| f.id.as_str()).collect()
 }
 
+#[test]
+fn a_source_is_a_page_never_a_home_page() {
+    for home in [
+        "https://mattgadient.com/",
+        "https://mattgadient.com",
+        "https://www.seagate.com/#top",
+        "https://github.com/R3NE07/Futro-S740",
+        "https://github.com/R3NE07/",
+        "http://mattgadient.com/9w-idle/",
+    ] {
+        assert!(facts::not_a_page(home).is_some(), "{home} accepted");
+    }
+    for page in [
+        "https://mindinthewater.blogspot.com/2010/01",
+        "https://cgit.freebsd.org/src/commit/?id=4c10f2e605",
+        "https://bugzilla.kernel.org/show_bug.cgi?id=218499",
+        "https://github.com/Dasharo/dasharo-issues/issues/828",
+        "https://github.com/R3NE07/Futro-S740/blob/HEAD/power_consumption.md",
+    ] {
+        assert_eq!(facts::not_a_page(page), None, "{page} rejected");
+    }
+}
+
 fn gold_500() -> Curve {
     Curve::from_profile(Level::Gold, Mains::V115, 500.0).unwrap()
 }
@@ -76,7 +93,7 @@ fn every_figure_cites_a_source_and_every_blocker_a_figure() {
             f.per
         );
         for s in &f.sources {
-            assert!(s.url.starts_with("https://"), "{key}: url {}", s.url);
+            assert_eq!(facts::not_a_page(&s.url), None, "{key}: url {}", s.url);
             assert!(
                 s.says.chars().any(|c| c.is_ascii_digit()),
                 "{key}: source gives no number: {}",
@@ -403,19 +420,19 @@ fn cpu_policy_ignores_shallow_states_and_idle_halt() {
 }
 
 #[test]
-fn pkg_cstates_says_how_to_measure_never_zero() {
-    let t = Tree::new(&[
-        (
-            "sys/bus/event_source/devices/cstate_pkg/events/c6-residency",
-            "event=0x02",
-        ),
-        ("proc/sys/kernel/perf_event_paranoid", "-1"),
-    ]);
-    let out = pkg_cstates::check(&t.root);
+fn pkg_cstates_says_why_it_cannot_count_never_zero() {
+    let facts = Facts::embedded();
+    // the PMU is there but the collector is off
+    let t = Tree::new(&[(
+        "sys/bus/event_source/devices/cstate_pkg/events/c6-residency",
+        "event=0x02",
+    )]);
+    let out = pkg_cstates::check(&t.root, &Inputs::default(), &facts);
     assert!(out.findings.is_empty());
     assert!(
-        out.notes[0].text.contains("cstate_pkg/c6-residency/")
-            && out.notes[0].text.contains("perf_event_paranoid = -1"),
+        out.notes[0]
+            .text
+            .contains("turn on [collectors.cstate_pkg]"),
         "{:?}",
         out.notes
     );
@@ -423,13 +440,197 @@ fn pkg_cstates_says_how_to_measure_never_zero() {
         out.notes[1].text,
         "no ACPI LPIT: S0ix residency not measurable here"
     );
+    // no PMU at all: not measurable on this CPU
     let t = Tree::new(&[(pkg_cstates::LPIT, "0")]);
-    let out = pkg_cstates::check(&t.root);
+    let out = pkg_cstates::check(&t.root, &Inputs::default(), &facts);
     assert!(out.notes[0].text.starts_with("not measurable on this CPU"));
     assert!(
         out.notes[1]
             .text
             .starts_with("S0ix (LPIT) residency since boot: 0.0 s")
+    );
+    // the collector's reason, as it gave it
+    let why = crate::collectors::cstate_pkg::Unmeasurable::Paranoid(Some(2)).text();
+    let inputs = Inputs {
+        package_cstates: Some(PackageCstates {
+            unmeasurable: Some(why.clone()),
+            ..PackageCstates::default()
+        }),
+        ..Inputs::default()
+    };
+    let out = pkg_cstates::check(&t.root, &inputs, &facts);
+    assert!(out.findings.is_empty(), "never 0 %: no finding");
+    assert_eq!(out.notes[0].text, why);
+}
+
+fn residency(observed_secs: f64, shares: &[(&str, f64)]) -> Inputs {
+    Inputs {
+        idle_basis: "smoothed idle".to_owned(),
+        package_cstates: Some(PackageCstates {
+            unmeasurable: None,
+            observed_secs,
+            shares: shares.iter().map(|(s, v)| ((*s).to_owned(), *v)).collect(),
+            while_idle: true,
+        }),
+        ..Inputs::default()
+    }
+}
+
+#[test]
+fn pkg_cstates_finds_a_package_that_never_reaches_pc6() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[]);
+    // a day watched: PC2 most of the time, PC3 a little, PC6 almost never
+    let inputs = residency(
+        86_400.0,
+        &[("pc2", 0.62), ("pc3", 0.021), ("pc6", 0.004), ("pc8", 0.0)],
+    );
+    let out = pkg_cstates::check(&t.root, &inputs, &facts);
+    assert_eq!(
+        out.notes[0].text,
+        "deepest package C-state reached over 24.0 h while the host was idle: PC6 (0.4 % of the time)"
+    );
+    assert_eq!(ids(&out.findings), BTreeSet::from(["pkg-cstate-shallow"]));
+    let f = &out.findings[0];
+    assert_eq!(
+        f.title,
+        "the CPU package spends 0.4 % of the time in PC6 or deeper over 24.0 h while the host was idle"
+    );
+    assert_eq!(
+        f.watts,
+        Some(Watts {
+            low: 2.2,
+            high: 4.0
+        })
+    );
+    assert_eq!(f.confidence, Confidence::Medium);
+    assert_eq!(
+        (f.evidence[1].path.as_str(), f.evidence[1].value.as_str()),
+        ("perf cstate_pkg/c3-residency/ over msr/tsc/", "PC3 2.10 %")
+    );
+    assert!(!f.sources.is_empty());
+    // one second, or a day with busy time in it: the same finding, low confidence, said so
+    let mut busy = residency(86_400.0, &[("pc2", 0.9)]);
+    busy.package_cstates.as_mut().unwrap().while_idle = false;
+    for (inputs, over) in [
+        (
+            residency(1.0, &[("pc2", 0.9)]),
+            "over 1 s while the host was idle",
+        ),
+        (busy, "over 24.0 h observed, busy time included"),
+    ] {
+        let out = pkg_cstates::check(&t.root, &inputs, &facts);
+        assert_eq!(out.findings[0].confidence, Confidence::Low);
+        assert!(out.notes[0].text.contains(over), "{}", out.notes[0].text);
+    }
+    // a package that sits in PC8 most of the time: a note, no finding
+    let tuned = residency(7_200.0, &[("pc2", 0.05), ("pc6", 0.03), ("pc8", 0.81)]);
+    let out = pkg_cstates::check(&t.root, &tuned, &facts);
+    assert!(out.findings.is_empty());
+    assert!(out.notes[0].text.ends_with("PC8 (81.0 % of the time)"));
+    // counting started: no share yet, and no 0 %
+    let started = residency(0.0, &[]);
+    let out = pkg_cstates::check(&t.root, &started, &facts);
+    assert!(out.findings.is_empty());
+    assert!(out.notes[0].text.contains("need a second round"));
+}
+
+fn watched(disks: &[(&str, &str, f64, f64)]) -> standby::Watch {
+    let mut w = standby::Watch::default();
+    for (disk, block, awake_h, idle_h) in disks {
+        w.disks.insert(
+            (*disk).to_owned(),
+            standby::DiskWatch {
+                device: format!("/dev/{block}"),
+                block: vec![(*block).to_owned()],
+                awake_secs: awake_h * 3600.0,
+                awake_idle_secs: idle_h * 3600.0,
+                watched_secs: (awake_h + 2.0) * 3600.0,
+                ever_standby: false,
+                ..Default::default()
+            },
+        );
+    }
+    w
+}
+
+#[test]
+fn disks_never_in_standby_for_a_day_of_idle_host_are_named_once() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[]);
+    let busy = |name: &str| DiskActivity {
+        name: name.into(),
+        ios: 20_000,
+        window_secs: 86_400.0,
+        since_boot: false,
+    };
+    let inputs = Inputs {
+        // sdb: 30 h awake, host idle 24 h of it; sdc: 30 h but the host was busy (10 h idle);
+        // sdd: 20 h, not a day yet
+        standby: Some(watched(&[
+            ("WDC_WD40EFRX-68N32N0_WD-WCC7K1", "sdb", 30.0, 24.0),
+            ("ST8000VN004-2M2101_WSD2", "sdc", 30.0, 10.0),
+            ("ST4000VN008-2DR166_ZGY3", "sdd", 20.0, 20.0),
+        ])),
+        disk_activity: vec![busy("sdb"), busy("sde")],
+        ..Inputs::default()
+    };
+    let out = disks::check(&t.root, &inputs, &facts);
+    assert_eq!(
+        ids(&out.findings),
+        BTreeSet::from(["disk-never-standby", "disk-never-idle"])
+    );
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.id == "disk-never-standby")
+        .unwrap();
+    assert_eq!(
+        f.title,
+        "1 spinning disk(s) never reached standby in the last 30.0 h watched, although the host was idle most of that time"
+    );
+    assert_eq!(f.devices, ["sdb (WDC_WD40EFRX-68N32N0_WD-WCC7K1)"]);
+    assert_eq!(
+        f.evidence[0].value,
+        "no standby in 30.0 h watched (32.0 h watched in all), host idle 24.0 h of it"
+    );
+    assert_eq!(
+        (f.evidence[1].path.as_str(), f.evidence[1].value.as_str()),
+        (
+            "sys/block/sdb/stat",
+            "20000 I/Os in 86400 s: one every 4.320 s"
+        )
+    );
+    assert_eq!(
+        f.watts_dc,
+        Some(Watts {
+            low: 3.0,
+            high: 6.0
+        })
+    );
+    assert!(
+        f.command
+            .as_deref()
+            .unwrap()
+            .starts_with("set a spindown timer: hdparm -S 241 /dev/sdb;")
+    );
+    // sdb's watts are in this finding only: the I/O finding keeps sde
+    let io = out
+        .findings
+        .iter()
+        .find(|f| f.id == "disk-never-idle")
+        .unwrap();
+    assert_eq!(io.devices, ["sde"]);
+    // under a day everywhere: a note says how long the history covers
+    let young = Inputs {
+        standby: Some(watched(&[("ST4000VN008-2DR166_ZGY3", "sdd", 20.0, 20.0)])),
+        ..Inputs::default()
+    };
+    let out = disks::check(&t.root, &young, &facts);
+    assert!(out.findings.is_empty());
+    assert_eq!(
+        out.notes[0].text,
+        "SMART power-mode history covers 22.0 h of 1 spinning disk(s); whether each reaches standby needs a day"
     );
 }
 
@@ -686,4 +887,45 @@ fn advice_summary_lists_findings_by_watts_for_alert_descriptions() {
         advice_summary(&[]),
         "none known (is [collectors.advisor] on?)"
     );
+}
+
+#[test]
+fn a_one_shot_audit_reads_package_residency_from_the_gathered_metrics() {
+    use crate::collectors::cstate_pkg::{Snapshot, Unmeasurable};
+    let gathered = |snap: &Snapshot| {
+        let mut fams =
+            crate::metrics::Families::new(<Snapshot as crate::metrics::Render>::FAMILIES);
+        crate::metrics::Render::render(snap, &mut fams);
+        fams.into_vec()
+    };
+    let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
+    // two packages over 2 s: package 0 half the time in PC6, package 1 all of it
+    let mut snap = Snapshot {
+        observed_secs: 2.0,
+        ..Snapshot::default()
+    };
+    for (pkg, state, secs) in [("0", "pc2", 0.5), ("0", "pc6", 1.0), ("1", "pc6", 2.0)] {
+        snap.seconds.insert((pkg.into(), state.into()), secs);
+    }
+    let got = super::run::sampled_inputs(&cfg, &gathered(&snap))
+        .package_cstates
+        .unwrap();
+    assert_eq!(got.unmeasurable, None);
+    assert_eq!(got.observed_secs, 2.0);
+    assert_eq!(
+        got.shares,
+        [("pc2".to_owned(), 0.25), ("pc6".to_owned(), 0.75)]
+    );
+    // no counter on this CPU: the reason, and nothing else
+    let none = Snapshot {
+        unmeasurable: Some(Unmeasurable::NoPmu),
+        ..Snapshot::default()
+    };
+    let got = super::run::sampled_inputs(&cfg, &gathered(&none))
+        .package_cstates
+        .unwrap();
+    assert_eq!(got.unmeasurable, Some(Unmeasurable::NoPmu.text()));
+    assert!(got.shares.is_empty());
+    // the collector off: nothing gathered, no input
+    assert_eq!(super::run::sampled_inputs(&cfg, &[]).package_cstates, None);
 }

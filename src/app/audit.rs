@@ -10,7 +10,8 @@ use crate::collectors::Context;
 use crate::config::Config;
 use crate::host::command::Runner;
 
-/// Samples the config's collectors once (twice, a second apart, when RAPL or CPU rates are on),
+/// Samples the config's collectors once (twice, a second apart, when RAPL, CPU rates or package
+/// C-state residency are on),
 /// reads the wall estimate from them and audits. SMART, ZFS and alerts are left off: an audit
 /// never talks to the disks. Blocking reads run on the blocking pool.
 pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> {
@@ -23,7 +24,8 @@ pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> 
     quiet.collectors.advisor.enabled = false;
     let mut app = App::new(&quiet, Context::of(&quiet, runner))?;
     app.sample_all(Instant::now()).await;
-    if quiet.collectors.rapl.enabled || quiet.collectors.system.enabled {
+    let c = &quiet.collectors;
+    if c.rapl.enabled || c.system.enabled || c.cstate_pkg.enabled {
         tokio::time::sleep(Duration::from_secs(1)).await;
         app.sample_all(Instant::now()).await;
     }

@@ -4,6 +4,10 @@
 //!
 //! Disk activity comes from a window this collector keeps (`sys/block/*/stat` at its first round
 //! versus now, restarted after a day), so the daemon's answer has history a one-shot audit lacks.
+//! How long each spinning disk went without standby comes from the SMART collector's power
+//! modes, round by round (`advisor::standby::Watch`), kept across restarts in `advisor.json`
+//! under the state directory, saved every `SAVE_EVERY` and on shutdown: rarely, as the disks it
+//! watches may be the ones the state directory lives on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CollectError, Collector, Context, Sample, rapl, wall};
+use super::{CollectError, Collector, Context, Fault, Sample, cstate_pkg, rapl, smart, wall};
+use crate::advisor::standby::{Seen, Watch};
 use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
 use crate::config::Interval;
 use crate::metrics::Latest;
@@ -22,6 +27,13 @@ const WINDOW_MAX: Duration = Duration::from_secs(24 * 3600);
 
 /// A window shorter than this says little; since-boot rates are used until then.
 const WINDOW_MIN: Duration = Duration::from_secs(3600);
+
+/// How often the standby history is saved (and on shutdown): losing up to this much of it in a
+/// crash only delays the day-long finding.
+const SAVE_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+/// The state store file (`advisor.json`).
+const STATE: &str = "advisor";
 
 /// `[collectors.advisor]`. On by default, like every collector and as in the example config.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -79,23 +91,64 @@ pub struct Advisor {
     facts: Arc<Facts>,
     wall: Option<Latest<wall::Snapshot>>,
     rapl: Option<Latest<rapl::Snapshot>>,
+    cstates: Option<Latest<cstate_pkg::Snapshot>>,
+    /// The cstate_pkg snapshot of the previous round, and the residency of idle rounds.
+    cstates_last: Option<Arc<cstate_pkg::Snapshot>>,
+    cstates_idle: cstate_pkg::Snapshot,
+    smart: Option<Latest<smart::Snapshot>>,
+    store: crate::state::Store,
+    /// The standby history; `None` until loaded at the first round.
+    watch: Option<Watch>,
+    last_save: Option<Instant>,
     /// Per disk: completed I/Os and when, at the start of the window.
     window: BTreeMap<String, (u64, Instant)>,
 }
 
 impl super::Build for Advisor {
-    type Inputs = (Option<Latest<wall::Snapshot>>, Option<Latest<rapl::Snapshot>>);
+    type Inputs = (
+        Option<Latest<wall::Snapshot>>,
+        Option<Latest<rapl::Snapshot>>,
+        Option<Latest<cstate_pkg::Snapshot>>,
+        Option<Latest<smart::Snapshot>>,
+    );
 
     /// Its section, and from the whole config the PSU curve and SMART interval.
-    fn build(hostwatt: &crate::config::Config, (wall, rapl): Self::Inputs) -> Self {
+    fn build(
+        hostwatt: &crate::config::Config,
+        (wall, rapl, cstates, smart): Self::Inputs,
+    ) -> Self {
         Self {
             base: advisor::run::config_inputs(hostwatt),
             facts: Arc::new(Facts::embedded()),
             wall,
             rapl,
+            cstates,
+            cstates_last: None,
+            cstates_idle: cstate_pkg::Snapshot::default(),
+            smart,
+            store: hostwatt.store(),
+            watch: None,
+            last_save: None,
             window: BTreeMap::new(),
         }
     }
+}
+
+/// The spinning disks of a SMART round: not NVMe, and not a disk that reported 0 rpm (an SSD);
+/// a disk that never answered (asleep since the start) counts as spinning.
+pub fn spinning(s: &smart::Snapshot) -> Vec<Seen> {
+    s.disks
+        .iter()
+        .filter(|d| d.protocol != "NVMe")
+        .filter(|d| d.data.as_ref().is_none_or(|x| x.rotation_rpm != Some(0)))
+        .map(|d| Seen {
+            disk: d.id.clone(),
+            device: d.device.clone(),
+            block: d.block.clone(),
+            standby: d.state == smart::power::State::Standby,
+            standby_total: d.standby_seconds,
+        })
+        .collect()
 }
 
 /// Each disk's activity over the window that starts at its entry in `window`, given `now` (the
@@ -154,6 +207,34 @@ impl Collector for Advisor {
                 .map(|z| (z.name.as_str(), z.counted, z.watts));
             inputs.package_watts = advisor::run::package_watts(zones);
         }
+        let host_idle = self
+            .wall
+            .as_ref()
+            .and_then(|rx| rx.borrow().clone())
+            .is_some_and(|w| w.idle);
+        if let Some(c) = self.cstates.as_ref().and_then(|rx| rx.borrow().clone()) {
+            inputs.package_cstates = Some(self.idle_residency(c, host_idle));
+        }
+        let mut faults = Vec::new();
+        if let Some(s) = self.smart.as_ref().and_then(|rx| rx.borrow().clone()) {
+            let watch = match self.watch.take() {
+                Some(w) => w,
+                None => self.load().await,
+            };
+            let watch = self.watch.insert(watch);
+            watch.advance(&spinning(&s), host_idle, at);
+            inputs.standby = Some(watch.clone());
+            let due = at.saturating_duration_since(*self.last_save.get_or_insert(at)) >= SAVE_EVERY;
+            if due {
+                if let Err(error) = self.save().await {
+                    faults.push(Fault {
+                        item: format!("state:{STATE}"),
+                        error,
+                    });
+                }
+                self.last_save = Some(at);
+            }
+        }
         let root = cx.root.clone();
         let since_boot = {
             let root = root.clone();
@@ -166,7 +247,67 @@ impl Collector for Advisor {
         let report = tokio::task::spawn_blocking(move || advisor::audit(&root, &inputs, &facts))
             .await
             .map_err(|e| CollectError::Unavailable(format!("advisor: {e}")))?;
-        Ok(Sample::clean(Snapshot { report }))
+        Ok(Sample {
+            snapshot: Snapshot { report },
+            faults,
+        })
+    }
+
+    fn finish(&mut self) {
+        if let Some(w) = &self.watch
+            && let Err(e) = self.store.save(STATE, w)
+        {
+            tracing::warn!(collector = Self::NAME, error = %e, "could not save the disk standby history on shutdown");
+        }
+    }
+}
+
+impl Advisor {
+    /// Package C-state residency over the rounds the host was idle: what the cstate_pkg totals
+    /// grew by between this collector's rounds, counted when the wall collector's idle detector
+    /// says idle (the flag at a round stands for the interval before it). Before any idle
+    /// round, or without the wall collector, the totals of all the time.
+    fn idle_residency(
+        &mut self,
+        now: Arc<cstate_pkg::Snapshot>,
+        host_idle: bool,
+    ) -> advisor::PackageCstates {
+        if let (true, Some(before)) = (host_idle, &self.cstates_last) {
+            self.cstates_idle.add_growth(before, &now);
+        }
+        self.cstates_last = Some(now.clone());
+        if now.unmeasurable.is_none() && self.cstates_idle.observed_secs > 0.0 {
+            self.cstates_idle.summary(true)
+        } else {
+            now.summary(false)
+        }
+    }
+
+    /// The saved standby history, or a fresh one; a file that could not be used is logged.
+    async fn load(&self) -> Watch {
+        let store = self.store.clone();
+        let loaded = tokio::task::spawn_blocking(move || store.load::<Watch>(STATE)).await;
+        match loaded {
+            Ok(crate::state::Loaded::Ok(w)) => w,
+            Ok(crate::state::Loaded::Missing) => Watch::default(),
+            Ok(l) => {
+                let note = l.set_aside_note("watching the disks from now");
+                tracing::warn!(collector = Self::NAME, "{STATE}.json: {}", note.unwrap_or_default());
+                Watch::default()
+            }
+            Err(e) => {
+                tracing::warn!(collector = Self::NAME, error = %e, "loading {STATE}.json");
+                Watch::default()
+            }
+        }
+    }
+
+    async fn save(&self) -> Result<(), CollectError> {
+        let (store, watch) = (self.store.clone(), self.watch.clone());
+        tokio::task::spawn_blocking(move || watch.map_or(Ok(()), |w| store.save(STATE, &w)))
+            .await
+            .map_err(|e| CollectError::Unavailable(format!("state saver: {e}")))?
+            .map_err(CollectError::Write)
     }
 }
 
@@ -224,6 +365,159 @@ mod tests {
                 "hostwatt_advisor_finding_potential_watts{id=\"pcie-aspm-off\"} 4",
                 "hostwatt_advisor_finding_potential_watts{id=\"cpu-chiplet-io-die\"} 8",
             ]
+        );
+    }
+
+    fn smart_disk(id: &str, block: &str, state: smart::power::State) -> smart::Disk {
+        smart::Disk {
+            id: id.into(),
+            device: format!("/dev/{block}"),
+            dev_type: "sat".into(),
+            block: vec![block.into()],
+            protocol: "ATA".into(),
+            hide_serial: false,
+            data: None,
+            age_seconds: None,
+            exit: None,
+            state,
+            standby_seconds: 0.0,
+            spin_ups: 0,
+            runs: vec![],
+            advice: None,
+        }
+    }
+
+    /// An advisor reading SMART snapshots from `rx`, its state in `state_dir`.
+    fn advisor_with_smart(
+        state_dir: &std::path::Path,
+        rx: Latest<smart::Snapshot>,
+        wall: Option<Latest<wall::Snapshot>>,
+    ) -> Advisor {
+        let text = format!("[daemon]\nstate_dir = {:?}\n", state_dir.display().to_string());
+        let cfg = crate::config::resolve("test", &text, &Default::default()).unwrap();
+        <Advisor as super::super::Build>::build(&cfg, (wall, None, None, Some(rx)))
+    }
+
+    #[tokio::test]
+    async fn a_disk_awake_for_a_day_is_found_and_the_history_survives_a_restart() {
+        use smart::power::State::{Active, Idle, Standby};
+        let state = tempfile::tempdir().unwrap();
+        let tree = tempfile::tempdir().unwrap();
+        let cx = Context {
+            root: crate::host::root::Root::new(tree.path()),
+            runner: crate::host::command::Runner::replay(Vec::new()),
+        };
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let send = |sdb, sdc| {
+            let snap = smart::Snapshot {
+                disks: vec![
+                    smart_disk("WDC_WD40EFRX_WD-1", "sdb", sdb),
+                    smart_disk("ST8000VN004_WSD2", "sdc", sdc),
+                ],
+            };
+            tx.send_replace(Some(Arc::new(snap)));
+        };
+        let mut a = advisor_with_smart(state.path(), rx.clone(), None);
+        let t0 = Instant::now();
+        let hour = |n: u64| t0 + Duration::from_secs(n * 3600);
+        // the wall collector is off here, so the host is not known to be idle: no finding
+        for n in 0..=13 {
+            send(if n % 2 == 0 { Active } else { Idle }, Standby);
+            let report = a.sample(&cx, hour(n)).await.unwrap().snapshot.report;
+            assert!(report.findings.iter().all(|f| f.id != "disk-never-standby"));
+        }
+        let w = a.watch.clone().unwrap();
+        assert_eq!(w.disks["WDC_WD40EFRX_WD-1"].awake_secs, 13.0 * 3600.0);
+        assert_eq!(w.disks["WDC_WD40EFRX_WD-1"].awake_idle_secs, 0.0);
+        assert_eq!(w.disks["ST8000VN004_WSD2"].awake_secs, 0.0);
+        // saved at shutdown, loaded by the next daemon
+        a.finish();
+        assert!(state.path().join("advisor.json").exists());
+        // the next daemon has a wall collector that finds the host idle
+        let idle = wall::Snapshot {
+            idle: true,
+            ..Default::default()
+        };
+        let (_wall_tx, wall_rx) = tokio::sync::watch::channel(Some(Arc::new(idle)));
+        let mut b = advisor_with_smart(state.path(), rx, Some(wall_rx));
+        send(Idle, Standby);
+        b.sample(&cx, hour(100)).await.unwrap();
+        assert_eq!(
+            b.watch.as_ref().unwrap().disks["WDC_WD40EFRX_WD-1"].awake_secs,
+            13.0 * 3600.0,
+            "what was watched is kept; the 87 h the daemon was down are not counted"
+        );
+        // 13 h awake with the host busy, then 24 h with it idle: idle 24 of 37 h
+        let mut report = None;
+        for n in 101..=124 {
+            send(Idle, Standby);
+            report = Some(b.sample(&cx, hour(n)).await.unwrap().snapshot.report);
+        }
+        let report = report.unwrap();
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.id == "disk-never-standby")
+            .expect("found after a day");
+        assert_eq!(f.devices, ["sdb (WDC_WD40EFRX_WD-1)"]);
+        assert!(f.title.contains("in the last 37.0 h watched"), "{}", f.title);
+    }
+
+    #[tokio::test]
+    async fn package_residency_is_counted_over_the_rounds_the_host_was_idle() {
+        let tree = tempfile::tempdir().unwrap();
+        let cx = Context {
+            root: crate::host::root::Root::new(tree.path()),
+            runner: crate::host::command::Runner::replay(Vec::new()),
+        };
+        let (wall_tx, wall_rx) = tokio::sync::watch::channel(None);
+        let (c_tx, c_rx) = tokio::sync::watch::channel(None);
+        let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
+        let mut a = <Advisor as super::super::Build>::build(
+            &cfg,
+            (Some(wall_rx), None, Some(c_rx), None),
+        );
+        let t0 = Instant::now();
+        // cstate_pkg totals at each advisor round (5 min apart), and whether the host was idle
+        let rounds = [
+            (0.0, 0.0, 0.0, false),
+            (300.0, 290.0, 0.0, false), // busy: PC2 only, not counted
+            (600.0, 290.0, 240.0, true), // idle: 240 s of 300 in PC8
+            (900.0, 350.0, 240.0, false), // busy again, not counted
+        ];
+        let mut notes = Vec::new();
+        for (n, (observed, pc2, pc8, idle)) in rounds.into_iter().enumerate() {
+            let mut snap = cstate_pkg::Snapshot {
+                observed_secs: observed,
+                ..Default::default()
+            };
+            snap.seconds.insert(("0".into(), "pc2".into()), pc2);
+            snap.seconds.insert(("0".into(), "pc8".into()), pc8);
+            c_tx.send_replace(Some(Arc::new(snap)));
+            let w = wall::Snapshot {
+                idle,
+                ..Default::default()
+            };
+            wall_tx.send_replace(Some(Arc::new(w)));
+            let at = t0 + Duration::from_secs(300 * n as u64);
+            let report = a.sample(&cx, at).await.unwrap().snapshot.report;
+            notes.push(
+                report
+                    .notes
+                    .iter()
+                    .find(|n| n.check == "pkg_cstates")
+                    .map(|n| n.text.clone())
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            notes[1],
+            "deepest package C-state reached over 300 s observed, busy time included: PC2 (96.7 % of the time)",
+            "no idle round yet: all the time"
+        );
+        assert_eq!(
+            notes[3],
+            "deepest package C-state reached over 300 s while the host was idle: PC8 (80.0 % of the time)"
         );
     }
 

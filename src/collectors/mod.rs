@@ -205,9 +205,10 @@ macro_rules! list {
             thermal: Thermal,
             cpuidle: Cpuidle,
             cpufreq: Cpufreq,
+            cstate_pkg: CstatePkg,
             storage: Storage [smart, zfs],
             wall: Wall [rapl, hwmon, smart, meters, system],
-            advisor: Advisor [wall, rapl],
+            advisor: Advisor [wall, rapl, cstate_pkg, smart],
         }
     };
 }

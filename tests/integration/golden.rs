@@ -30,6 +30,7 @@ golden!(
     rapl_wrap,
     hwmon_faults,
     cpuidle_deep,
+    cstate_no_pmu,
     edac_ecc,
     smart_mixed,
     zfs_degraded,
