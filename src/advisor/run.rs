@@ -84,7 +84,7 @@ fn gathered_package_watts(families: &[MetricFamily]) -> Option<f64> {
     package_watts(zones.iter().map(|(n, c, w)| (n.as_str(), *c, *w)))
 }
 
-/// Package C-state residency from a gathered registry (`hostwatt_cstate_package_*`), with the
+/// Package C-state residency from a gathered registry (`hostwatt_cstate_pkg_*`), with the
 /// paranoid level read from `root` for the reason's text; `None` when the collector is off.
 fn gathered_cstates(
     families: &[MetricFamily],
@@ -99,7 +99,7 @@ fn gathered_cstates(
     };
     let family = |name: &str| families.iter().find(|f| f.name() == name);
     let reason = label(
-        family("hostwatt_cstate_package_measurable")?
+        family("hostwatt_cstate_pkg_measurable")?
             .get_metric()
             .first()?,
         "reason",
@@ -110,12 +110,12 @@ fn gathered_cstates(
         .and_then(|p| p.parse().ok());
     let mut snap = cstate_pkg::Snapshot {
         unmeasurable: Unmeasurable::from_code(&reason, paranoid),
-        observed_secs: family("hostwatt_cstate_package_observed_seconds_total")
+        observed_secs: family("hostwatt_cstate_pkg_observed_seconds_total")
             .and_then(|f| f.get_metric().first())
             .map_or(0.0, |m| m.get_counter().value()),
         ..Default::default()
     };
-    for m in family("hostwatt_cstate_package_residency_seconds_total")
+    for m in family("hostwatt_cstate_pkg_residency_seconds_total")
         .map(|f| f.get_metric())
         .unwrap_or_default()
     {

@@ -257,7 +257,7 @@ impl Collector for Advisor {
         if let Some(w) = &self.watch
             && let Err(e) = self.store.save(STATE, w)
         {
-            tracing::warn!(collector = Self::NAME, error = %e, "could not save the disk standby history on shutdown");
+            tracing::warn!(collector = "advisor", error = %e, "could not save the disk standby history on shutdown");
         }
     }
 }
@@ -292,11 +292,11 @@ impl Advisor {
             Ok(crate::state::Loaded::Missing) => Watch::default(),
             Ok(l) => {
                 let note = l.set_aside_note("watching the disks from now");
-                tracing::warn!(collector = Self::NAME, "{STATE}.json: {}", note.unwrap_or_default());
+                tracing::warn!(collector = "advisor", "{STATE}.json: {}", note.unwrap_or_default());
                 Watch::default()
             }
             Err(e) => {
-                tracing::warn!(collector = Self::NAME, error = %e, "loading {STATE}.json");
+                tracing::warn!(collector = "advisor", error = %e, "loading {STATE}.json");
                 Watch::default()
             }
         }
@@ -382,7 +382,7 @@ mod tests {
             state,
             standby_seconds: 0.0,
             spin_ups: 0,
-            runs: vec![],
+            standby_skips: 0,
             advice: None,
         }
     }

@@ -14,7 +14,7 @@
 //!
 //! It never exports 0 % for what it cannot count. With no PMU (AMD desktop parts, VMs: not
 //! measurable on this CPU) the collector is unavailable, as RAPL is on a VM. When the counters
-//! are refused it says why in `hostwatt_cstate_package_measurable{reason}` and a fault:
+//! are refused it says why in `hostwatt_cstate_pkg_measurable{reason}` and a fault:
 //! `perf_event_paranoid` > 0 without CAP_PERFMON or CAP_SYS_ADMIN, `perf_event_open` refused by
 //! a seccomp filter or LSM, or another refusal.
 
@@ -23,7 +23,7 @@ mod perf;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{CollectError, Collector, Context, Fault, Sample};
 use crate::host::root::Root;
@@ -45,22 +45,22 @@ pub type Config = crate::config::Basic<crate::config::Every15s>;
 const STATE: &[&str] = &["package", "state"];
 
 const SECONDS: Family = Family::counter(
-    "hostwatt_cstate_package_residency_seconds_total",
+    "hostwatt_cstate_pkg_residency_seconds_total",
     "Time the CPU package spent in package C-state `state` (pc2..pc10) since hostwatt started counting, seconds: each round's count over the TSC count of the same round (as turbostat), times the round's length",
     STATE,
 );
 const RATIO: Family = Family::gauge(
-    "hostwatt_cstate_package_residency_ratio",
+    "hostwatt_cstate_pkg_residency_ratio",
     "Share of the last round the CPU package spent in package C-state `state` (residency count / TSC count, 0..1)",
     STATE,
 );
 const OBSERVED: Family = Family::counter(
-    "hostwatt_cstate_package_observed_seconds_total",
+    "hostwatt_cstate_pkg_observed_seconds_total",
     "Time the residency counters cover, seconds (the sum of the rounds counted): rate(residency) / rate(this) is the share of time in a state",
     &[],
 );
 const MEASURABLE: Family = Family::gauge(
-    "hostwatt_cstate_package_measurable",
+    "hostwatt_cstate_pkg_measurable",
     "1 when package C-state residency is counted; 0 with why not: perf_event_paranoid, permission_denied, open_failed, no_tsc, bad_description (a CPU with no package C-state counter at all, AMD desktop parts and VMs, has no series: hostwatt_collector_available{collector=\"cstate_pkg\"} 0)",
     &["reason"],
 );
@@ -304,17 +304,16 @@ impl Render for Snapshot {
 
 /// The collector: the open counters, the last round's counts, and the running totals.
 pub struct CstatePkg {
-    cfg: Config,
     counters: Option<perf::Counters>,
     last: Option<(Vec<Counts>, Instant)>,
     snap: Snapshot,
 }
 
 impl CstatePkg {
-    /// A collector with `cfg`.
-    pub fn new(cfg: Config) -> Self {
+    /// A collector of the section `_cfg`: it holds only what the registration reads (`enabled`,
+    /// `interval`).
+    pub fn new(_cfg: Config) -> Self {
         Self {
-            cfg,
             counters: None,
             last: None,
             snap: Snapshot::default(),
@@ -340,12 +339,6 @@ impl CstatePkg {
 
 impl Collector for CstatePkg {
     type Snapshot = Snapshot;
-    const NAME: &'static str = "cstate_pkg";
-
-    fn interval(&self) -> Duration {
-        self.cfg.interval.0
-    }
-
     async fn sample(
         &mut self,
         cx: &Context,

@@ -139,10 +139,10 @@ fn seconds_are_the_share_times_the_round_and_accumulate() {
     assert!((shares[1].1 - 28.0 / 30.0).abs() < 1e-12, "{shares:?}");
     let text = crate::testutil::render_series(&c.snap).join("\n");
     for line in [
-        "hostwatt_cstate_package_residency_seconds_total{package=\"0\",state=\"pc8\"} 28",
-        "hostwatt_cstate_package_observed_seconds_total 30",
-        "hostwatt_cstate_package_residency_ratio{package=\"0\",state=\"pc8\"} 1",
-        "hostwatt_cstate_package_measurable{reason=\"ok\"} 1",
+        "hostwatt_cstate_pkg_residency_seconds_total{package=\"0\",state=\"pc8\"} 28",
+        "hostwatt_cstate_pkg_observed_seconds_total 30",
+        "hostwatt_cstate_pkg_residency_ratio{package=\"0\",state=\"pc8\"} 1",
+        "hostwatt_cstate_pkg_measurable{reason=\"ok\"} 1",
     ] {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
@@ -283,7 +283,7 @@ async fn a_cpu_without_the_pmu_is_unavailable_and_a_refusal_is_a_fault_with_its_
     );
     assert_eq!(
         crate::testutil::render_series(&s.snapshot),
-        ["hostwatt_cstate_package_measurable{reason=\"no_tsc\"} 0"]
+        ["hostwatt_cstate_pkg_measurable{reason=\"no_tsc\"} 0"]
     );
     assert_eq!(
         s.snapshot.summary(false).unmeasurable.as_deref(),
