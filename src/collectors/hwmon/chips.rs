@@ -46,8 +46,20 @@ pub(super) struct ChipDir {
     pub(super) label: String,
 }
 
+/// What a walk found under `sys/class/hwmon`.
+#[derive(Debug)]
+pub(super) struct Discovery {
+    /// The listing, every entry (excluded and faulty ones too): a round compares it with a new
+    /// listing to see a chip come or go.
+    pub(super) entries: Vec<String>,
+    /// The chips that could be listed, labels unique.
+    pub(super) chips: Vec<ChipDir>,
+    /// A fault for each entry that could not be listed, with the entry name as item.
+    pub(super) faults: Vec<Fault>,
+}
+
 /// Lists the chips, reading only `name`, the `device` link and `update_interval`.
-pub(super) fn discover(root: &Root) -> Result<(Vec<ChipDir>, Vec<Fault>), CollectError> {
+pub(super) fn discover(root: &Root) -> Result<Discovery, CollectError> {
     let entries = root.list(BASE).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => {
             CollectError::Unavailable(format!("{BASE} does not exist (no hwmon support)"))
@@ -56,10 +68,13 @@ pub(super) fn discover(root: &Root) -> Result<(Vec<ChipDir>, Vec<Fault>), Collec
     })?;
     let mut chips = Vec::new();
     let mut faults = Vec::new();
-    for entry in entries {
-        match discover_chip(root, &entry) {
+    for entry in &entries {
+        match discover_chip(root, entry) {
             Ok(chip) => chips.push(chip),
-            Err(error) => faults.push(Fault { item: entry, error }),
+            Err(error) => faults.push(Fault {
+                item: entry.clone(),
+                error,
+            }),
         }
     }
     // two chips with one label (same driver, no or same device) both get their entry appended
@@ -72,7 +87,11 @@ pub(super) fn discover(root: &Root) -> Result<(Vec<ChipDir>, Vec<Fault>), Collec
             c.label = format!("{}-{}", c.label, c.entry);
         }
     }
-    Ok((chips, faults))
+    Ok(Discovery {
+        entries,
+        chips,
+        faults,
+    })
 }
 
 fn discover_chip(root: &Root, entry: &str) -> Result<ChipDir, CollectError> {

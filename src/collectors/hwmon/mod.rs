@@ -31,6 +31,10 @@
 //!   is one `Read` fault for the chip; no `sys/class/hwmon` at all is `Unavailable`.
 //! - A chip that publishes `update_interval` (ms) is not re-read before that much time has passed:
 //!   its last readings are reused, as long as that read had no faults.
+//! - Names, labels, limits, `_enable` and device links are read by a walk; rounds between walks
+//!   read only values, alarms and faults through kept descriptors (`kept`). A label or limit
+//!   changed by hand (`sensors -s`) shows after the next walk, at most `WALK_EVERY` rounds later;
+//!   a chip that comes or goes shows the next round.
 //!
 //! Other modules (wall-power estimation) find sensors in the typed `Snapshot`, e.g. a PSU's input
 //! power by `Chip::name` (`corsairpsu`, a PMBus driver) and `Sensor::label` (`power total`, `pin`).
@@ -43,15 +47,16 @@ use serde::{Deserialize, Serialize};
 use super::{CollectError, Collector, Context, Sample};
 use crate::config::Interval;
 
+mod channels;
 mod chips;
+mod kept;
 mod kinds;
-mod read;
 mod render;
 
 pub use chips::chip_label;
 use kinds::Limit;
 pub use kinds::{SensorKind, parse_attr_name, parse_flag, parse_value};
-use read::{Cached, Walk, read_chips};
+use kept::{Cached, Kept, Walk};
 
 const BASE: &str = "sys/class/hwmon";
 
@@ -153,11 +158,14 @@ impl Snapshot {
         self.chips.iter().find(|c| c.chip == chip)
     }
 }
-/// The hwmon collector.
+
+/// The hwmon collector: walks the chips now and then, reads their changing files through kept
+/// descriptors in between (`kept`).
 #[derive(Debug)]
 pub struct Hwmon {
     cfg: Config,
     cache: HashMap<String, Cached>,
+    kept: Option<Kept>,
 }
 
 impl Hwmon {
@@ -166,6 +174,7 @@ impl Hwmon {
         Self {
             cfg,
             cache: HashMap::new(),
+            kept: None,
         }
     }
 }
@@ -183,14 +192,18 @@ impl Collector for Hwmon {
         cx: &Context,
         at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
-        if !cx.root.exists(BASE) {
-            return Err(CollectError::Unavailable(format!(
-                "{BASE} does not exist (no hwmon support)"
-            )));
-        }
         // chips behind a slow SMBus/I2C bus block here: the daemon runs every round on the
         // collector's own thread (scheduler::worker), never on the runtime thread
-        let Walk { chips, faults } = read_chips(&cx.root, &self.cfg.exclude, &mut self.cache, at)?;
+        let round = self.kept.as_mut().and_then(|k| k.round(&cx.root, &mut self.cache, at));
+        let Walk { chips, faults } = match round {
+            Some(walk) => walk,
+            None => {
+                self.kept = None; // its descriptors, before the walk opens new ones
+                let (kept, walk) = Kept::walk(&cx.root, &self.cfg.exclude, &mut self.cache, at)?;
+                self.kept = Some(kept);
+                walk
+            }
+        };
         Ok(Sample {
             snapshot: Snapshot { chips },
             faults,

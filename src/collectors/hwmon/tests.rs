@@ -3,13 +3,24 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::read::{Walk, read_chips};
+use super::kept::Walk;
+use crate::collectors::cpuidle::WALK_EVERY;
 use super::*;
 use crate::collectors::CollectError;
 use crate::host::root::Root;
 use crate::metrics::{Families, Render};
 use crate::testutil::shared_tree;
 use SensorKind::*;
+/// A full walk and its round, as the collector's first sample does.
+fn read_chips(
+    root: &Root,
+    exclude: &[String],
+    cache: &mut HashMap<String, Cached>,
+    at: Instant,
+) -> Result<Walk, CollectError> {
+    Kept::walk(root, exclude, cache, at).map(|(_, walk)| walk)
+}
+
 fn walk(root: &Root) -> Walk {
     let exclude = Config::default().exclude;
     read_chips(root, &exclude, &mut HashMap::new(), Instant::now()).unwrap()
@@ -457,4 +468,124 @@ async fn samples_the_golden_case_through_the_collector() {
         ("corsairpsu-0003:1B1C:1C05.0001", 0.72)
     );
     assert_eq!(c.interval(), Duration::from_secs(15));
+}
+
+/// The golden case's tree copied where a test may change it, and its collector context.
+fn changing_case() -> (tempfile::TempDir, Context) {
+    let tree = tempfile::tempdir().unwrap();
+    crate::testutil::overlay(&case_root().path(""), tree.path());
+    let cx = Context {
+        root: Root::new(tree.path()),
+        runner: crate::host::command::Runner::replay(Vec::new()),
+    };
+    (tree, cx)
+}
+
+const CORETEMP: &str = "sys/devices/platform/coretemp.0/hwmon/hwmon0";
+const PSU: &str = "corsairpsu-0003:1B1C:1C05.0001";
+
+fn temp1(s: &Snapshot) -> (f64, Option<&str>, Vec<(&'static str, bool)>) {
+    let (_, t) = s
+        .sensors(Temp)
+        .find(|(c, s)| c.chip == "coretemp.0" && s.index == 1)
+        .unwrap();
+    (t.value, t.label.as_deref(), t.alarms.clone())
+}
+
+#[tokio::test]
+async fn kept_rounds_read_new_values_and_the_next_walk_new_labels() {
+    let (tree, cx) = changing_case();
+    let write = |f: &str, v: &str| std::fs::write(tree.path().join(CORETEMP).join(f), v).unwrap();
+    let mut c = Hwmon::new(Config::default());
+    let t0 = Instant::now();
+    let first = c.sample(&cx, t0).await.unwrap().snapshot;
+    assert_eq!(
+        temp1(&first),
+        (45.0, Some("Package id 0"), vec![("crit_alarm", false)])
+    );
+    // rewritten in place, as sysfs regenerates a value: read through the kept descriptors
+    write("temp1_input", "47500\n");
+    write("temp1_crit_alarm", "1\n");
+    write("temp1_label", "Package id 1\n");
+    write("temp1_max", "90000\n");
+    let second = c.sample(&cx, t0).await.unwrap().snapshot;
+    assert_eq!(
+        temp1(&second),
+        (47.5, Some("Package id 0"), vec![("crit_alarm", true)]),
+        "a label is static until the next walk"
+    );
+    assert_eq!(second.chip("coretemp.0").unwrap().sensors[0].max, Some(80.0));
+    // the first sample walked; rounds 1 .. WALK_EVERY - 1 are kept, round WALK_EVERY walks
+    for _ in 2..WALK_EVERY {
+        let s = c.sample(&cx, t0).await.unwrap().snapshot;
+        assert_eq!(temp1(&s).1, Some("Package id 0"));
+    }
+    let walked = c.sample(&cx, t0).await.unwrap().snapshot;
+    assert_eq!(temp1(&walked).1, Some("Package id 1"));
+    assert_eq!(walked.chip("coretemp.0").unwrap().sensors[0].max, Some(90.0));
+}
+
+#[tokio::test]
+async fn a_chip_removed_or_added_is_seen_by_the_next_round() {
+    let (tree, cx) = changing_case();
+    let mut c = Hwmon::new(Config::default());
+    let t0 = Instant::now();
+    let labels = |s: &Snapshot| -> Vec<String> { s.chips.iter().map(|c| c.chip.clone()).collect() };
+    let first = c.sample(&cx, t0).await.unwrap();
+    assert_eq!(labels(&first.snapshot), ["coretemp.0", "nct6798-nct6775.656", PSU]);
+    // the PSU's driver unbound: its class entry and its directory go
+    let class = tree.path().join(BASE);
+    let psu_dir = std::fs::canonicalize(class.join("hwmon3")).unwrap();
+    std::fs::remove_file(class.join("hwmon3")).unwrap();
+    std::fs::remove_dir_all(psu_dir).unwrap();
+    let gone = c.sample(&cx, t0).await.unwrap();
+    assert_eq!(labels(&gone.snapshot), ["coretemp.0", "nct6798-nct6775.656"]);
+    assert_eq!(gone.faults.len(), 1, "still only nct's temp2: {:?}", gone.faults);
+    // a chip loaded later: a plain directory, as some drivers register it
+    std::fs::create_dir(class.join("hwmon4")).unwrap();
+    std::fs::write(class.join("hwmon4/name"), "jc42\n").unwrap();
+    std::fs::write(class.join("hwmon4/temp1_input"), "31250\n").unwrap();
+    let added = c.sample(&cx, t0).await.unwrap();
+    assert_eq!(
+        labels(&added.snapshot),
+        ["coretemp.0", "nct6798-nct6775.656", "jc42"]
+    );
+    let (_, jc42) = added.snapshot.sensors(Temp).find(|(c, _)| c.chip == "jc42").unwrap();
+    assert_eq!(jc42.value, 31.25);
+    // and its value is read through a kept descriptor from then on
+    std::fs::write(class.join("hwmon4/temp1_input"), "32000\n").unwrap();
+    let kept = c.sample(&cx, t0).await.unwrap().snapshot;
+    assert_eq!(kept.sensors(Temp).find(|(c, _)| c.chip == "jc42").unwrap().1.value, 32.0);
+}
+
+#[tokio::test]
+async fn a_sensor_that_fails_a_kept_read_is_its_own_fault_for_that_round() {
+    let (tree, cx) = changing_case();
+    let psu = tree
+        .path()
+        .join(BASE)
+        .join("hwmon3");
+    let mut c = Hwmon::new(Config::default());
+    let t0 = Instant::now();
+    let count = |s: &Sample<Snapshot>| s.snapshot.chips.iter().map(|c| c.sensors.len()).sum::<usize>();
+    let first = c.sample(&cx, t0).await.unwrap();
+    let sensors = count(&first);
+    // a driver answering garbage for one input (a torn bus read)
+    std::fs::write(psu.join("power1_input"), "busy\n").unwrap();
+    std::fs::write(psu.join("power2_input"), "96000000\n").unwrap();
+    let bad = c.sample(&cx, t0).await.unwrap();
+    let faults: Vec<_> = bad.faults.iter().map(|f| (f.item.as_str(), f.error.kind())).collect();
+    assert_eq!(
+        faults,
+        [("nct6798-nct6775.656/temp2", "io"), (&*format!("{PSU}/power1"), "parse")]
+    );
+    assert_eq!(count(&bad), sensors - 1, "only power1 is missing");
+    let power = |s: &Sample<Snapshot>, i: u32| {
+        s.snapshot.sensors(Power).find(|(_, p)| p.index == i).map(|(_, p)| p.value)
+    };
+    assert_eq!((power(&bad, 1), power(&bad, 2)), (None, Some(96.0)));
+    std::fs::write(psu.join("power1_input"), "150000000\n").unwrap();
+    let back = c.sample(&cx, t0).await.unwrap();
+    assert_eq!(back.faults.len(), 1);
+    assert_eq!((power(&back, 1), count(&back)), (Some(150.0), sensors));
 }
