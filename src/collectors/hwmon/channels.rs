@@ -6,6 +6,7 @@
 //! every round with pread at offset 0 on a kept descriptor, which makes sysfs call the driver's
 //! show function again, as an open/read/close would.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::chips::ChipDir;
@@ -137,10 +138,14 @@ pub(super) fn open_chip(root: &Root, c: &ChipDir) -> (KeptChip, Vec<Fault>) {
     (kept, faults)
 }
 
-/// The text of a kept attribute, trimmed.
-fn read_text(a: &Attr, buf: &mut [u8; 4096]) -> Result<String, ReadError> {
+/// The text of a kept attribute, trimmed, borrowed from `buf` unless it is not UTF-8 (then
+/// lossy, so a parse error shows what was read).
+fn read_text<'b>(a: &Attr, buf: &'b mut [u8; 4096]) -> Result<Cow<'b, str>, ReadError> {
     let bytes = a.read_at0(buf)?;
-    Ok(String::from_utf8_lossy(bytes).trim().to_owned())
+    Ok(match String::from_utf8_lossy(bytes) {
+        Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+        Cow::Owned(text) => Cow::Owned(text.trim().to_owned()),
+    })
 }
 
 impl KeptChip {

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use super::channels::{KeptChip, open_chip};
 use super::chips::discover;
-use super::{BASE, Chip, Sensor};
+use super::{BASE, Chip, HINT, Sensor};
 use crate::collectors::cpuidle::WALK_EVERY;
 use crate::collectors::{CollectError, Fault};
 use crate::host::root::Root;
@@ -127,7 +127,7 @@ impl Kept {
                     }
                     Err(e) => {
                         gone = true;
-                        let error = CollectError::from_read(e, super::HINT);
+                        let error = CollectError::from_read(e, HINT);
                         walk.faults.push(Fault {
                             item: label.clone(),
                             error,
