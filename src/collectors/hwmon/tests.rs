@@ -406,15 +406,27 @@ fn a_chip_gone_mid_walk_is_one_read_fault() {
     assert_eq!(value(&w, "hwmon1", Temp, 1), 21.0);
 }
 
-#[test]
-fn does_not_reread_a_chip_before_its_update_interval() {
+/// A tree of one `ina226` that refreshes once a minute, its power in `value_file` at 2 W; the
+/// chip directory, to change files in.
+fn ina226_tree(value_file: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let chip = dir.path().join(BASE).join("hwmon0");
     std::fs::create_dir_all(&chip).unwrap();
+    for (f, v) in [
+        ("name", "ina226\n"),
+        ("update_interval", "60000\n"),
+        (value_file, "2000000\n"),
+    ] {
+        std::fs::write(chip.join(f), v).unwrap();
+    }
+    (dir, chip)
+}
+
+#[test]
+fn does_not_reread_a_chip_before_its_update_interval() {
+    // no power1_input: the average is the value
+    let (dir, chip) = ina226_tree("power1_average");
     let write = |f: &str, v: &str| std::fs::write(chip.join(f), v).unwrap();
-    write("name", "ina226\n");
-    write("update_interval", "60000\n");
-    write("power1_average", "2000000\n"); // no power1_input: the average is the value
     let root = Root::new(dir.path());
     let mut cache = HashMap::new();
     let t0 = Instant::now();
@@ -588,4 +600,24 @@ async fn a_sensor_that_fails_a_kept_read_is_its_own_fault_for_that_round() {
     let back = c.sample(&cx, t0).await.unwrap();
     assert_eq!(back.faults.len(), 1);
     assert_eq!((power(&back, 1), count(&back)), (Some(150.0), sensors));
+}
+
+#[tokio::test]
+async fn kept_rounds_keep_to_a_chips_update_interval() {
+    let (dir, chip) = ina226_tree("power1_input");
+    let write = |f: &str, v: &str| std::fs::write(chip.join(f), v).unwrap();
+    let cx = Context {
+        root: Root::new(dir.path()),
+        runner: crate::host::command::Runner::replay(Vec::new()),
+    };
+    let mut c = Hwmon::new(Config::default());
+    let t0 = Instant::now();
+    let mut power = async |secs| {
+        let s = c.sample(&cx, t0 + Duration::from_secs(secs)).await.unwrap();
+        s.snapshot.sensors(Power).next().unwrap().1.value
+    };
+    assert_eq!(power(0).await, 2.0);
+    write("power1_input", "3000000\n");
+    assert_eq!(power(15).await, 2.0, "reused: the chip refreshes once a minute");
+    assert_eq!(power(60).await, 3.0, "due again, read through the kept file");
 }
