@@ -141,6 +141,13 @@ impl Attr {
         })
     }
 
+    /// The current value's text, trimmed, handed to `parse` (no allocation for UTF-8 text).
+    pub fn read_str<T>(&self, parse: impl FnOnce(&str) -> T) -> Result<T, ReadError> {
+        let mut buf = [0; ATTR_LIMIT];
+        let bytes = self.read_at0(&mut buf)?;
+        Ok(parse(String::from_utf8_lossy(bytes).trim()))
+    }
+
     /// The root-relative path this attribute was opened at.
     pub fn rel(&self) -> &str {
         &self.rel
