@@ -146,27 +146,24 @@ impl<S: Render> Collector for SnapshotCollector<S> {
         if exposition::deposit(|| self.rendered(snapshot.clone())) {
             return Vec::new();
         }
-        if !wanted(|w| S::FAMILIES.iter().any(|f| w.contains(&f.name))) {
-            return Vec::new();
-        }
-        let mut out = Families::new(S::FAMILIES);
+        let only = WANTED.with(|w| w.borrow().clone());
+        let mut out = match only {
+            Some(names) if !S::FAMILIES.iter().any(|f| names.contains(&f.name)) => {
+                return Vec::new();
+            }
+            Some(names) => Families::only(S::FAMILIES, names),
+            None => Families::new(S::FAMILIES),
+        };
         if let Some(s) = snapshot {
             s.render(&mut out);
         }
-        let mut families = out.into_vec();
-        families.retain(|f| wanted(|w| w.contains(&f.name())));
-        families
+        out.into_vec()
     }
 }
 
 thread_local! {
     /// Set while `gather_only` gathers: the family names it asks for.
     static WANTED: RefCell<Option<Vec<&'static str>>> = const { RefCell::new(None) };
-}
-
-/// Whether `test` holds for the names `gather_only` asks for; true when it is not gathering.
-fn wanted(test: impl FnOnce(&[&'static str]) -> bool) -> bool {
-    WANTED.with(|w| w.borrow().as_deref().is_none_or(test))
 }
 
 /// The families of `registry` named in `names`, as protobuf (what the alert engine evaluates).
