@@ -124,13 +124,19 @@ impl Attr {
     /// Reads from offset 0 until `buf` is full or the end; the length read.
     fn read_into(&self, buf: &mut [u8]) -> Result<usize, ReadError> {
         let mut len = 0;
-        // sysfs answers in one read; a regular file (a fixture) may take more
+        // sysfs answers in one read, and a regular file (a fixture) short of the end only at
+        // the end: a short read is the whole value. Reading on to a 0 would double the reads,
+        // and on sysfs each pread at another offset runs the attribute's show() again.
         let read = watched_as(
             || self.rel.clone(),
             || {
                 while len < buf.len() {
                     match self.file.read_at(&mut buf[len..], len as u64) {
                         Ok(0) => break,
+                        Ok(n) if n < buf.len() - len => {
+                            len += n;
+                            break;
+                        }
                         Ok(n) => len += n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(e),
