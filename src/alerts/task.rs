@@ -123,7 +123,7 @@ pub struct Engine {
 const ALWAYS_READ: [&str; 3] = [
     "hostwatt_collector_success",
     "hostwatt_collector_available",
-    "hostwatt_advice_potential_watts",
+    crate::advisor::POTENTIAL_FAMILY,
 ];
 
 /// Whether `metric` is one of collector `name`'s (`hostwatt_smart_…` of `smart`,
