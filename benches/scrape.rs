@@ -12,7 +12,10 @@
 //! "after a round" is the first scrape after new snapshots, which renders them (text; then
 //! OpenMetrics + gzip, what Prometheus asks for). Over HTTP it is the process CPU minus the client
 //! thread's own (`RUSAGE_THREAD`), so it counts the server side only. A
-//! round is `App::sample_all`: every collector reads the tree once. Latencies are wall time per
+//! round is `App::sample_all`: every collector reads the tree once, whatever its interval (the
+//! advisor's 5 min, EDAC's 60 s, the alert engine's 1 min included). The last table is each
+//! collector's CPU per round alone, weighted by its interval into the CPU of a 15 s tick of the
+//! daemon's schedule. Latencies are wall time per
 //! request over a kept-alive loopback connection, as Prometheus scrapes. RSS is this process's
 //! `VmRSS` after the scrapes; the bench process holds little besides the app, and the real
 //! daemon's RSS is measured by `benches/compare-node-exporter.sh`.
@@ -289,6 +292,36 @@ fn bench(rt: &tokio::runtime::Runtime, cfg: &Config, a: &Args) -> Result<Report>
     })
 }
 
+/// CPU per round of each collector alone (`rounds` rounds, 15 s apart on the simulated clock),
+/// and what the daemon's schedule makes of it: each collector runs once per its interval, so a
+/// 15 s tick costs the sum of CPU/round × 15 s / interval.
+fn breakdown(rt: &tokio::runtime::Runtime, cfg: &Config, rounds: usize) -> Result<()> {
+    let mut app = App::new(cfg, hostwatt::cli::context(cfg, Runner::system()))?;
+    let t0 = Instant::now();
+    let step = Duration::from_secs(15);
+    rt.block_on(app.sample_all(t0));
+    println!("\n| collector | interval | CPU/round | CPU per 15 s of the daemon's schedule |");
+    println!("|---|---|---|---|");
+    let mut tick = Duration::ZERO;
+    for (i, (name, interval)) in app.collectors().into_iter().enumerate() {
+        let before = cpu(UsageWho::RUSAGE_SELF)?;
+        for r in 1..=rounds {
+            rt.block_on(app.sample_one(i, t0 + step * r as u32));
+        }
+        let round = (cpu(UsageWho::RUSAGE_SELF)? - before) / rounds as u32;
+        let share = round.mul_f64(step.as_secs_f64() / interval.as_secs_f64().max(15.0));
+        tick += share;
+        println!(
+            "| {name} | {} s | {} | {} |",
+            interval.as_secs(),
+            ms(round),
+            ms(share)
+        );
+    }
+    println!("| **all, per 15 s tick** | | | **{}** |", ms(tick));
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let a = args()?;
     if let Some(dir) = &a.write_tree {
@@ -364,5 +397,6 @@ fn main() -> Result<()> {
             r.hwm_kib as f64 / 1024.0,
         );
     }
+    breakdown(&rt, &cfg, a.rounds)?;
     Ok(())
 }

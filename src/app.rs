@@ -13,7 +13,7 @@ mod tests;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus::Registry;
 use tokio::sync::{mpsc, watch};
@@ -270,6 +270,20 @@ impl App {
         for s in &mut self.samplers {
             s.round(&self.cx, at).await;
         }
+    }
+
+    /// Name and interval of each collector, in the order `sample_all` runs them.
+    pub fn collectors(&self) -> Vec<(&'static str, Duration)> {
+        self.samplers
+            .iter()
+            .map(|s| (s.name(), s.interval()))
+            .collect()
+    }
+
+    /// One round of the `i`th collector of `collectors` at `at` (the benchmark's cost of each
+    /// collector alone).
+    pub async fn sample_one(&mut self, i: usize, at: Instant) {
+        self.samplers[i].round(&self.cx, at).await;
     }
 
     /// One round of every collector whose interval has elapsed since its last round under

@@ -478,12 +478,15 @@ pub(crate) fn read_evidence(root: &Root, rel: &str) -> Option<(String, Evidence)
     Some((v.clone(), Evidence::new(rel, v)))
 }
 
+/// The family `advice_summary` reads: what the alert engine gathers for `{advice}`.
+pub const POTENTIAL_FAMILY: &str = "hostwatt_advisor_finding_potential_watts";
+
 /// What `{advice}` in an alert description becomes: the findings with watts, most first, from
-/// gathered `hostwatt_advisor_finding_potential_watts` series (`pcie-aspm-off up to 4 W; ...`).
+/// gathered `POTENTIAL_FAMILY` series (`pcie-aspm-off up to 4 W; ...`).
 pub fn advice_summary(families: &[prometheus::proto::MetricFamily]) -> String {
     let mut items: Vec<(String, f64)> = families
         .iter()
-        .filter(|f| f.name() == "hostwatt_advisor_finding_potential_watts")
+        .filter(|f| f.name() == POTENTIAL_FAMILY)
         .flat_map(|f| f.get_metric())
         .filter_map(|m| {
             let id = m.get_label().iter().find(|l| l.name() == "id")?.value();

@@ -113,7 +113,17 @@ pub struct Engine {
     dropped: u64,
     /// The collectors running beside the engine, whose rounds its rules wait for.
     collectors: Vec<&'static str>,
+    /// The families an evaluation reads: the rules' metrics, the collectors' success and
+    /// availability, the advisor's findings. Only these are gathered.
+    inputs: Vec<&'static str>,
 }
+
+/// Families read besides the rules' own metrics: `held` and `{advice}`.
+const ALWAYS_READ: [&str; 3] = [
+    "hostwatt_collector_success",
+    "hostwatt_collector_available",
+    crate::advisor::POTENTIAL_FAMILY,
+];
 
 /// Whether `metric` is one of collector `name`'s: `hostwatt_<name>_…`, the prefix rule of
 /// `metrics::names`.
@@ -161,8 +171,14 @@ impl Engine {
         store: state::Store,
         notify: Option<mpsc::Sender<Notification>>,
     ) -> Self {
+        let rules: Vec<Rule> = rules.into_iter().filter(|r| r.enabled).collect();
+        let mut inputs: Vec<&'static str> = rules.iter().flat_map(|r| r.expr.metrics()).collect();
+        inputs.extend(ALWAYS_READ);
+        inputs.sort_unstable();
+        inputs.dedup();
         Self {
-            rules: rules.into_iter().filter(|r| r.enabled).collect(),
+            rules,
+            inputs,
             timing: Timing {
                 repeat_interval: cfg.repeat_interval.0.as_secs_f64(),
                 keep_resolved: cfg.keep_resolved.0.as_secs_f64(),
@@ -317,7 +333,7 @@ impl Collector for Engine {
             self.load(&mut faults);
         }
         let now = self.unix_at(at);
-        let mut families = self.registry.gather();
+        let mut families = crate::metrics::gather_only(&self.registry, &self.inputs);
         // the engine's own output is not an input
         families.retain(|f| !f.name().starts_with("hostwatt_alert"));
         let outcome = self.evaluate(&families, now);

@@ -438,15 +438,12 @@ impl Kept {
 
     fn read(&mut self) -> Result<(), PolicyError> {
         let hz = |a: &Attr, what| -> Result<Option<u64>, PolicyError> {
-            let mut buf = [0; 4096];
-            let bytes = a.read_at0(&mut buf).map_err(map_read)?;
-            parse_khz(what, String::from_utf8_lossy(bytes).trim())
+            a.read_str(|t| parse_khz(what, t))
+                .map_err(map_read)?
                 .map_err(|e| PolicyError::Failed(CollectError::parse(a.rel(), e)))
         };
         let text = |a: &Attr| -> Result<String, PolicyError> {
-            let mut buf = [0; 4096];
-            let bytes = a.read_at0(&mut buf).map_err(map_read)?;
-            Ok(String::from_utf8_lossy(bytes).trim().to_owned())
+            a.read_str(str::to_owned).map_err(map_read)
         };
         for (p, f) in self.snap.policies.iter_mut().zip(&self.files) {
             for (slot, attr, what) in [

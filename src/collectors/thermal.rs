@@ -14,13 +14,18 @@
 //! alone mean nothing to a reader. Some ACPI zones fail `temp` with EIO or ENODATA (firmware
 //! methods that error out, sensors not ready yet); such a zone is a fault alone and keeps its
 //! other series.
+//!
+//! Only `temp` and `cur_state` change from round to round. After a walk without faults they
+//! are kept open and read with pread at offset 0; the rest (types, modes, policies, trip points,
+//! `max_state`) is read again on the next walk: when the class listing changes, a kept read
+//! fails, or `WALK_EVERY` rounds pass (a trip point or mode a user writes shows within those).
 
 use std::io;
 use std::time::Instant;
 
-use super::attrs::{Attrs, group_indexed, is_numbered, split_indexed};
+use super::attrs::{Attrs, Rewalk, group_indexed, is_numbered, split_indexed};
 use super::{CollectError, Collector, Context, Sample};
-use crate::host::root::Root;
+use crate::host::root::{Attr, ReadError, Root};
 use crate::metrics::{Families, Family, Render};
 use crate::parse::{ParseError, parse_i64, parse_u64};
 
@@ -316,15 +321,98 @@ impl Render for Snapshot {
     }
 }
 
-/// The thermal collector. Stateless: every round is a fresh walk.
+/// The last fault-free walk, with each zone's `temp` and each cooling device's `cur_state`
+/// kept open (parallel to `snapshot.zones` and `snapshot.cooling`; `None` where the walk found
+/// no such file).
 #[derive(Debug)]
-pub struct Thermal;
+struct Kept {
+    snapshot: Snapshot,
+    temps: Vec<Option<Attr>>,
+    states: Vec<Option<Attr>>,
+    rewalk: Rewalk,
+}
+
+impl Kept {
+    fn open(root: &Root, snapshot: Snapshot, rewalk: Rewalk) -> Result<Self, ReadError> {
+        let open = |id: &str, file: &str, present: bool| {
+            present
+                .then(|| root.open_attr(format!("{BASE}/{id}/{file}")))
+                .transpose()
+        };
+        let temps = snapshot
+            .zones
+            .iter()
+            .map(|z| open(&z.id, "temp", z.celsius.is_some()))
+            .collect::<Result<_, _>>()?;
+        let states = snapshot
+            .cooling
+            .iter()
+            .map(|d| open(&d.id, "cur_state", d.cur_state.is_some()))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            snapshot,
+            temps,
+            states,
+            rewalk,
+        })
+    }
+
+    /// Reads the kept files into `snapshot`; `false` when the class must be walked again (the
+    /// walk then reads, and reports, whatever failed here).
+    fn refresh(&mut self, root: &Root) -> bool {
+        if !self.rewalk.may_serve(root) {
+            return false;
+        }
+        for (z, a) in self.snapshot.zones.iter_mut().zip(&self.temps) {
+            if let Some(a) = a {
+                let Ok(Ok(c)) = a.read_str(parse_millicelsius) else {
+                    return false;
+                };
+                z.celsius = Some(c);
+            }
+        }
+        for (d, a) in self.snapshot.cooling.iter_mut().zip(&self.states) {
+            if let Some(a) = a {
+                let Ok(s) = a.read_u64() else {
+                    return false;
+                };
+                d.cur_state = Some(s);
+            }
+        }
+        true
+    }
+}
+
+/// The thermal collector: a walk of the class, then rounds from kept files (see the module docs).
+#[derive(Debug)]
+pub struct Thermal {
+    kept: Option<Kept>,
+}
 
 impl Thermal {
     /// A collector of the section `_cfg`: it holds only what the registration reads (`enabled`,
     /// `interval`).
     pub fn new(_cfg: Config) -> Self {
-        Self
+        Self { kept: None }
+    }
+
+    fn round(&mut self, root: &Root) -> Result<Sample<Snapshot>, CollectError> {
+        if let Some(kept) = &mut self.kept
+            && kept.refresh(root)
+        {
+            return Ok(Sample {
+                snapshot: kept.snapshot.clone(),
+                faults: Vec::new(),
+            });
+        }
+        self.kept = None;
+        let rewalk = Rewalk::before_walk(root, BASE);
+        let sample = read_thermal(root)?;
+        if sample.faults.is_empty() {
+            // a file that cannot be opened now is read, and reported, by the next walk
+            self.kept = Kept::open(root, sample.snapshot.clone(), rewalk).ok();
+        }
+        Ok(sample)
     }
 }
 
@@ -336,192 +424,10 @@ impl Collector for Thermal {
         cx: &Context,
         _at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
-        read_thermal(&cx.root)
+        self.round(&cx.root)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testutil::render_series as render;
-
-    #[test]
-    fn parses_values_and_names() {
-        assert_eq!(parse_millicelsius("12376\n"), Ok(12.376));
-        assert_eq!(parse_millicelsius("-5000"), Ok(-5.0));
-        assert_eq!(
-            parse_millicelsius("").unwrap_err().to_string(),
-            "thermal temperature, line 1: not an integer: \"\""
-        );
-        assert_eq!(parse_mode("disabled\n"), Ok(false));
-        assert_eq!(
-            parse_mode("on").unwrap_err().to_string(),
-            "thermal zone mode, line 1: expected enabled or disabled, got \"on\""
-        );
-        assert_eq!(
-            parse_trip_attr("trip_point_0_temp"),
-            Some((0, TripAttr::Temp))
-        );
-        assert_eq!(
-            parse_trip_attr("trip_point_11_type"),
-            Some((11, TripAttr::Type))
-        );
-        assert_eq!(
-            parse_trip_attr("trip_point_2_hyst"),
-            Some((2, TripAttr::Hyst))
-        );
-        for other in [
-            "trip_point__temp",
-            "trip_point_x_temp",
-            "trip_point_1",
-            "temp",
-        ] {
-            assert_eq!(parse_trip_attr(other), None, "{other}");
-        }
-    }
-
-    #[test]
-    fn reads_the_captured_thermal_tree() {
-        // through the class symlinks, restored from the shared copy's flattened link files
-        let (_dir, root) = crate::testutil::shared_tree("sysfs/node_exporter");
-        let sample = read_thermal(&root).unwrap();
-        assert!(sample.faults.is_empty(), "{:?}", sample.faults);
-        assert_eq!(
-            sample.snapshot,
-            Snapshot {
-                zones: vec![Zone {
-                    id: "thermal_zone0".into(),
-                    kind: "cpu-thermal".into(),
-                    celsius: Some(12.376),
-                    enabled: None,
-                    policy: Some("step_wise".into()),
-                    trips: Vec::new(),
-                }],
-                cooling: vec![CoolingDevice {
-                    id: "cooling_device0".into(),
-                    kind: "Processor".into(),
-                    cur_state: Some(0),
-                    max_state: Some(3),
-                }],
-            }
-        );
-        assert_eq!(
-            render(&sample.snapshot),
-            [
-                "hostwatt_thermal_cooling_device_max_state{device=\"cooling_device0\",type=\"Processor\"} 3",
-                "hostwatt_thermal_cooling_device_state{device=\"cooling_device0\",type=\"Processor\"} 0",
-                "hostwatt_thermal_zone_info{zone=\"thermal_zone0\",type=\"cpu-thermal\",policy=\"step_wise\"} 1",
-                "hostwatt_thermal_zone_temperature_celsius{zone=\"thermal_zone0\",type=\"cpu-thermal\"} 12.376",
-            ]
-        );
-    }
-
-    #[test]
-    fn follows_class_symlinks() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("sys/devices/virtual/thermal/thermal_zone3");
-        std::fs::create_dir_all(&target).unwrap();
-        std::fs::write(target.join("type"), "x86_pkg_temp\n").unwrap();
-        std::fs::write(target.join("temp"), "51000\n").unwrap();
-        std::fs::create_dir_all(dir.path().join(BASE)).unwrap();
-        std::os::unix::fs::symlink(
-            "../../devices/virtual/thermal/thermal_zone3",
-            dir.path().join(BASE).join("thermal_zone3"),
-        )
-        .unwrap();
-        let sample = read_thermal(&Root::new(dir.path())).unwrap();
-        assert!(sample.faults.is_empty(), "{:?}", sample.faults);
-        let z = &sample.snapshot.zones[0];
-        assert_eq!(
-            (z.id.as_str(), z.kind.as_str(), z.celsius),
-            ("thermal_zone3", "x86_pkg_temp", Some(51.0))
-        );
-    }
-
-    #[test]
-    fn a_failing_zone_is_a_fault_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join(BASE);
-        let z0 = base.join("thermal_zone0");
-        let z1 = base.join("thermal_zone1");
-        std::fs::create_dir_all(&z0).unwrap();
-        std::fs::write(z0.join("type"), "acpitz\n").unwrap();
-        // a directory where a file should be: reading it fails with EISDIR, as close to an ACPI
-        // zone's EIO as a plain tree (read by root) gets
-        std::fs::create_dir_all(z0.join("temp")).unwrap();
-        std::fs::write(z0.join("trip_point_0_temp"), "105000\n").unwrap();
-        std::fs::write(z0.join("trip_point_0_type"), "critical\n").unwrap();
-        std::fs::create_dir_all(&z1).unwrap();
-        std::fs::write(z1.join("type"), "x86_pkg_temp\n").unwrap();
-        std::fs::write(z1.join("temp"), "48000\n").unwrap();
-        std::fs::write(z1.join("mode"), "enabled\n").unwrap();
-        let sample = read_thermal(&Root::new(dir.path())).unwrap();
-        let faults: Vec<_> = sample
-            .faults
-            .iter()
-            .map(|f| (f.item.as_str(), f.error.kind()))
-            .collect();
-        assert_eq!(faults, [("thermal_zone0", "io")]);
-        assert!(
-            sample.faults[0]
-                .error
-                .to_string()
-                .starts_with("sys/class/thermal/thermal_zone0/temp: "),
-            "{}",
-            sample.faults[0].error
-        );
-        assert_eq!(
-            render(&sample.snapshot),
-            [
-                "hostwatt_thermal_trip_point_temperature_celsius{zone=\"thermal_zone0\",type=\"acpitz\",trip=\"0\",trip_type=\"critical\"} 105",
-                "hostwatt_thermal_zone_enabled{zone=\"thermal_zone1\",type=\"x86_pkg_temp\"} 1",
-                "hostwatt_thermal_zone_info{zone=\"thermal_zone0\",type=\"acpitz\",policy=\"\"} 1",
-                "hostwatt_thermal_zone_info{zone=\"thermal_zone1\",type=\"x86_pkg_temp\",policy=\"\"} 1",
-                "hostwatt_thermal_zone_temperature_celsius{zone=\"thermal_zone1\",type=\"x86_pkg_temp\"} 48",
-            ]
-        );
-    }
-
-    #[test]
-    fn no_or_empty_thermal_class_is_unavailable() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        assert_eq!(read_thermal(&root).unwrap_err().kind(), "unavailable");
-        std::fs::create_dir_all(dir.path().join(BASE)).unwrap();
-        assert_eq!(read_thermal(&root).unwrap_err().kind(), "unavailable");
-        // an entry that is not a directory is present but broken: one fault, not "unavailable"
-        std::fs::write(dir.path().join(BASE).join("thermal_zone5"), "x\n").unwrap();
-        let sample = read_thermal(&root).unwrap();
-        let faults: Vec<_> = sample
-            .faults
-            .iter()
-            .map(|f| (f.item.as_str(), f.error.kind()))
-            .collect();
-        assert_eq!(faults, [("thermal_zone5", "io")]);
-        assert_eq!(sample.snapshot, Snapshot::default());
-    }
-
-    #[test]
-    fn reads_the_edac_ecc_case_tree() {
-        let root = Root::new(crate::testutil::case_dir("edac-ecc").join("root"));
-        let sample = read_thermal(&root).unwrap();
-        assert!(sample.faults.is_empty(), "{:?}", sample.faults);
-        assert_eq!(
-            render(&sample.snapshot),
-            [
-                "hostwatt_thermal_cooling_device_max_state{device=\"cooling_device0\",type=\"Processor\"} 3",
-                "hostwatt_thermal_cooling_device_state{device=\"cooling_device0\",type=\"Processor\"} 0",
-                "hostwatt_thermal_trip_point_hysteresis_celsius{zone=\"thermal_zone0\",type=\"acpitz\",trip=\"0\",trip_type=\"critical\"} 0",
-                "hostwatt_thermal_trip_point_temperature_celsius{zone=\"thermal_zone0\",type=\"acpitz\",trip=\"0\",trip_type=\"critical\"} 105",
-                "hostwatt_thermal_trip_point_temperature_celsius{zone=\"thermal_zone1\",type=\"x86_pkg_temp\",trip=\"0\",trip_type=\"passive\"} 0",
-                "hostwatt_thermal_trip_point_temperature_celsius{zone=\"thermal_zone1\",type=\"x86_pkg_temp\",trip=\"1\",trip_type=\"passive\"} 0",
-                "hostwatt_thermal_zone_enabled{zone=\"thermal_zone0\",type=\"acpitz\"} 1",
-                "hostwatt_thermal_zone_enabled{zone=\"thermal_zone1\",type=\"x86_pkg_temp\"} 1",
-                "hostwatt_thermal_zone_info{zone=\"thermal_zone0\",type=\"acpitz\",policy=\"step_wise\"} 1",
-                "hostwatt_thermal_zone_info{zone=\"thermal_zone1\",type=\"x86_pkg_temp\",policy=\"step_wise\"} 1",
-                "hostwatt_thermal_zone_temperature_celsius{zone=\"thermal_zone0\",type=\"acpitz\"} 27.8",
-                "hostwatt_thermal_zone_temperature_celsius{zone=\"thermal_zone1\",type=\"x86_pkg_temp\"} 47",
-            ]
-        );
-    }
-}
+#[path = "thermal_tests.rs"]
+mod tests;

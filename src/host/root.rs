@@ -103,14 +103,40 @@ pub struct Attr {
 impl Attr {
     /// The current value's bytes, read into `buf` from offset 0 (at most one page).
     pub fn read_at0<'b>(&self, buf: &'b mut [u8; ATTR_LIMIT]) -> Result<&'b [u8], ReadError> {
+        let len = self.read_into(buf)?;
+        Ok(&buf[..len])
+    }
+
+    /// The current value's bytes handed to `f`: into a small buffer first, as nearly every
+    /// attribute is a number or a word (zeroing a page per read cost more than the read), and
+    /// into a page when it fills that.
+    fn read_small<T>(&self, f: impl FnOnce(&[u8]) -> T) -> Result<T, ReadError> {
+        let mut small = [0; 64];
+        let len = self.read_into(&mut small)?;
+        if len < small.len() {
+            return Ok(f(&small[..len]));
+        }
+        let mut page = [0; ATTR_LIMIT];
+        let len = self.read_into(&mut page)?;
+        Ok(f(&page[..len]))
+    }
+
+    /// Reads from offset 0 until `buf` is full or the end; the length read.
+    fn read_into(&self, buf: &mut [u8]) -> Result<usize, ReadError> {
         let mut len = 0;
-        // sysfs answers in one read; a regular file (a fixture) may take more
+        // sysfs answers in one read, and a regular file (a fixture) short of the end only at
+        // the end: a short read is the whole value. Reading on to a 0 would double the reads,
+        // and on sysfs each pread at another offset runs the attribute's show() again.
         let read = watched_as(
             || self.rel.clone(),
             || {
                 while len < buf.len() {
                     match self.file.read_at(&mut buf[len..], len as u64) {
                         Ok(0) => break,
+                        Ok(n) if n < buf.len() - len => {
+                            len += n;
+                            break;
+                        }
                         Ok(n) => len += n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(e),
@@ -123,22 +149,25 @@ impl Attr {
             rel_path: self.rel.to_string(),
             source,
         })?;
-        Ok(&buf[..len])
+        Ok(len)
     }
 
     /// The current value as one unsigned decimal integer, as `Root::read_u64` reads it.
     pub fn read_u64(&self) -> Result<u64, ReadError> {
-        let mut buf = [0; ATTR_LIMIT];
-        let bytes = self.read_at0(&mut buf)?;
-        let text = String::from_utf8_lossy(bytes);
-        let text = text.trim();
-        text.parse::<u64>().map_err(|_| ReadError {
-            rel_path: self.rel.to_string(),
-            source: io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("not an integer: {text:?}"),
-            ),
-        })
+        self.read_str(|text| {
+            text.parse::<u64>().map_err(|_| ReadError {
+                rel_path: self.rel.to_string(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not an integer: {text:?}"),
+                ),
+            })
+        })?
+    }
+
+    /// The current value's text, trimmed, handed to `parse` (no allocation for UTF-8 text).
+    pub fn read_str<T>(&self, parse: impl FnOnce(&str) -> T) -> Result<T, ReadError> {
+        self.read_small(|bytes| parse(String::from_utf8_lossy(bytes).trim()))
     }
 
     /// The root-relative path this attribute was opened at.
@@ -345,6 +374,24 @@ mod tests {
         watch.install();
         assert_eq!(attr.read_u64().unwrap_err().rel_path, "energy_uj");
         assert_eq!(watch.current(), None, "cleared once the read returned");
+    }
+
+    #[test]
+    fn a_kept_attribute_longer_than_the_small_buffer_is_read_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("available_governors");
+        let long: String = ('a'..='z').cycle().take(80).collect();
+        for text in [&long[..63], &long[..64], &long] {
+            std::fs::write(&path, format!("{text}\n")).expect("write");
+            let attr = Root::new(dir.path()).open_attr("available_governors");
+            let got = attr.expect("open").read_str(str::to_owned).unwrap();
+            assert_eq!(got, text);
+        }
+        let digits = "9".repeat(70);
+        std::fs::write(&path, &digits).expect("write");
+        let attr = Root::new(dir.path()).open_attr("available_governors");
+        let err = attr.expect("open").read_u64().unwrap_err();
+        assert!(err.to_string().contains(&digits), "{err}");
     }
 
     #[test]

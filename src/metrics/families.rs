@@ -258,6 +258,8 @@ impl FamilySeries {
 pub struct Families {
     allowed: &'static [&'static Family],
     map: BTreeMap<&'static str, FamilySeries>,
+    /// When set, pushes to other families are dropped unrendered (`metrics::gather_only`).
+    only: Option<Vec<&'static str>>,
 }
 
 impl Families {
@@ -266,18 +268,35 @@ impl Families {
         Self {
             allowed,
             map: BTreeMap::new(),
+            only: None,
         }
     }
 
-    fn entry(&mut self, family: &'static Family) -> &mut FamilySeries {
+    /// As `new`, keeping only the families named in `names`: the rest are not rendered.
+    pub(crate) fn only(allowed: &'static [&'static Family], names: Vec<&'static str>) -> Self {
+        Self {
+            only: Some(names),
+            ..Self::new(allowed)
+        }
+    }
+
+    /// The family's series, or `None` when it is not kept.
+    fn entry(&mut self, family: &'static Family) -> Option<&mut FamilySeries> {
         debug_assert!(
             self.allowed.iter().any(|f| f.name == family.name),
             "{} is not listed in FAMILIES",
             family.name
         );
-        self.map
-            .entry(family.name)
-            .or_insert_with(|| FamilySeries::new(family))
+        if let Some(only) = &self.only
+            && !only.contains(&family.name)
+        {
+            return None;
+        }
+        Some(
+            self.map
+                .entry(family.name)
+                .or_insert_with(|| FamilySeries::new(family)),
+        )
     }
 
     /// Adds one series. Label values are given in the family's label order.
@@ -289,13 +308,17 @@ impl Families {
             family.name
         );
         let pairs = family.labels.iter().copied().zip(labels.iter().copied());
-        self.entry(family).push(pairs, value);
+        if let Some(f) = self.entry(family) {
+            f.push(pairs, value);
+        }
     }
 
     /// Adds one series with named labels: for families whose label set varies per series
     /// (`hostwatt_alerts_firing` carries the labels of the alert), as Prometheus' own `ALERTS`.
     pub fn push_pairs(&mut self, family: &'static Family, labels: &[(&str, &str)], value: f64) {
-        self.entry(family).push(labels.iter().copied(), value);
+        if let Some(f) = self.entry(family) {
+            f.push(labels.iter().copied(), value);
+        }
     }
 
     /// Adds a 0/1 gauge.

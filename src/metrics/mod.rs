@@ -12,6 +12,7 @@ pub mod names;
 pub mod openmetrics;
 pub mod selfmon;
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use prometheus::core::{Collector, Desc};
@@ -146,12 +147,42 @@ impl<S: Render> Collector for SnapshotCollector<S> {
         if exposition::deposit(|| self.rendered(snapshot.clone())) {
             return Vec::new();
         }
-        let mut out = Families::new(S::FAMILIES);
+        let only = WANTED.with(|w| w.borrow().clone());
+        let mut out = match only {
+            Some(names) if !S::FAMILIES.iter().any(|f| names.contains(&f.name)) => {
+                return Vec::new();
+            }
+            Some(names) => Families::only(S::FAMILIES, names),
+            None => Families::new(S::FAMILIES),
+        };
         if let Some(s) = snapshot {
             s.render(&mut out);
         }
         out.into_vec()
     }
+}
+
+thread_local! {
+    /// Set while `gather_only` gathers: the family names it asks for.
+    static WANTED: RefCell<Option<Vec<&'static str>>> = const { RefCell::new(None) };
+}
+
+/// The families of `registry` named in `names`, as protobuf (what the alert engine evaluates).
+/// A snapshot collector with none of them does not render at all: on a 64-CPU host most series
+/// (C-states, frequencies, sensors) are read by no rule.
+pub fn gather_only(registry: &prometheus::Registry, names: &[&'static str]) -> Vec<MetricFamily> {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            WANTED.with(|w| w.borrow_mut().take());
+        }
+    }
+    WANTED.with(|w| *w.borrow_mut() = Some(names.to_vec()));
+    let reset = Reset;
+    let mut families = registry.gather();
+    drop(reset);
+    families.retain(|f| names.contains(&f.name()));
+    families
 }
 
 /// Text exposition (format 0.0.4) of everything in `registry`.
@@ -192,6 +223,44 @@ mod tests {
              # HELP hostwatt_test_b_total A test counter\n# TYPE hostwatt_test_b_total counter\n\
              hostwatt_test_b_total 7\n"
         );
+    }
+
+    #[test]
+    fn gather_only_renders_and_returns_the_named_families_alone() {
+        static RENDERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        const C: Family = Family::gauge("hostwatt_test_c", "Another test gauge", &[]);
+        struct Other;
+        impl Render for Other {
+            const FAMILIES: &'static [&'static Family] = &[&C];
+            fn render(&self, out: &mut Families) {
+                RENDERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                out.push(&C, &[], 3.0);
+            }
+        }
+        let reg = prometheus::Registry::new();
+        let (_tx, rx) = watch::channel(Some(Arc::new(Snap(2.5))));
+        reg.register(Box::new(SnapshotCollector::<Snap>::new(rx)))
+            .unwrap();
+        let (_tx2, rx2) = watch::channel(Some(Arc::new(Other)));
+        reg.register(Box::new(SnapshotCollector::<Other>::new(rx2)))
+            .unwrap();
+        let owned = prometheus::IntCounter::new("hostwatt_test_owned_total", "owned").unwrap();
+        reg.register(Box::new(owned.clone())).unwrap();
+
+        let got = gather_only(
+            &reg,
+            &["hostwatt_test_b_total", "hostwatt_test_owned_total"],
+        );
+        let names: Vec<&str> = got.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            ["hostwatt_test_b_total", "hostwatt_test_owned_total"]
+        );
+        assert_eq!(got[0].get_metric()[0].get_counter().value(), 7.0);
+        assert_eq!(RENDERS.load(std::sync::atomic::Ordering::Relaxed), 0);
+        // outside gather_only, everything is gathered again
+        assert_eq!(reg.gather().len(), 4);
+        assert_eq!(RENDERS.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -390,3 +390,29 @@ async fn kept_files_notice_a_cpu_going_offline_and_a_bad_counter() {
     assert_eq!(faults, [("cpu1/state3", "parse")]);
     assert_eq!(state(&fourth.snapshot, "C6").cpus, 1);
 }
+
+#[tokio::test]
+async fn a_written_disable_switch_shows_by_the_periodic_walk() {
+    let tree = case_root();
+    let cx = cx(tree.path());
+    let mut c = Cpuidle::new(Config::default());
+    let t0 = Instant::now();
+    let first = c.sample(&cx, t0).await.unwrap();
+    assert_eq!(state(&first.snapshot, "C6").disabled_cpus, Some(0));
+    let disable = "sys/devices/system/cpu/cpu1/cpuidle/state3/disable";
+    std::fs::write(tree.path().join(disable), "1\n").unwrap();
+    let seen: Vec<Option<u32>> = c6_disabled_by_round(&mut c, &cx, t0).await;
+    // the switch is not a reading: kept rounds serve the walk's value until WALK_EVERY rounds
+    assert_eq!(seen.first(), Some(&Some(0)));
+    assert_eq!(seen.last(), Some(&Some(1)));
+}
+
+/// `WALK_EVERY` rounds 15 s apart after `t0`: C6's `disabled_cpus` in each.
+async fn c6_disabled_by_round(c: &mut Cpuidle, cx: &Context, t0: Instant) -> Vec<Option<u32>> {
+    let mut seen = Vec::new();
+    for n in 1..=super::WALK_EVERY {
+        let at = t0 + Duration::from_secs(15 * u64::from(n));
+        seen.push(state(&c.sample(cx, at).await.unwrap().snapshot, "C6").disabled_cpus);
+    }
+    seen
+}
