@@ -13,6 +13,7 @@
 
 pub mod attrs;
 pub mod blockstat;
+pub(crate) mod rewalk;
 
 use std::future::Future;
 use std::io;

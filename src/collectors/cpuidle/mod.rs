@@ -41,7 +41,7 @@ mod kept;
 mod walk;
 
 use kept::Kept;
-pub(crate) use kept::{CpuSet, WALK_EVERY};
+pub(crate) use kept::CpuSet;
 pub(crate) use walk::is_offline;
 use walk::{C_ABOVE, C_BELOW, C_REJECTED, C_TIME, C_USAGE};
 pub use walk::{Counters, StateReading, parse_cpu_dir, parse_state_dir, us_to_seconds};

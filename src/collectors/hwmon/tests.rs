@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::kept::Walk;
-use crate::collectors::cpuidle::WALK_EVERY;
+use crate::collectors::rewalk::WALK_EVERY;
 use super::*;
 use crate::collectors::CollectError;
 use crate::host::root::Root;
