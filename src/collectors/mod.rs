@@ -5,11 +5,12 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a collector is its file here
 //! (`NAME.rs` or `NAME/mod.rs`, with its `Config` for `[collectors.NAME]` and its `Collector`),
 //! one entry in `list!` (with the collectors it reads, if any), and its section in
-//! `config/hostwatt.example.toml` (see README, Development). The module declaration, the config
-//! field, the registration in `app` (which reads the section's `enabled` and `interval`: a
-//! `Schedule`) and the names are generated from the list; its metric names start with
-//! `hostwatt_NAME_` (checked by `metrics::names`). Golden cases name the collectors
-//! they exercise, so none of them changes.
+//! `config/hostwatt.example.toml` (see README, Development); README's metrics table is then
+//! regenerated from `hostwatt list-metrics` (a test compares the two). The module declaration,
+//! the config field, the registration in `app` (which reads the section's `enabled` and
+//! `interval`: a `Schedule`) and the names are generated from the list; its metric names start
+//! with `hostwatt_NAME_` (checked by `metrics::names`). Golden cases name the collectors they
+//! exercise, so none of them changes.
 
 pub mod attrs;
 pub mod blockstat;
@@ -239,7 +240,7 @@ macro_rules! config_of {
         }
 
         impl Collectors {
-            /// Turns every collector on (for `--list-metrics`).
+            /// Turns every collector on (for `hostwatt list-metrics`).
             pub fn enable_all(&mut self) {
                 $(self.$name.enabled = true;)*
             }
