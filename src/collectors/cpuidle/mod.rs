@@ -34,7 +34,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Sample};
-use crate::config::Interval;
+use crate::parse::Interval;
 use crate::metrics::{Families, Family, Render};
 
 mod kept;

@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use super::{CollectError, Collector, Context, Fault, Sample, blockstat};
-use crate::config::Interval;
+use crate::parse::Interval;
 use crate::host::command::{CommandError, Output, Program};
 use crate::host::root::ReadError;
 use advisories::{Advice, Table, glob};
