@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::host::command::{CommandError, Runner};
 use crate::host::root::{ReadError, Root};
+use crate::meters::MeterError;
 use crate::metrics::{Family, Render};
 use crate::parse::ParseError;
 
@@ -79,7 +80,7 @@ pub enum CollectError {
     Command(#[from] CommandError),
     /// A wall-power meter gave no reading.
     #[error(transparent)]
-    Meter(#[from] crate::meters::MeterError),
+    Meter(#[from] MeterError),
 }
 
 impl CollectError {
@@ -93,16 +94,18 @@ impl CollectError {
             Self::Read(_) => "io",
             Self::Write(_) => "write",
             Self::Parse { .. } => "parse",
-            Self::Command(CommandError::Timeout { .. } | CommandError::StillRunning { .. }) => {
-                "timeout"
-            }
-            Self::Command(_) => "command",
-            Self::Meter(e) => match e.kind() {
-                "timeout" => "timeout",
-                "parse" | "protocol" => "parse",
-                "auth" => "permission",
-                "command" => "command",
-                _ => "io",
+            Self::Command(e) => command_kind(e),
+            // by variant, not by `MeterError::kind`'s label: a new variant must be placed here
+            Self::Meter(e) => match e {
+                MeterError::Timeout { .. } => "timeout",
+                MeterError::Parse(_) | MeterError::Protocol(_) => "parse",
+                MeterError::Auth(_) => "permission",
+                MeterError::Command(e) => command_kind(e),
+                MeterError::Exit { .. } => "command",
+                MeterError::Connect { .. }
+                | MeterError::Http { .. }
+                | MeterError::Unsupported(_)
+                | MeterError::Device(_) => "io",
             },
         }
     }
@@ -125,6 +128,15 @@ impl CollectError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// The `kind` of a program that did not run to the end: `timeout` for one that hung (this run,
+/// or a killed earlier run still alive), else `command`.
+fn command_kind(e: &CommandError) -> &'static str {
+    match e {
+        CommandError::Timeout { .. } | CommandError::StillRunning { .. } => "timeout",
+        _ => "command",
     }
 }
 
