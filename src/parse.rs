@@ -1,5 +1,11 @@
 //! `ParseError`, the error of every pure `parse_*` function. It carries no path: the caller,
-//! who knows where the text came from, adds it.
+//! who knows where the text came from, adds it. And `interval`, the one duration type, parsed from
+//! humantime text: it sits here, below every part, so the parts that take durations (collectors,
+//! alerts, notify, history) need not import `config`, which composes their sections.
+
+pub mod interval;
+
+pub use interval::Interval;
 
 /// Text that did not have the expected shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

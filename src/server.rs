@@ -42,6 +42,13 @@ pub struct Served {
     pub page: crate::page::Sources,
 }
 
+/// The status page reads the page sources of what is served now.
+impl axum::extract::FromRef<watch::Receiver<Served>> for crate::page::Sources {
+    fn from_ref(served: &watch::Receiver<Served>) -> Self {
+        served.borrow().page.clone()
+    }
+}
+
 impl From<Registry> for Served {
     fn from(registry: Registry) -> Self {
         Self {
@@ -66,7 +73,7 @@ async fn metrics(
     encoding::respond(&registry, &headers)
 }
 
-pub(crate) async fn alerts(State(served): State<watch::Receiver<Served>>) -> Json<AlertsBody> {
+async fn alerts(State(served): State<watch::Receiver<Served>>) -> Json<AlertsBody> {
     let rx = served.borrow().alerts.clone();
     Json(AlertsBody::of(rx.as_ref()))
 }

@@ -42,7 +42,7 @@ fn quote(s: &str) -> String {
 
 /// A range duration in PromQL syntax (`1h`, `90s`).
 fn range(d: std::time::Duration) -> String {
-    crate::config::Interval::<{ crate::config::ANY }>(d).to_string()
+    crate::parse::Interval::<{ crate::parse::interval::ANY }>(d).to_string()
 }
 
 /// The PromQL expression of `rule`.

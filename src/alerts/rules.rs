@@ -15,7 +15,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::Severity;
 pub use super::builtin::builtin;
 use super::builtin::mins;
-use crate::config::{ANY, Interval};
+use crate::parse::Interval;
+use crate::parse::interval::ANY;
 
 /// How a label of a series must match.
 #[derive(Debug, Clone, Copy, PartialEq)]

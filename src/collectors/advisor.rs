@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::{CollectError, Collector, Context, Fault, Sample, cstate_pkg, rapl, smart, wall};
 use crate::advisor::standby::{Seen, Watch};
 use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
-use crate::config::Interval;
+use crate::parse::Interval;
 use crate::metrics::Latest;
 use crate::metrics::{Families, Family, Render};
 

@@ -75,37 +75,6 @@ impl<'a> Attrs<'a> {
     }
 }
 
-/// When attributes kept open since a walk may serve a round, and when the items must be walked
-/// again: `WALK_EVERY` rounds after the walk (names, limits and trip points change only with a
-/// driver or a user's write), or as soon as the listing of the items' directory differs from the
-/// one taken just before the walk (an item came or went). A kept read that fails (`ENODEV` once
-/// the item is unregistered, EIO) is the caller's third reason to walk.
-#[derive(Debug)]
-pub struct Rewalk {
-    dir: &'static str,
-    listing: Vec<String>,
-    rounds: u32,
-}
-
-impl Rewalk {
-    /// Lists `dir` now; call it before the walk, so an item that comes during the walk shows as
-    /// a change. An unlistable `dir` lists as empty, and then differs once it lists again.
-    pub fn before_walk(root: &Root, dir: &'static str) -> Self {
-        Self {
-            dir,
-            listing: root.list(dir).unwrap_or_default(),
-            rounds: 0,
-        }
-    }
-
-    /// Counts a round; whether the kept attributes may serve it.
-    pub fn may_serve(&mut self, root: &Root) -> bool {
-        self.rounds += 1;
-        self.rounds < crate::collectors::cpuidle::WALK_EVERY
-            && root.list(self.dir).is_ok_and(|l| l == self.listing)
-    }
-}
-
 /// The decimal digits after `prefix` in `name`, when that is all that follows (`cpu12` → `12`);
 /// the one rule behind the numbered sysfs names below.
 fn digits_after<'n>(name: &'n str, prefix: &str) -> Option<&'n str> {

@@ -23,7 +23,8 @@ use std::io;
 use std::time::Instant;
 
 use super::attrs::parse_numbered;
-use super::cpuidle::{CpuSet, WALK_EVERY, is_offline};
+use super::cpuidle::{CpuSet, is_offline};
+use super::rewalk::Rewalk;
 use super::{CollectError, Collector, Context, Fault, Sample};
 use crate::host::root::{Attr, ReadError, Root};
 use crate::metrics::{Families, Family, Render};
@@ -348,7 +349,7 @@ struct ThrottleFiles {
 /// The last full walk with the files that change kept open: a round reads those with pread at
 /// offset 0 instead of opening ~13 files per CPU. Walked again when the CPU set or the policy
 /// listing changed, a kept read failed (EBUSY once a policy's CPUs are all offline, ENODEV), or
-/// `WALK_EVERY` rounds passed.
+/// `Rewalk` says so.
 #[derive(Debug)]
 struct Kept {
     snap: Snapshot,
@@ -356,7 +357,7 @@ struct Kept {
     policies: Vec<String>,
     files: Vec<PolicyFiles>,
     throttles: Vec<ThrottleFiles>,
-    rounds: u32,
+    rewalk: Rewalk,
 }
 
 fn policy_listing(root: &Root) -> Vec<String> {
@@ -420,14 +421,13 @@ impl Kept {
             policies,
             files,
             throttles,
-            rounds: 0,
+            rewalk: Rewalk::default(),
         })
     }
 
     /// Reads the kept files into `snap`; `false` when the tree must be walked again.
     fn refresh(&mut self, root: &Root) -> bool {
-        self.rounds += 1;
-        if self.rounds >= WALK_EVERY
+        if self.rewalk.due()
             || !self.cpus.unchanged(root)
             || policy_listing(root) != self.policies
         {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Fault, Sample};
-use crate::config::Interval;
+use crate::parse::Interval;
 use crate::estimate::align::Timed;
 use crate::meters::{self, Kind, Meter, MeterError, Reading, Source, shelly};
 use crate::metrics::{Families, Family, Render};

@@ -5,14 +5,16 @@
 //! snapshot; scrapes render the latest one (see `metrics`). Adding a collector is its file here
 //! (`NAME.rs` or `NAME/mod.rs`, with its `Config` for `[collectors.NAME]` and its `Collector`),
 //! one entry in `list!` (with the collectors it reads, if any), and its section in
-//! `config/hostwatt.example.toml` (see README, Development). The module declaration, the config
-//! field, the registration in `app` (which reads the section's `enabled` and `interval`: a
-//! `Schedule`) and the names are generated from the list; its metric names start with
-//! `hostwatt_NAME_` (checked by `metrics::names`). Golden cases name the collectors
-//! they exercise, so none of them changes.
+//! `config/hostwatt.example.toml` (see README, Development); README's metrics table is then
+//! regenerated from `hostwatt list-metrics` (a test compares the two). The module declaration,
+//! the config field, the registration in `app` (which reads the section's `enabled` and
+//! `interval`: a `Schedule`) and the names are generated from the list; its metric names start
+//! with `hostwatt_NAME_` (checked by `metrics::names`). Golden cases name the collectors they
+//! exercise, so none of them changes.
 
 pub mod attrs;
 pub mod blockstat;
+pub(crate) mod rewalk;
 
 use std::future::Future;
 use std::io;
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::host::command::{CommandError, Runner};
 use crate::host::root::{ReadError, Root};
+use crate::meters::MeterError;
 use crate::metrics::{Family, Render};
 use crate::parse::ParseError;
 
@@ -77,7 +80,7 @@ pub enum CollectError {
     Command(#[from] CommandError),
     /// A wall-power meter gave no reading.
     #[error(transparent)]
-    Meter(#[from] crate::meters::MeterError),
+    Meter(#[from] MeterError),
 }
 
 impl CollectError {
@@ -91,16 +94,18 @@ impl CollectError {
             Self::Read(_) => "io",
             Self::Write(_) => "write",
             Self::Parse { .. } => "parse",
-            Self::Command(CommandError::Timeout { .. } | CommandError::StillRunning { .. }) => {
-                "timeout"
-            }
-            Self::Command(_) => "command",
-            Self::Meter(e) => match e.kind() {
-                "timeout" => "timeout",
-                "parse" | "protocol" => "parse",
-                "auth" => "permission",
-                "command" => "command",
-                _ => "io",
+            Self::Command(e) => command_kind(e),
+            // by variant, not by `MeterError::kind`'s label: a new variant must be placed here
+            Self::Meter(e) => match e {
+                MeterError::Timeout { .. } => "timeout",
+                MeterError::Parse(_) | MeterError::Protocol(_) => "parse",
+                MeterError::Auth(_) => "permission",
+                MeterError::Command(e) => command_kind(e),
+                MeterError::Exit { .. } => "command",
+                MeterError::Connect { .. }
+                | MeterError::Http { .. }
+                | MeterError::Unsupported(_)
+                | MeterError::Device(_) => "io",
             },
         }
     }
@@ -123,6 +128,15 @@ impl CollectError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// The `kind` of a program that did not run to the end: `timeout` for one that hung (this run,
+/// or a killed earlier run still alive), else `command`.
+fn command_kind(e: &CommandError) -> &'static str {
+    match e {
+        CommandError::Timeout { .. } | CommandError::StillRunning { .. } => "timeout",
+        _ => "command",
     }
 }
 
@@ -238,7 +252,7 @@ macro_rules! config_of {
         }
 
         impl Collectors {
-            /// Turns every collector on (for `--list-metrics`).
+            /// Turns every collector on (for `hostwatt list-metrics`).
             pub fn enable_all(&mut self) {
                 $(self.$name.enabled = true;)*
             }

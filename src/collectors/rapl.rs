@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::time::Instant;
 
-use super::attrs::Rewalk;
+use super::rewalk::DirRewalk;
 use super::{CollectError, Collector, Context, Fault, Sample};
 use crate::host::root::{Attr, ReadError, Root};
 use crate::metrics::{Families, Family, Render};
@@ -190,11 +190,11 @@ fn read_zones(root: &Root) -> Result<Walk, CollectError> {
 struct Kept {
     readings: Vec<Reading>,
     energy: Vec<Attr>,
-    rewalk: Rewalk,
+    rewalk: DirRewalk,
 }
 
 impl Kept {
-    fn open(root: &Root, readings: Vec<Reading>, rewalk: Rewalk) -> Result<Self, ReadError> {
+    fn open(root: &Root, readings: Vec<Reading>, rewalk: DirRewalk) -> Result<Self, ReadError> {
         let energy = readings
             .iter()
             .map(|z| root.open_attr(format!("{BASE}/{}/energy_uj", z.id)))
@@ -230,7 +230,7 @@ fn walk(kept: &mut Option<Kept>, root: &Root) -> Result<Walk, CollectError> {
         });
     }
     *kept = None;
-    let rewalk = Rewalk::before_walk(root, BASE);
+    let rewalk = DirRewalk::before_walk(root, BASE);
     let walk = read_zones(root)?;
     if walk.faults.is_empty() {
         // a file that cannot be opened now is read, and reported, by the next walk

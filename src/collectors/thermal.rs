@@ -23,7 +23,8 @@
 use std::io;
 use std::time::Instant;
 
-use super::attrs::{Attrs, Rewalk, group_indexed, is_numbered, split_indexed};
+use super::attrs::{Attrs, group_indexed, is_numbered, split_indexed};
+use super::rewalk::DirRewalk;
 use super::{CollectError, Collector, Context, Sample};
 use crate::host::root::{Attr, ReadError, Root};
 use crate::metrics::{Families, Family, Render};
@@ -329,11 +330,11 @@ struct Kept {
     snapshot: Snapshot,
     temps: Vec<Option<Attr>>,
     states: Vec<Option<Attr>>,
-    rewalk: Rewalk,
+    rewalk: DirRewalk,
 }
 
 impl Kept {
-    fn open(root: &Root, snapshot: Snapshot, rewalk: Rewalk) -> Result<Self, ReadError> {
+    fn open(root: &Root, snapshot: Snapshot, rewalk: DirRewalk) -> Result<Self, ReadError> {
         let open = |id: &str, file: &str, present: bool| {
             present
                 .then(|| root.open_attr(format!("{BASE}/{id}/{file}")))
@@ -406,7 +407,7 @@ impl Thermal {
             });
         }
         self.kept = None;
-        let rewalk = Rewalk::before_walk(root, BASE);
+        let rewalk = DirRewalk::before_walk(root, BASE);
         let sample = read_thermal(root)?;
         if sample.faults.is_empty() {
             // a file that cannot be opened now is read, and reported, by the next walk

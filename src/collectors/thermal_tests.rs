@@ -235,7 +235,7 @@ fn a_written_trip_point_shows_by_the_periodic_walk() {
     let mut t = Thermal::new(Config::default());
     t.round(&root).unwrap();
     std::fs::write(base.join("thermal_zone0/trip_point_0_temp"), "90000\n").unwrap();
-    let trips: Vec<Option<f64>> = (0..crate::collectors::cpuidle::WALK_EVERY)
+    let trips: Vec<Option<f64>> = (0..crate::collectors::rewalk::WALK_EVERY)
         .map(|_| t.round(&root).unwrap().snapshot.zones[0].trips[0].celsius)
         .collect();
     // kept rounds serve the walk's trip point until WALK_EVERY rounds passed

@@ -5,7 +5,6 @@
 //! With no `--config` and no `/etc/hostwatt/hostwatt.toml`, the embedded example config is used.
 
 pub mod file;
-mod interval;
 pub mod validate;
 
 use std::fmt;
@@ -17,7 +16,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::host::root::Root;
 
-pub use interval::{ABOVE_ZERO, ANY, Interval, ONE_SECOND};
+pub use crate::parse::interval::{ABOVE_ZERO, ANY, Interval, ONE_SECOND};
 
 /// The default config path.
 pub const DEFAULT_PATH: &str = "/etc/hostwatt/hostwatt.toml";

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Interval;
+use crate::parse::Interval;
 
 pub use writer::History;
 

@@ -172,7 +172,10 @@ impl MeterError {
     /// Short kind for the `error` label of `hostwatt_meters_errors_total`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Timeout { .. } | Self::Command(CommandError::Timeout { .. }) => "timeout",
+            Self::Timeout { .. }
+            | Self::Command(CommandError::Timeout { .. } | CommandError::StillRunning { .. }) => {
+                "timeout"
+            }
             Self::Connect { .. } => "connect",
             Self::Http { .. } => "http",
             Self::Auth(_) => "auth",
@@ -441,5 +444,24 @@ mod tests {
             .kind(),
             "timeout"
         );
+        // a killed earlier run still alive is a hang too, as for every other program
+        let stuck = || {
+            MeterError::Command(CommandError::StillRunning {
+                program: "ipmitool",
+                pid: 4242,
+            })
+        };
+        assert_eq!(stuck().kind(), "timeout");
+        let collect = |e: MeterError| crate::collectors::CollectError::from(e).kind();
+        assert_eq!(collect(stuck()), "timeout");
+        assert_eq!(collect(MeterError::Auth("x".into())), "permission");
+        assert_eq!(collect(MeterError::Protocol("x".into())), "parse");
+        assert_eq!(collect(MeterError::Http { status: 500 }), "io");
+        let exit = MeterError::Exit {
+            program: "ipmitool",
+            code: Some(1),
+            stderr: String::new(),
+        };
+        assert_eq!(collect(exit), "command");
     }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::Severity;
-use crate::config::{ABOVE_ZERO, Interval};
+use crate::parse::Interval;
+use crate::parse::interval::ABOVE_ZERO;
 
 pub use crate::secret::Secret;
 

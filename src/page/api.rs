@@ -9,12 +9,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
 use super::Sources;
 use crate::collectors::zfs::{ScanFunction, ScanState};
 use crate::history::record::{self, energy_today, unix_now};
-use crate::server::Served;
 
 /// Hours in a (non-leap) year, for the yearly cost of idle power.
 const HOURS_PER_YEAR: f64 = 8760.0;
@@ -377,20 +375,16 @@ pub fn pools(src: &Sources, now: i64) -> Vec<Pool> {
         .collect()
 }
 
-fn sources(served: &watch::Receiver<Served>) -> Sources {
-    served.borrow().page.clone()
+pub(super) async fn get_summary(State(src): State<Sources>) -> Json<Summary> {
+    Json(summary(&src, unix_now()))
 }
 
-pub(super) async fn get_summary(State(served): State<watch::Receiver<Served>>) -> Json<Summary> {
-    Json(summary(&sources(&served), unix_now()))
+pub(super) async fn get_disks(State(src): State<Sources>) -> Json<Vec<Disk>> {
+    Json(disks(&src))
 }
 
-pub(super) async fn get_disks(State(served): State<watch::Receiver<Served>>) -> Json<Vec<Disk>> {
-    Json(disks(&sources(&served)))
-}
-
-pub(super) async fn get_pools(State(served): State<watch::Receiver<Served>>) -> Json<Vec<Pool>> {
-    Json(pools(&sources(&served), unix_now()))
+pub(super) async fn get_pools(State(src): State<Sources>) -> Json<Vec<Pool>> {
+    Json(pools(&src, unix_now()))
 }
 
 /// `GET /api/v1/series`.
@@ -402,8 +396,8 @@ pub struct SeriesList {
     pub series: Vec<String>,
 }
 
-pub(super) async fn get_series(State(served): State<watch::Receiver<Served>>) -> Json<SeriesList> {
-    let h = sources(&served).history;
+pub(super) async fn get_series(State(src): State<Sources>) -> Json<SeriesList> {
+    let h = src.history;
     let series = match &h {
         Some(h) => h.series().await,
         None => Vec::new(),
@@ -493,10 +487,10 @@ fn bad_request(msg: String) -> Response {
 }
 
 pub(super) async fn get_history(
-    State(served): State<watch::Receiver<Served>>,
+    State(src): State<Sources>,
     Query(q): Query<HistoryQuery>,
 ) -> Response {
-    let Some(h) = sources(&served).history else {
+    let Some(h) = src.history else {
         return (
             StatusCode::NOT_FOUND,
             "history is off ([history] enabled = false)\n",

@@ -8,20 +8,18 @@
 pub mod api;
 pub mod html;
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use tokio::sync::watch;
-
+use crate::alerts::AlertsBody;
 use crate::alerts::task::Snapshot as Alerts;
 use crate::collectors::advisor::Snapshot as Advice;
 use crate::history::History;
 use crate::history::record;
 use crate::metrics::Latest;
-use crate::server::Served;
+use axum::extract::{FromRef, Path, State};
+use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 
 /// What the page and the API read: the latest snapshots, the alerts, the history store.
 #[derive(Clone, Default)]
@@ -71,8 +69,7 @@ async fn asset(Path(name): Path<String>) -> Response {
     }
 }
 
-async fn index(State(served): State<watch::Receiver<Served>>) -> Html<String> {
-    let src = served.borrow().page.clone();
+async fn index(State(src): State<Sources>) -> Html<String> {
     let now = crate::history::record::unix_now();
     let alerts = src.alerts.as_ref().map(|rx| {
         rx.borrow()
@@ -90,8 +87,18 @@ async fn index(State(served): State<watch::Receiver<Served>>) -> Html<String> {
     ))
 }
 
-/// The page's and the API's routes.
-pub fn routes() -> Router<watch::Receiver<Served>> {
+/// `GET /api/v1/alerts`: the alert engine's latest evaluation.
+async fn alerts(State(src): State<Sources>) -> Json<AlertsBody> {
+    Json(AlertsBody::of(src.alerts.as_ref()))
+}
+
+/// The page's and the API's routes, for a router whose state `S` yields the current `Sources`
+/// (the server's, swapped whole on a reload).
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Sources: FromRef<S>,
+{
     Router::new()
         .route("/", get(index))
         .route("/assets/{name}", get(asset))
@@ -100,7 +107,7 @@ pub fn routes() -> Router<watch::Receiver<Served>> {
         .route("/api/v1/history", get(api::get_history))
         .route("/api/v1/disks", get(api::get_disks))
         .route("/api/v1/pools", get(api::get_pools))
-        .route("/api/v1/alerts", get(crate::server::alerts))
+        .route("/api/v1/alerts", get(alerts))
 }
 
 #[cfg(test)]

@@ -31,13 +31,13 @@ fn serve_with(advisor: bool) -> Served {
     let ca = web.with_file_name("server.crt");
     let dir = &tls._dir;
     let conf = dir.path().join("hostwatt.toml");
-    let mut config = support::config_enabling_only(&[]);
-    if advisor {
-        // off in the built-in defaults, so not turned on by config_enabling_only
-        let off = "[collectors.advisor]\nenabled = false\n";
-        assert!(config.contains(off), "{config}");
-        config = config.replace(off, "[collectors.advisor]\nenabled = true\n");
-    }
+    let only: &[&str] = if advisor { &["advisor"] } else { &[] };
+    let config = support::config_enabling_only(only);
+    assert_eq!(
+        config.contains("[collectors.advisor]\nenabled = true\n"),
+        advisor,
+        "{config}"
+    );
     std::fs::write(&conf, config).expect("write config");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -1,8 +1,9 @@
 //! `grafana/hostwatt.json`: valid JSON, unique panel ids, a grid without overlaps, every query
-//! through the templated data source and filtered by `$instance`, and every `hostwatt_*` name it
+//! through the templated data source and filtered by `$instance`, every label it matches, groups
+//! by or shows a label of the families it reads, and every `hostwatt_*` name it
 //! queries listed by `hostwatt list-metrics` and present in some golden `expected.prom`.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::Value;
 
@@ -211,6 +212,96 @@ fn every_dashboard_metric_exists() {
     assert!(
         unseen.is_empty(),
         "queried families that no golden expected.prom contains: {unseen:?}"
+    );
+}
+
+/// Each family's label names from `hostwatt list-metrics`, with the `instance` and `job` labels
+/// Prometheus adds at scrape.
+fn labels_by_family() -> BTreeMap<String, BTreeSet<String>> {
+    support::list_metrics_table()
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once("` | ")?;
+            let labels = rest.split(" | ").nth(1)?;
+            let mut set: BTreeSet<String> = labels
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            set.extend(["instance".to_owned(), "job".to_owned()]);
+            Some((name.to_owned(), set))
+        })
+        .collect()
+}
+
+/// The label names a selector's matchers test: `a="x", b=~"y"` gives `a`, `b`.
+fn matcher_labels(matchers: &str) -> Vec<String> {
+    matchers
+        .split(',')
+        .filter_map(|m| {
+            let name: String = m
+                .trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
+
+/// A renamed label (`state`, `outcome`, `disk`) leaves the metric name valid and the panel
+/// empty: every matcher, `by (...)` label and `{{label}}` of a legend must be a label of a family
+/// the query reads.
+#[test]
+fn every_dashboard_label_is_a_label_of_its_families() {
+    let labels = labels_by_family();
+    let mut wrong = Vec::new();
+    for p in panels(&dashboard()) {
+        let title = p["title"].as_str().unwrap_or("?");
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().unwrap_or("");
+            let found = selectors(expr);
+            let mut read = BTreeSet::new();
+            for (name, matchers) in &found {
+                let Some(have) = labels.get(name) else {
+                    continue; // every_dashboard_metric_exists reports it
+                };
+                read.extend(have.iter().cloned());
+                for l in matcher_labels(matchers) {
+                    if !have.contains(&l) {
+                        wrong.push(format!("{title}: {name} has no label {l}"));
+                    }
+                }
+            }
+            let grouped = expr
+                .replace(" by(", " by (")
+                .split(" by (")
+                .skip(1)
+                .filter_map(|g| g.split_once(')').map(|(inside, _)| inside))
+                .flat_map(|inside| inside.split(',').map(|l| l.trim().to_owned()))
+                .collect::<Vec<_>>();
+            let legend = t["legendFormat"].as_str().unwrap_or("");
+            let shown = legend.split("{{").skip(1).filter_map(|l| {
+                l.split_once("}}")
+                    .map(|(inside, _)| inside.trim().to_owned())
+            });
+            for l in grouped.into_iter().chain(shown).filter(|l| !l.is_empty()) {
+                if !read.contains(&l) && !expr.contains(&format!("\"{l}\"")) {
+                    wrong.push(format!("{title}: {l} is not a label of what {expr} reads"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn matcher_labels_reads_each_matcher() {
+    assert_eq!(
+        matcher_labels("instance=~\"$instance\", state = \"standby\",outcome!=\"ok\""),
+        ["instance", "state", "outcome"]
     );
 }
 

@@ -91,6 +91,10 @@ async fn serves_current_alerts_as_json_to_the_alerts_client() {
         alerts[0]["summary"],
         "memory controller mc0 corrected 2 errors recently"
     );
+    // the status page's API reads the same evaluation through its own sources
+    let page = get(addr.clone(), "/api/v1/alerts").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(res.body, page.body, "/api/alerts and /api/v1/alerts");
 
     // the client `hostwatt alerts` uses, against the real server
     let url = format!("http://{addr}");

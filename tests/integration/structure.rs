@@ -6,7 +6,7 @@
 //! fix shrinks a list; a stale entry (one that no longer violates) fails the test too, so the
 //! lists only shrink.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::support;
@@ -47,6 +47,27 @@ const FLOORS: &[(&str, &[&str])] = &[
 
 /// Imports that go up a floor today, as (file, imported top-level module).
 const UPWARD_IMPORTS_ALLOWED: &[(&str, &str)] = &[];
+
+/// Imports between top-level modules that close a cycle today, as (importer, imported): each is
+/// an import from a module that the imported module reaches back to. Issue 11: "no import cycle
+/// across top-level modules" (a floor of FLOORS may hold several modules, so the floor check does
+/// not see these). `config` composes every part's section while the parts import its `Config`
+/// and `Basic`; `collectors` and `advisor` read each other.
+const CYCLE_IMPORTS_ALLOWED: &[(&str, &str)] = &[
+    ("advisor", "alerts"),
+    ("advisor", "collectors"),
+    ("advisor", "config"),
+    ("alerts", "advisor"),
+    ("alerts", "collectors"),
+    ("collectors", "advisor"),
+    ("collectors", "config"),
+    ("config", "alerts"),
+    ("config", "collectors"),
+    ("config", "history"),
+    ("config", "notify"),
+    ("history", "collectors"),
+    ("notify", "alerts"),
+];
 
 /// Non-test lines a source file may have.
 const MAX_LINES: usize = 600;
@@ -186,6 +207,49 @@ fn upward_imports() -> Vec<(String, String)> {
     out
 }
 
+/// The imports between top-level modules, test code excluded: importer → (imported → files).
+fn module_imports() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+    let src = support::manifest_dir().join("src");
+    let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for path in rust_files(&src) {
+        let rel = rel(&path);
+        let module = module_of(&rel);
+        if is_test_file(&path) || ["lib", "main"].contains(&module.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("source file");
+        for imported in crate_imports(&non_test_lines(&text)) {
+            if imported != module && floor(&imported).is_some() {
+                let files = out.entry(module.clone()).or_default();
+                files.entry(imported).or_default().insert(rel.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The edges `from → to` of `graph` that lie on a cycle: those whose `to` reaches `from` back.
+fn cycle_edges(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
+    let reaches = |start: &str, goal: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![start.to_owned()];
+        while let Some(m) = stack.pop() {
+            if m == goal {
+                return true;
+            }
+            if seen.insert(m.clone()) {
+                stack.extend(graph.get(&m).into_iter().flatten().cloned());
+            }
+        }
+        false
+    };
+    graph
+        .iter()
+        .flat_map(|(from, tos)| tos.iter().map(move |to| (from.clone(), to.clone())))
+        .filter(|(from, to)| reaches(to, from))
+        .collect()
+}
+
 /// (file, non-test lines) of every source file over `MAX_LINES`.
 fn long_files() -> Vec<(String, usize)> {
     let src = support::manifest_dir().join("src");
@@ -243,6 +307,55 @@ fn no_module_imports_a_floor_above_it() {
         "imports that go up a floor (FLOORS in this file); take the type from a module below, \
          or pass it in from app",
         "UPWARD_IMPORTS_ALLOWED",
+    );
+}
+
+#[test]
+fn cycle_edges_are_the_edges_of_strongly_connected_modules() {
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("a", &["b"][..]),
+        ("b", &["c"][..]),
+        ("c", &["a", "d"][..]),
+        ("d", &[][..]),
+        ("e", &["e"][..]),
+    ]
+    .iter()
+    .map(|(m, to)| (m.to_string(), to.iter().map(|t| t.to_string()).collect()))
+    .collect();
+    let got: Vec<String> = cycle_edges(&graph)
+        .into_iter()
+        .map(|(f, t)| format!("{f}>{t}"))
+        .collect();
+    assert_eq!(got, ["a>b", "b>c", "c>a", "e>e"]);
+}
+
+#[test]
+fn no_import_cycle_between_top_level_modules() {
+    let imports = module_imports();
+    let graph = imports
+        .iter()
+        .map(|(m, to)| (m.clone(), to.keys().cloned().collect()))
+        .collect();
+    let key = |from: &str, to: &str| format!("{from} imports {to}");
+    let cycle = cycle_edges(&graph);
+    let found: Vec<String> = cycle.iter().map(|(f, t)| key(f, t)).collect();
+    let allowed: Vec<String> = CYCLE_IMPORTS_ALLOWED
+        .iter()
+        .map(|(f, t)| key(f, t))
+        .collect();
+    let files: Vec<String> = cycle
+        .iter()
+        .filter(|(f, t)| !allowed.contains(&key(f, t)))
+        .map(|(f, t)| format!("{}: {:?}", key(f, t), imports[f][t]))
+        .collect();
+    assert_allow_list(
+        &found,
+        &allowed,
+        &format!(
+            "imports that close a cycle between top-level modules ({files:?}); take the type \
+             from a module the imported one does not depend on, or pass it in from app"
+        ),
+        "CYCLE_IMPORTS_ALLOWED",
     );
 }
 

@@ -7,17 +7,15 @@
 //! is read on walks, so a write to it shows within `WALK_EVERY` rounds (384 preads a round
 //! fewer on a 64-CPU server). The tree is walked again when the set may
 //! have changed: the CPU listing differs, an `online` file changed, a kept read failed (ENODEV
-//! once a CPU is unplugged), or `WALK_EVERY` rounds have passed.
+//! once a CPU is unplugged), or `Rewalk` says so (`WALK_EVERY` rounds have passed: a driver change
+//! can rename states without any CPU coming or going).
 
 use std::io;
 
 use super::walk::{CPU_BASE, GLOBAL, Walk, parse_cpu_dir, read_walk};
 use crate::collectors::CollectError;
+use crate::collectors::rewalk::Rewalk;
 use crate::host::root::{Attr, ReadError, Root};
-
-/// Rounds served from kept files before the tree is walked again anyway (a driver change can
-/// rename states without any CPU coming or going).
-pub(crate) const WALK_EVERY: u32 = 20;
 
 /// Counter files of one state in `C_*` order; `None` where the walk found no such file.
 #[derive(Debug)]
@@ -72,7 +70,7 @@ pub(super) struct Kept {
     /// next round walks (and reports) again.
     files: Option<(Vec<StateFiles>, CpuSet)>,
     lpi: [Option<Attr>; 2],
-    rounds: u32,
+    rewalk: Rewalk,
 }
 
 const COUNTER_FILES: [&str; 5] = ["time", "usage", "above", "below", "rejected"];
@@ -101,7 +99,7 @@ impl Kept {
             walk,
             files: None,
             lpi: [None, None],
-            rounds: 0,
+            rewalk: Rewalk::default(),
         };
         if kept.walk.faults.is_empty() {
             // a file that cannot be opened now is read, and reported, by the next walk
@@ -133,11 +131,11 @@ impl Kept {
 
     /// Reads the kept files into `walk`; `false` when the tree must be walked again.
     pub(super) fn refresh(&mut self, root: &Root) -> bool {
-        self.rounds += 1;
+        let due = self.rewalk.due();
         let Some((files, cpus)) = &self.files else {
             return false;
         };
-        if self.rounds >= WALK_EVERY || !cpus.unchanged(root) {
+        if due || !cpus.unchanged(root) {
             return false;
         }
         let states = self.walk.states.iter_mut().zip(files);

@@ -34,14 +34,14 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Sample};
-use crate::config::Interval;
+use crate::parse::Interval;
 use crate::metrics::{Families, Family, Render};
 
 mod kept;
 mod walk;
 
 use kept::Kept;
-pub(crate) use kept::{CpuSet, WALK_EVERY};
+pub(crate) use kept::CpuSet;
 pub(crate) use walk::is_offline;
 use walk::{C_ABOVE, C_BELOW, C_REJECTED, C_TIME, C_USAGE};
 pub use walk::{Counters, StateReading, parse_cpu_dir, parse_state_dir, us_to_seconds};

@@ -410,7 +410,7 @@ async fn a_written_disable_switch_shows_by_the_periodic_walk() {
 /// `WALK_EVERY` rounds 15 s apart after `t0`: C6's `disabled_cpus` in each.
 async fn c6_disabled_by_round(c: &mut Cpuidle, cx: &Context, t0: Instant) -> Vec<Option<u32>> {
     let mut seen = Vec::new();
-    for n in 1..=super::WALK_EVERY {
+    for n in 1..=crate::collectors::rewalk::WALK_EVERY {
         let at = t0 + Duration::from_secs(15 * u64::from(n));
         seen.push(state(&c.sample(cx, at).await.unwrap().snapshot, "C6").disabled_cpus);
     }

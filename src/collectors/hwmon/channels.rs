@@ -2,7 +2,7 @@
 //! reads again (the value, alarm and fault flags), kept open.
 //!
 //! Labels and limits are set by the driver or by `sensors -s` and change without hot-plug only
-//! by hand; they are read again by the next walk (`kept::WALK_EVERY`). Values and flags are read
+//! by hand; they are read again by the next walk (`rewalk::WALK_EVERY`). Values and flags are read
 //! every round with pread at offset 0 on a kept descriptor, which makes sysfs call the driver's
 //! show function again, as an open/read/close would.
 

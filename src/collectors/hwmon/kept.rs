@@ -5,8 +5,8 @@
 //! bench tree that is ~300 opens and 12 `canonicalize`s. A round after it lists `sys/class/hwmon`
 //! once and preads the kept files. The tree is walked again when the listing differs (a chip came
 //! or went), a kept read is gone (ENODEV once a driver is unbound), the last walk had a fault (so
-//! it is read, and reported, again), or `WALK_EVERY` rounds have passed (a label or limit
-//! changed by hand). A value that fails to read otherwise (EIO, EAGAIN, garbage) is that
+//! it is read, and reported, again), or `Rewalk` says so (`WALK_EVERY` rounds have passed: a
+//! label or limit changed by hand). A value that fails to read otherwise (EIO, EAGAIN, garbage) is that
 //! sensor's fault for the round and is read again the next.
 
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use std::time::Instant;
 use super::channels::{KeptChip, open_chip};
 use super::chips::discover;
 use super::{BASE, Chip, HINT, Sensor};
-use crate::collectors::cpuidle::WALK_EVERY;
+use crate::collectors::rewalk::Rewalk;
 use crate::collectors::{CollectError, Fault};
 use crate::host::root::Root;
 
@@ -42,7 +42,7 @@ pub(super) struct Kept {
     chips: Vec<KeptChip>,
     /// Whether the walk was fault-free: if not, the next round walks again.
     complete: bool,
-    rounds: u32,
+    rewalk: Rewalk,
 }
 
 impl Kept {
@@ -68,7 +68,7 @@ impl Kept {
             entries: found.entries,
             chips,
             complete: faults.is_empty(),
-            rounds: 0,
+            rewalk: Rewalk::default(),
         };
         let (mut walk, gone) = kept.read(cache, at);
         kept.complete &= !gone;
@@ -85,9 +85,9 @@ impl Kept {
         cache: &mut HashMap<String, Cached>,
         at: Instant,
     ) -> Option<Walk> {
-        self.rounds += 1;
+        let due = self.rewalk.due();
         if !self.complete
-            || self.rounds >= WALK_EVERY
+            || due
             || root.list(BASE).ok().as_ref() != Some(&self.entries)
         {
             return None;

@@ -2,6 +2,7 @@
 //!
 //! Pure functions over the kernel's naming (Documentation/hwmon/sysfs-interface.rst); no I/O.
 
+use crate::collectors::attrs::split_indexed;
 use crate::parse::{ParseError, parse_i64, parse_u64};
 
 /// Alarm attribute suffixes exported, a fixed set so the `alarm` label stays bounded.
@@ -101,12 +102,8 @@ pub(super) enum Limit {
 /// anything that is not a sensor attribute (`name`, `pwm1`, `update_interval`, `uevent`).
 pub fn parse_attr_name(file: &str) -> Option<(SensorKind, u32, &str)> {
     SensorKind::PREFIX_ORDER.iter().find_map(|&kind| {
-        let rest = file.strip_prefix(kind.prefix())?;
-        let (index, attr) = rest.split_once('_')?;
-        if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) || attr.is_empty() {
-            return None;
-        }
-        Some((kind, index.parse().ok()?, attr))
+        let (index, attr) = split_indexed(file, kind.prefix())?;
+        (!attr.is_empty()).then_some((kind, index, attr))
     })
 }
 

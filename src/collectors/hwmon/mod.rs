@@ -45,7 +45,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Sample};
-use crate::config::Interval;
+use crate::parse::Interval;
 
 mod channels;
 mod chips;

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::kept::Walk;
-use crate::collectors::cpuidle::WALK_EVERY;
+use crate::collectors::rewalk::WALK_EVERY;
 use super::*;
 use crate::collectors::CollectError;
 use crate::host::root::Root;
@@ -81,6 +81,8 @@ fn splits_attribute_names() {
         "temp1",
         "temp1_",
         "bogus1_input",
+        "temp-1_input",
+        "temp99999999999_input",
         "in_foo",
     ] {
         assert_eq!(parse_attr_name(not_a_sensor), None, "{not_a_sensor:?}");

@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use super::{CollectError, Collector, Context, Fault, Sample, blockstat};
-use crate::config::Interval;
+use crate::parse::Interval;
 use crate::host::command::{CommandError, Output, Program};
 use crate::host::root::ReadError;
 use advisories::{Advice, Table, glob};
@@ -66,7 +66,8 @@ const HINT: &str =
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run smartctl at all. Off by default: it needs root and talks to the disks.
+    /// Run smartctl at all. On by default, as every collector: without smartctl it reports
+    /// itself unavailable, and it never wakes a sleeping disk (`-n standby`).
     pub enabled: bool,
     /// How often `sys/block/*/stat` is checked for activity (cheap; never touches a disk).
     pub interval: Interval,

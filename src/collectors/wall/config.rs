@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Interval;
+use crate::parse::Interval;
 use crate::estimate::disks::ModelOverride;
 use crate::estimate::wall::{self, Chain, CurveBasis, PsuConfig};
 

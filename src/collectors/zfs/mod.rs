@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 pub use model::{Pool, PoolStatus, RowError, Scan, ScanFunction, ScanState, Vdev};
 
 use super::{CollectError, Collector, Context, Fault, Sample};
-use crate::config::Interval;
+use crate::parse::Interval;
 use crate::host::command::{CommandError, Output, Program};
 use crate::parse::ParseError;
 
