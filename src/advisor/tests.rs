@@ -57,11 +57,13 @@ fn a_source_is_a_page_never_a_home_page() {
         "https://github.com/R3NE07/Futro-S740",
         "https://github.com/R3NE07/",
         "http://mattgadient.com/9w-idle/",
+        "https://mindinthewater.blogspot.com/2010/01",
+        "https://mindinthewater.blogspot.com/2010/01/",
     ] {
         assert!(facts::not_a_page(home).is_some(), "{home} accepted");
     }
     for page in [
-        "https://mindinthewater.blogspot.com/2010/01",
+        "https://mindinthewater.blogspot.com/2010/01/building-nas-part-5-minimizing-power.html",
         "https://cgit.freebsd.org/src/commit/?id=4c10f2e605",
         "https://bugzilla.kernel.org/show_bug.cgi?id=218499",
         "https://github.com/Dasharo/dasharo-issues/issues/828",
