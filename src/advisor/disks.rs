@@ -125,8 +125,8 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
             .collect();
         f.devices = busy.iter().map(|a| a.name.clone()).collect();
         f.command = Some(format!(
-            "find the writer: `grep . /sys/block/{{{}}}/stat` twice a minute apart, and `fatrace` or `iotop -oa`; then set a spindown timer: {}",
-            f.devices.join(","),
+            "find the writer: `grep . {}` twice a minute apart, and `fatrace` or `iotop -oa`; then set a spindown timer: {}",
+            stat_paths(&f.devices),
             f.devices
                 .iter()
                 .map(|d| format!("hdparm -S 241 /dev/{d}"))
@@ -158,6 +158,16 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
         out.findings.push(f);
     }
     out
+}
+
+/// The `stat` files of `disks`, spelled out: a shell leaves a one-name brace (`{sda}`) as it
+/// is, so `/sys/block/{sda}/stat` would name no file.
+fn stat_paths(disks: &[String]) -> String {
+    disks
+        .iter()
+        .map(|d| format!("/sys/block/{d}/stat"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn hours(secs: f64) -> String {
@@ -228,13 +238,13 @@ fn never_standby(
     }
     let names: Vec<String> = awake.iter().map(|(_, w)| name(w)).collect();
     f.command = Some(format!(
-        "set a spindown timer: {}; then find what keeps them up: `grep . /sys/block/{{{}}}/stat` twice a minute apart, `fatrace`, or a SMART/temperature poller (hdparm -C shows the state without waking it)",
+        "set a spindown timer: {}; then find what keeps them up: `grep . {}` twice a minute apart, `fatrace`, or a SMART/temperature poller (hdparm -C shows the state without waking it)",
         names
             .iter()
             .map(|d| format!("hdparm -S 241 /dev/{d}"))
             .collect::<Vec<_>>()
             .join(" && "),
-        names.join(",")
+        stat_paths(&names)
     ));
     f.persist = Some("hdparm -S in /etc/hdparm.conf or a udev rule (`ACTION==\"add\", KERNEL==\"sd[a-z]\", ATTR{queue/rotational}==\"1\", RUN+=\"/usr/sbin/hdparm -S 241 /dev/%k\"`); watts assume 3.5-inch disks".to_owned());
     f.risk = Some("each spin-up wears the drive (load/unload cycles are rated, e.g. 600 k for IronWolf) and a spun-down disk takes seconds to answer; a disk in a pool that is read every few minutes should stay up".to_owned());

@@ -610,11 +610,10 @@ fn disks_never_in_standby_for_a_day_of_idle_host_are_named_once() {
             high: 6.0
         })
     );
-    assert!(
-        f.command
-            .as_deref()
-            .unwrap()
-            .starts_with("set a spindown timer: hdparm -S 241 /dev/sdb;")
+    // one disk: its stat file spelled out (a shell leaves `/sys/block/{sdb}/stat` as it is)
+    assert_eq!(
+        f.command.as_deref().unwrap(),
+        "set a spindown timer: hdparm -S 241 /dev/sdb; then find what keeps them up: `grep . /sys/block/sdb/stat` twice a minute apart, `fatrace`, or a SMART/temperature poller (hdparm -C shows the state without waking it)"
     );
     // sdb's watts are in this finding only: the I/O finding keeps sde
     let io = out
@@ -623,6 +622,14 @@ fn disks_never_in_standby_for_a_day_of_idle_host_are_named_once() {
         .find(|f| f.id == "disk-never-idle")
         .unwrap();
     assert_eq!(io.devices, ["sde"]);
+    assert!(
+        io.command
+            .as_deref()
+            .unwrap()
+            .starts_with("find the writer: `grep . /sys/block/sde/stat` twice a minute apart,"),
+        "{:?}",
+        io.command
+    );
     // under a day everywhere: a note says how long the history covers
     let young = Inputs {
         standby: Some(watched(&[("ST4000VN008-2DR166_ZGY3", "sdd", 20.0, 20.0)])),
