@@ -46,6 +46,11 @@ pub struct Figure {
     pub confidence: Confidence,
     /// At least one citation.
     pub sources: Vec<Source>,
+    /// The saving this figure shares with others of the same name (`package_idle`: ASPM,
+    /// enabled deep C-states and a blocker device are each a way for the package to reach its
+    /// deep states, and the sources measured them together): the total counts the group once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlaps: Option<String>,
 }
 
 /// A PCI device known to keep the package out of deep C-states.

@@ -334,6 +334,7 @@ mod tests {
             persist: None,
             risk: None,
             sources: vec![],
+            overlaps: None,
         }
     }
 
