@@ -146,6 +146,7 @@ pub fn spinning(s: &smart::Snapshot) -> Vec<Seen> {
             device: d.device.clone(),
             block: d.block.clone(),
             standby: d.state == smart::power::State::Standby,
+            known: d.state != smart::power::State::Unknown,
             standby_total: d.standby_seconds,
         })
         .collect()
