@@ -1,7 +1,8 @@
 //! Check 2, SATA link power management: `sys/class/scsi_host/host*/link_power_management_policy`
-//! (one of `max_performance`, `medium_power`, `min_power`, `med_power_with_dipm`,
-//! `keep_firmware_settings`; Documentation/ABI/testing/sysfs-class-scsi_host) not at
-//! `med_power_with_dipm` or `min_power`, per host, counted by the disks behind it.
+//! (one of `keep_firmware_settings`, `max_performance`, `medium_power`, `med_power_with_dipm`,
+//! `min_power_with_partial`, `min_power`: libata's `ata_lpm_policy_names`,
+//! Documentation/ABI/testing/sysfs-class-scsi_host) not at one with device-initiated link power
+//! management, per host, counted by the disks behind it.
 
 use super::{Evidence, Facts, Inputs, Outcome, finding};
 use crate::host::root::Root;
@@ -9,8 +10,10 @@ use crate::host::root::Root;
 /// The class directory.
 pub const HOSTS: &str = "sys/class/scsi_host";
 
-/// Policies that let the link sleep.
-pub const SAVING: [&str; 2] = ["med_power_with_dipm", "min_power"];
+/// Policies that let the link sleep with DIPM: powertop's target and the two deeper ones
+/// (`min_power_with_partial` is what ahci picks by default on s2idle machines that support
+/// Partial, so a tuned laptop-class board reads it).
+pub const SAVING: [&str; 3] = ["med_power_with_dipm", "min_power_with_partial", "min_power"];
 
 /// Kernel names of the block devices whose `device` link resolves under `host`.
 pub fn disks_behind(root: &Root, host: &str) -> Vec<String> {

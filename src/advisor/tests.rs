@@ -390,12 +390,34 @@ fn sata_alpm_counts_disks_behind_each_host() {
             "sys/class/scsi_host/host2/link_power_management_policy",
             "med_power_with_dipm",
         ),
+        // deeper than powertop's target (ahci's default on s2idle boards with Partial)
+        (
+            "sys/class/scsi_host/host3/link_power_management_policy",
+            "min_power_with_partial",
+        ),
         (&format!("sys/{dev}/model"), "WDC WD40EFRX"),
+        (
+            "sys/devices/pci0000:00/0000:00:17.0/ata4/host3/target3:0:0/3:0:0:0/model",
+            "ST4000VN008",
+        ),
+        (
+            "sys/devices/pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0/model",
+            "ST8000VN004",
+        ),
     ])
-    .link("sys/block/sda/device", &format!("../../{dev}"));
+    .link("sys/block/sda/device", &format!("../../{dev}"))
+    .link(
+        "sys/block/sdb/device",
+        "../../devices/pci0000:00/0000:00:17.0/ata4/host3/target3:0:0/3:0:0:0",
+    )
+    .link(
+        "sys/block/sdc/device",
+        "../../devices/pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0",
+    );
     assert_eq!(sata_alpm::disks_behind(&t.root, "host0"), vec!["sda"]);
     let out = sata_alpm::check(&t.root, &Inputs::default(), &facts);
-    // host1 has no disk: not counted; host2 saves already
+    // host1 has no disk: not counted; host2 and host3 save already
+    assert_eq!(sata_alpm::disks_behind(&t.root, "host3"), vec!["sdb"]);
     let f = &out.findings[0];
     assert_eq!(f.devices, vec!["host0: sda"]);
     assert_eq!(
