@@ -322,14 +322,22 @@ fn aspm_reads_policy_cmdline_and_links() {
             .findings
             .is_empty()
     );
-    // pcie_aspm=off alone: no runtime command, a reboot is needed
+    // pcie_aspm=off: no runtime command works (the kernel answers EPERM), a reboot is needed,
+    // also when the policy is performance and a link reads 0
     let t = Tree::new(&[
-        (aspm::POLICY, "[default] performance"),
+        (aspm::POLICY, "default [performance]"),
         ("proc/cmdline", "ro pcie_aspm=off"),
+        ("sys/bus/pci/devices/0000:02:00.0/vendor", "0x1b21"),
+        ("sys/bus/pci/devices/0000:02:00.0/device", "0x1166"),
+        ("sys/bus/pci/devices/0000:02:00.0/link/l1_aspm", "0"),
     ]);
-    let f = &aspm::check(&t.root, &[], &none, &facts).findings[0];
+    let f = &aspm::check(&t.root, &pci::devices(&t.root), &none, &facts).findings[0];
     assert_eq!(f.id, "pcie-aspm-off");
-    assert_eq!(f.command, None);
+    assert_eq!(f.command.as_deref(), Some(aspm::BOOT_OFF_COMMAND));
+    assert_eq!(
+        f.persist.as_deref().unwrap(),
+        "remove pcie_aspm=off from the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot; add pcie_aspm.policy=powersupersave to the kernel command line; udev rule: ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:02:00.0\", ATTR{link/l1_aspm}=\"1\"; and set ASPM to Enabled (not Auto) in the BIOS"
+    );
     assert!(
         f.persist
             .as_deref()

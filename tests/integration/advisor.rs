@@ -88,9 +88,11 @@ fn audit_text_has_totals_commands_and_sources() {
         text.contains("[warning] pcie-aspm-off (1.8-4.0 W, high confidence)"),
         "{text}"
     );
-    assert!(
-        text.contains("fix now: echo powersupersave > /sys/module/pcie_aspm/parameters/policy")
-    );
+    // booted with pcie_aspm=off: the kernel refuses runtime ASPM writes
+    assert!(text.contains(
+        "fix now: none at runtime: booted with pcie_aspm=off, the kernel refuses ASPM changes"
+    ));
+    assert!(text.contains("fix now: echo med_power_with_dipm > /sys/class/scsi_host/host0/link_power_management_policy"));
     assert!(text.contains("source:  https://github.com/Dasharo/dasharo-issues/issues/828"));
     assert!(text.contains("pkg_cstates: not measurable on this CPU"));
     let (text, _) = audit("tuned", false);
