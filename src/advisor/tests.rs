@@ -473,6 +473,23 @@ fn runtime_pm_skips_suspended_gpus_usb_interfaces_and_upses() {
     let out = runtime_pm::check(&t.root, &pci, &Inputs::default(), &facts);
     assert_eq!(ids(&out.findings), BTreeSet::new());
     assert_eq!(out.notes.len(), 1, "the UPS is noted: {:?}", out.notes);
+    // a keyboard beside the CyberPower UPS: the rule that persists autosuspend leaves the UPS out
+    let t = t.with(&[
+        ("sys/bus/usb/devices/1-2/power/control", "on"),
+        ("sys/bus/usb/devices/1-2/idVendor", "046d"),
+        ("sys/bus/usb/devices/1-2/idProduct", "c31c"),
+    ]);
+    let out = runtime_pm::check(&t.root, &pci, &Inputs::default(), &facts);
+    let f = &out.findings[0];
+    assert_eq!(f.id, "usb-autosuspend-off");
+    assert_eq!(
+        f.command.as_deref(),
+        Some("echo auto > /sys/bus/usb/devices/1-2/power/control")
+    );
+    assert_eq!(
+        f.persist.as_deref().unwrap(),
+        "udev rule: ACTION==\"add\", SUBSYSTEM==\"usb\", TEST==\"power/control\", ATTR{idVendor}!=\"051d\", ATTR{idVendor}!=\"0463\", ATTR{idVendor}!=\"0764\", ATTR{idVendor}!=\"09ae\", ATTR{idVendor}!=\"06da\", ATTR{power/control}=\"auto\" (UPS makers excluded; exclude input devices you use the same way, by ATTR{idVendor}/ATTR{idProduct})"
+    );
 }
 
 #[test]
