@@ -879,6 +879,17 @@ fn hw_class_tells_chiplet_ryzens_from_apus() {
         ("AMD Ryzen 7 7840HS w/ Radeon 780M Graphics", false),
         ("AMD Ryzen 5 8600G w/ Radeon 760M Graphics", false),
         ("12th Gen Intel(R) Core(TM) i5-12400", false),
+        ("AMD Ryzen 5 3600 6-Core Processor", true),
+        ("AMD Ryzen 7 5700X3D 8-Core Processor", true),
+        ("AMD Ryzen 5 7500F 6-Core Processor", true),
+        ("AMD Ryzen 5 9600X 6-Core Processor", true),
+        // single-die parts without an iGPU suffix: Cezanne, Renoir, Phoenix, Zeppelin
+        ("AMD Ryzen 5 5500", false),
+        ("AMD Ryzen 7 5700 8-Core Processor", false),
+        ("AMD Ryzen 5 4500 6-Core Processor", false),
+        ("AMD Ryzen 5 8400F 6-Core Processor", false),
+        ("AMD Ryzen 5 1600 Six-Core Processor", false),
+        ("AMD Ryzen 7 2700X Eight-Core Processor", false),
     ] {
         assert_eq!(hw_class::is_chiplet_desktop_ryzen(model), want, "{model}");
     }
