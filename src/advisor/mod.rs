@@ -190,6 +190,9 @@ pub struct Inputs {
     pub idle_wall_watts: Option<f64>,
     /// What `idle_wall_watts` is: the daemon's smoothed idle, or one sample.
     pub idle_basis: String,
+    /// Whether `idle_wall_watts` comes from a meter; otherwise it is the wall estimate
+    /// (modelled or calibrated), and the report says "estimated", not "measured".
+    pub idle_measured: bool,
     /// DC load at idle (the wall estimate's component sum), watts.
     pub idle_dc_watts: Option<f64>,
     /// The PSU curve: configured, or the assumed default.
@@ -287,6 +290,9 @@ pub struct Report {
     pub idle_wall_watts: Option<f64>,
     /// What that figure is (smoothed idle from the daemon, or one sample).
     pub idle_basis: String,
+    /// Whether that figure comes from a meter (else the wall estimate).
+    #[serde(default)]
+    pub idle_measured: bool,
     /// Whether watts went through a PSU curve (false: wall = DC).
     pub through_psu: bool,
     /// What the warnings are worth together at the wall: their watts summed, a group of
@@ -373,6 +379,7 @@ fn report(inputs: &Inputs, all: Outcome) -> Report {
     Report {
         idle_wall_watts,
         idle_basis: inputs.idle_basis.clone(),
+        idle_measured: inputs.idle_measured,
         through_psu: inputs.psu.is_some() && inputs.idle_dc_watts.is_some(),
         total,
         findings,
@@ -447,7 +454,12 @@ impl Report {
         let idle = self
             .idle_wall_watts
             .map_or("idle power not measured".to_owned(), |w| {
-                format!("measured idle {w:.1} W ({})", self.idle_basis)
+                let how = if self.idle_measured {
+                    "measured"
+                } else {
+                    "estimated"
+                };
+                format!("{how} idle {w:.1} W ({})", self.idle_basis)
             });
         let _ = writeln!(
             out,

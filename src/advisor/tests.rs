@@ -272,6 +272,29 @@ fn the_total_counts_one_saving_once_and_leaves_out_whole_box_comparisons() {
 }
 
 #[test]
+fn the_totals_line_says_measured_only_for_a_meter() {
+    let first = |measured: bool| {
+        let inputs = Inputs {
+            idle_wall_watts: Some(31.04),
+            idle_basis: "smoothed idle".to_owned(),
+            idle_measured: measured,
+            ..Inputs::default()
+        };
+        let text = report(&inputs, Outcome::default()).text();
+        text.lines().next().unwrap().to_owned()
+    };
+    assert_eq!(
+        first(true),
+        "measured idle 31.0 W (smoothed idle), findings worth 0.0-0.0 W at the wall (no PSU curve or DC load: DC watts shown)"
+    );
+    assert!(
+        first(false).starts_with("estimated idle 31.0 W (smoothed idle),"),
+        "{}",
+        first(false)
+    );
+}
+
+#[test]
 fn tuned_box_has_no_findings() {
     let inputs = Inputs {
         idle_dc_watts: Some(18.0),
@@ -1069,4 +1092,30 @@ fn a_one_shot_audit_reads_package_residency_from_the_gathered_metrics() {
     assert!(got.shares.is_empty());
     // the collector off: nothing gathered, no input
     assert_eq!(super::run::sampled_inputs(&cfg, &[]).package_cstates, None);
+}
+
+#[test]
+fn a_one_shot_audit_says_measured_only_when_a_meter_gave_the_idle_power() {
+    use crate::collectors::wall::Snapshot;
+    let gathered = |best: (f64, &str, &'static str)| {
+        let snap = Snapshot {
+            best: Some((best.0, best.1.to_owned(), best.2)),
+            ..Snapshot::default()
+        };
+        let mut fams =
+            crate::metrics::Families::new(<Snapshot as crate::metrics::Render>::FAMILIES);
+        crate::metrics::Render::render(&snap, &mut fams);
+        fams.into_vec()
+    };
+    let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
+    let meter = super::run::sampled_inputs(&cfg, &gathered((31.5, "plug", "measured")));
+    assert_eq!(
+        (meter.idle_wall_watts, meter.idle_measured),
+        (Some(31.5), true)
+    );
+    let model = super::run::sampled_inputs(&cfg, &gathered((37.6, "estimate", "modelled")));
+    assert_eq!(
+        (model.idle_wall_watts, model.idle_measured),
+        (Some(37.6), false)
+    );
 }

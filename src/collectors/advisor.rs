@@ -192,6 +192,7 @@ impl Collector for Advisor {
         let mut inputs = self.base.clone();
         if let Some(w) = self.wall.as_ref().and_then(|rx| rx.borrow().clone()) {
             inputs.idle_dc_watts = w.estimate.map(|e| e.dc_watts);
+            inputs.idle_measured = w.best.as_ref().is_some_and(|b| b.2 == "measured");
             (inputs.idle_wall_watts, inputs.idle_basis) = match (w.idle_watts, &w.best) {
                 (Some(idle), _) => (Some(idle), "smoothed idle".to_owned()),
                 (None, Some((now, source, _))) => (
@@ -345,6 +346,7 @@ mod tests {
             report: Report {
                 idle_wall_watts: Some(37.6),
                 idle_basis: String::new(),
+                idle_measured: false,
                 through_psu: true,
                 total: Watts {
                     low: 1.0,

@@ -74,10 +74,10 @@ fn golden_audit_tuned() {
 fn audit_text_has_totals_commands_and_sources() {
     let (text, _) = audit("untuned", false);
     let first = text.lines().next().unwrap();
-    // 25 W DC through a 500 W Gold curve: 37.6 W at the wall
+    // 25 W DC through a 500 W Gold curve: 37.6 W at the wall, estimated (no meter on this box)
     assert_eq!(
         first,
-        "measured idle 37.6 W (one sample, not known to be idle), findings worth 16.7-34.2 W at the wall"
+        "estimated idle 37.6 W (one sample, not known to be idle), findings worth 16.7-34.2 W at the wall"
     );
     // ASPM, disabled C-states and the I226-V are one saving; the chiplet CPU is a whole box
     assert_eq!(
@@ -98,7 +98,7 @@ fn audit_text_has_totals_commands_and_sources() {
     let (text, _) = audit("tuned", false);
     assert!(
         text.starts_with(
-            "measured idle 22.0 W (one sample, not known to be idle), findings worth 0.0-0.0 W"
+            "estimated idle 22.0 W (one sample, not known to be idle), findings worth 0.0-0.0 W"
         ),
         "{text}"
     );
