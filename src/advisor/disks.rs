@@ -137,18 +137,30 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
         f.risk = Some("each spin-up wears the drive (load/unload cycles are rated, e.g. 600 k for IronWolf) and a spun-down disk takes seconds to answer; do not spin down disks that wake every few minutes".to_owned());
         out.findings.push(f);
     }
-    if let Some(q) = inputs.smart_query_secs.filter(|q| *q < SPINDOWN_SECS) {
+    // The SMART collector reads a disk with a sys/block entry only after I/O of its own, so its
+    // reads cannot be what keeps that disk up; a disk it cannot gate is read every interval.
+    let ungated = inputs.smart_ungated.as_deref();
+    if let Some(q) = inputs
+        .smart_query_secs
+        .filter(|q| *q < SPINDOWN_SECS && ungated.is_none_or(|u| !u.is_empty()))
+    {
         let mut f = finding(
             "smart-interval-below-spindown",
             "disks",
             format!(
-                "hostwatt's SMART query interval ({q:.0} s) is shorter than common spindown timers ({SPINDOWN_SECS:.0} s): its reads can keep spinning disks up"
+                "hostwatt's SMART query interval ({q:.0} s) is shorter than common spindown timers ({SPINDOWN_SECS:.0} s): disks it cannot gate on their own I/O (RAID pass-through, no sys/block entry) are read that often and can never spin down{}",
+                if ungated.is_none() {
+                    " (whether there are any needs the daemon's SMART scan)"
+                } else {
+                    ""
+                }
             ),
         );
         f.evidence = vec![Evidence::new(
             "hostwatt config: collectors.smart.query_interval",
             format!("{q:.0}s"),
         )];
+        f.devices = ungated.unwrap_or_default().to_vec();
         f.command = Some(
             "set [collectors.smart] query_interval = \"1h\" and reload (systemctl reload hostwatt)"
                 .to_owned(),

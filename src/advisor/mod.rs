@@ -201,6 +201,10 @@ pub struct Inputs {
     pub disk_activity: Vec<DiskActivity>,
     /// hostwatt's own SMART query interval when the smart collector is on, seconds.
     pub smart_query_secs: Option<f64>,
+    /// The spinning disks the SMART collector cannot gate on their I/O (no `sys/block` entry:
+    /// RAID pass-through such as `/dev/bus/0 -d megaraid,1`), which it reads every query
+    /// interval whatever they do; `None` when not known (a one-shot audit runs no SMART).
+    pub smart_ungated: Option<Vec<String>>,
     /// Measured CPU package power, watts: the RAPL `package-*` zones counted once, summed
     /// (the daemon's latest RAPL round, or the one-shot audit's sample).
     pub package_watts: Option<f64>,

@@ -1119,3 +1119,48 @@ fn a_one_shot_audit_says_measured_only_when_a_meter_gave_the_idle_power() {
         (Some(37.6), false)
     );
 }
+
+/// The SMART collector reads a disk with a sys/block entry only after that disk's own I/O, so
+/// its interval keeps only the disks it cannot gate (RAID pass-through) from spinning down.
+#[test]
+fn the_smart_interval_matters_only_for_disks_smart_cannot_gate() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[]);
+    let with = |ungated: Option<&[&str]>| {
+        let inputs = Inputs {
+            smart_query_secs: Some(600.0),
+            smart_ungated: ungated.map(|u| u.iter().map(|d| (*d).to_owned()).collect()),
+            ..Inputs::default()
+        };
+        disks::check(&t.root, &inputs, &facts)
+            .findings
+            .into_iter()
+            .find(|f| f.id == "smart-interval-below-spindown")
+    };
+    // the daemon's scan: only sys/block disks, all gated
+    assert_eq!(with(Some(&[])), None);
+    let f = with(Some(&["/dev/bus/0"])).expect("an ungated disk");
+    assert_eq!(f.devices, ["/dev/bus/0"]);
+    assert!(
+        f.title
+            .ends_with("are read that often and can never spin down"),
+        "{}",
+        f.title
+    );
+    // a one-shot audit does not know: it says so
+    let f = with(None).expect("unknown");
+    assert!(f.devices.is_empty());
+    assert!(
+        f.title
+            .ends_with("(whether there are any needs the daemon's SMART scan)"),
+        "{}",
+        f.title
+    );
+    // an hour is longer than common spindown timers: nothing
+    let inputs = Inputs {
+        smart_query_secs: Some(3600.0),
+        smart_ungated: Some(vec!["/dev/bus/0".to_owned()]),
+        ..Inputs::default()
+    };
+    assert!(disks::check(&t.root, &inputs, &facts).findings.is_empty());
+}

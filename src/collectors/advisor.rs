@@ -224,7 +224,15 @@ impl Collector for Advisor {
                 None => self.load().await,
             };
             let watch = self.watch.insert(watch);
-            watch.advance(&spinning(&s), host_idle, at);
+            let spinning = spinning(&s);
+            inputs.smart_ungated = Some(
+                spinning
+                    .iter()
+                    .filter(|d| d.block.is_empty())
+                    .map(|d| d.device.clone())
+                    .collect(),
+            );
+            watch.advance(&spinning, host_idle, at);
             inputs.standby = Some(watch.clone());
             let due = at.saturating_duration_since(*self.last_save.get_or_insert(at)) >= SAVE_EVERY;
             if due {
