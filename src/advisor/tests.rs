@@ -1164,3 +1164,36 @@ fn the_smart_interval_matters_only_for_disks_smart_cannot_gate() {
     };
     assert!(disks::check(&t.root, &inputs, &facts).findings.is_empty());
 }
+
+#[test]
+fn a_blocker_is_named_with_the_command_for_its_own_address() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[
+        ("sys/bus/pci/devices/0000:01:00.0/vendor", "0x8086"),
+        ("sys/bus/pci/devices/0000:01:00.0/device", "0x125c"),
+        ("sys/bus/pci/devices/0000:05:00.0/vendor", "0x8086"),
+        ("sys/bus/pci/devices/0000:05:00.0/device", "0x125c"),
+        ("sys/bus/pci/devices/0000:02:00.0/vendor", "0x1b21"),
+        ("sys/bus/pci/devices/0000:02:00.0/device", "0x1166"),
+    ]);
+    let out = blockers::check(&pci::devices(&t.root), &Inputs::default(), &facts);
+    let f = &out.findings[0];
+    assert_eq!(
+        (f.id.as_str(), f.devices.len()),
+        ("cstate-blocker-8086-125c", 2)
+    );
+    assert_eq!(
+        f.command.as_deref(),
+        Some(
+            "none at runtime: check the link state: `lspci -vv -s 0000:01:00.0 | grep -E 'LnkCap|LnkCtl'`, `lspci -vv -s 0000:05:00.0 | grep -E 'LnkCap|LnkCtl'`"
+        )
+    );
+    // two I226-V at 1-3 W DC each, no PSU curve: 2-6 W
+    assert_eq!(
+        f.watts_dc,
+        Some(Watts {
+            low: 2.0,
+            high: 6.0
+        })
+    );
+}
