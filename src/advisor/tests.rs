@@ -1197,3 +1197,46 @@ fn a_blocker_is_named_with_the_command_for_its_own_address() {
         })
     );
 }
+
+#[test]
+fn cpu_policy_notes_the_share_of_time_in_the_deepest_enabled_idle_state() {
+    let facts = Facts::embedded();
+    let cpu = |n: u32, state: u32, name: &str, disable: &str, us: &str| {
+        let d = format!("sys/devices/system/cpu/cpu{n}/cpuidle/state{state}");
+        [
+            (format!("{d}/name"), name.to_owned()),
+            (format!("{d}/disable"), disable.to_owned()),
+            (format!("{d}/time"), us.to_owned()),
+        ]
+    };
+    let files: Vec<(String, String)> = [
+        cpu(0, 0, "POLL", "0", "1000"),
+        cpu(0, 1, "C1", "0", "2000000"),
+        cpu(0, 2, "C6", "0", "50000000"),
+        // cpu1's C10 is disabled: its deepest enabled state is C6 (state10 sorts after state2)
+        cpu(1, 2, "C6", "0", "30000000"),
+        cpu(1, 10, "C10", "1", "90000000"),
+    ]
+    .into_iter()
+    .flatten()
+    .chain([("proc/uptime".to_owned(), "100.00 180.00".to_owned())])
+    .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, v)| (p.as_str(), v.as_str()))
+        .collect();
+    let t = Tree::new(&refs);
+    let out = cpu_policy::check(&t.root, &Inputs::default(), &facts);
+    // 50 s and 30 s of 100 s: 40 % on average
+    assert_eq!(
+        out.notes
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "the cores spent 40.0 % of the time since boot in their deepest enabled idle state (C6), busy time included (sys/devices/system/cpu/cpu*/cpuidle/state*/time over proc/uptime)"
+        ]
+    );
+    // C10 disabled on cpu1: that is the finding, C1-and-shallower are not
+    assert_eq!(ids(&out.findings), ["cpu-deep-cstates-disabled"].into());
+}
