@@ -17,16 +17,28 @@ pub const CPUS: &str = "sys/devices/system/cpu";
 /// Names of idle states that are not deep: polling and C1 halt.
 const SHALLOW: [&str; 3] = ["POLL", "C1", "C1E"];
 
+/// Each CPU (`cpu0`, ...) with its `cpuidle` directory.
+fn cpuidle_dirs(root: &Root) -> Vec<(String, String)> {
+    root.list(CPUS)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            c.strip_prefix("cpu")
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .map(|c| {
+            let dir = format!("{CPUS}/{c}/cpuidle");
+            (c, dir)
+        })
+        .collect()
+}
+
 fn deep_states_disabled(root: &Root, out: &mut Outcome, inputs: &Inputs, facts: &Facts) {
     let mut evidence = Vec::new();
     let mut commands = Vec::new();
     let mut names = BTreeSet::new();
     let mut cpus = BTreeSet::new();
-    for cpu in root.list(CPUS).unwrap_or_default() {
-        if !(cpu.starts_with("cpu") && cpu[3..].parse::<u32>().is_ok()) {
-            continue;
-        }
-        let dir = format!("{CPUS}/{cpu}/cpuidle");
+    for (cpu, dir) in cpuidle_dirs(root) {
         for state in root.list(&dir).unwrap_or_default() {
             let rel = format!("{dir}/{state}/disable");
             if root.read_trimmed(&rel).ok().as_deref() != Some("1") {
@@ -155,11 +167,7 @@ fn deepest_share(root: &Root, out: &mut Outcome) {
     };
     let mut shares = Vec::new();
     let mut names = BTreeSet::new();
-    for cpu in root.list(CPUS).unwrap_or_default() {
-        if !(cpu.starts_with("cpu") && cpu[3..].parse::<u32>().is_ok()) {
-            continue;
-        }
-        let dir = format!("{CPUS}/{cpu}/cpuidle");
+    for (_, dir) in cpuidle_dirs(root) {
         let mut states: Vec<(u32, String)> = root
             .list(&dir)
             .unwrap_or_default()
