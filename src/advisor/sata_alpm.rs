@@ -34,6 +34,8 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
     let mut commands = Vec::new();
     let mut devices = Vec::new();
     let mut disks = 0;
+    // max_performance allows neither Partial nor Slumber, medium_power Partial only
+    let mut policies: Vec<String> = Vec::new();
     for host in root.list(HOSTS).unwrap_or_default() {
         let rel = format!("{HOSTS}/{host}/link_power_management_policy");
         let Ok(policy) = root.read_trimmed(&rel) else {
@@ -48,6 +50,9 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
         }
         disks += behind.len();
         evidence.push(Evidence::new(&rel, &policy));
+        if !policies.contains(&policy) {
+            policies.push(policy.clone());
+        }
         commands.push(format!("echo med_power_with_dipm > /{rel}"));
         devices.push(format!("{host}: {}", behind.join(", ")));
     }
@@ -58,7 +63,8 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
         "sata-alpm-off",
         "sata_alpm",
         format!(
-            "SATA links of {disks} disk(s) never enter Partial/Slumber (link power management off)"
+            "SATA links of {disks} disk(s) never enter Slumber (link power management below med_power_with_dipm: {})",
+            policies.join(", ")
         ),
     )
     .with_figure(facts, inputs, "sata_alpm", disks);

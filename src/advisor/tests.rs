@@ -450,6 +450,10 @@ fn sata_alpm_counts_disks_behind_each_host() {
     // host1 has no disk: not counted; host2 and host3 save already
     assert_eq!(sata_alpm::disks_behind(&t.root, "host3"), vec!["sdb"]);
     let f = &out.findings[0];
+    assert_eq!(
+        f.title,
+        "SATA links of 1 disk(s) never enter Slumber (link power management below med_power_with_dipm: medium_power)"
+    );
     assert_eq!(f.devices, vec!["host0: sda"]);
     assert_eq!(
         f.watts_dc,
