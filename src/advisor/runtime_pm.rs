@@ -94,7 +94,7 @@ pub(super) fn check(root: &Root, pci: &[Device], inputs: &Inputs, facts: &Facts)
             ),
         )
         .with_figure(facts, inputs, "gpu_runtime_pm", gpus.len());
-        out.findings.push(fill(f, &gpus, pci_persist, "a GPU driving a display or used by a compute job wakes on use; with the NVIDIA driver RTD3 also needs NVreg_DynamicPowerManagement=0x02"));
+        out.findings.push(fill(f, &gpus, pci_persist, "a GPU driving a display or used by a compute job wakes on use; D3cold needs the platform's power resources (notebooks and some boards; many desktop slots only reach D3hot, saving less than the figure), and NVIDIA's driver supports RTD3 on notebook Turing or later GPUs, with NVreg_DynamicPowerManagement=0x02"));
     }
     if !others.is_empty() {
         let mut f = finding(
