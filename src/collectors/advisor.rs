@@ -66,6 +66,12 @@ const POTENTIAL: Family = Family::gauge(
     &["id"],
 );
 
+const TOTAL: Family = Family::gauge(
+    "hostwatt_advisor_potential_watts",
+    "Upper end of what the findings save together at the wall, watts: findings that share one saving counted once, informational ones left out, at most the idle power (the report's total; summing hostwatt_advisor_finding_potential_watts counts overlaps twice)",
+    &[],
+);
+
 /// The latest report.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -74,9 +80,10 @@ pub struct Snapshot {
 }
 
 impl Render for Snapshot {
-    const FAMILIES: &'static [&'static Family] = &[&ACTIVE, &POTENTIAL];
+    const FAMILIES: &'static [&'static Family] = &[&ACTIVE, &POTENTIAL, &TOTAL];
 
     fn render(&self, out: &mut Families) {
+        out.push(&TOTAL, &[], self.report.total.high);
         for f in &self.report.findings {
             out.push(&ACTIVE, &[&f.id, f.severity.as_str()], 1.0);
             if let Some(w) = f.watts {
@@ -400,6 +407,7 @@ mod tests {
                 "hostwatt_advisor_finding_active{id=\"cpu-chiplet-io-die\",severity=\"info\"} 1",
                 "hostwatt_advisor_finding_potential_watts{id=\"pcie-aspm-off\"} 4",
                 "hostwatt_advisor_finding_potential_watts{id=\"cpu-chiplet-io-die\"} 8",
+                "hostwatt_advisor_potential_watts 4",
             ]
         );
     }
