@@ -72,7 +72,7 @@
     if (!el || typeof uPlot === "undefined") return;
     if (charts[id]) { charts[id].destroy(); delete charts[id]; }
     if (data[0].length < 2) {
-      message(el, "No data yet for this " + range + ": the chart fills in as hostwatt records (a point every 10 s).");
+      message(el, "No data yet for this " + range + ": the chart fills in as hostwatt records (a point every 15 s by default).");
       return;
     }
     opts.scales = opts.scales || {};

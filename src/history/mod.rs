@@ -68,7 +68,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
-            interval: Interval::secs(10),
+            interval: Interval::secs(15),
             flush_interval: Interval::secs(15 * 60),
             max_size_mb: 50,
         }
