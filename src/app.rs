@@ -97,13 +97,14 @@ macro_rules! wire {
         /// Adds the enabled collectors of `cfg` to `reg` in list order; a derived collector
         /// gets the handles of the ones it reads.
         fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Result<Handles> {
+            let setup = cfg.setup();
             $(
                 let $name = if cfg.collectors.$name.enabled {
                     let schedule = Schedule {
                         name: stringify!($name),
                         every: cfg.collectors.$name.interval.0,
                     };
-                    Some(reg.add(schedule, wire!(@build cfg, $name, $ty $([$($input),*])?))?)
+                    Some(reg.add(schedule, wire!(@build cfg, setup, $name, $ty $([$($input),*])?))?)
                 } else {
                     None
                 };
@@ -111,15 +112,15 @@ macro_rules! wire {
             Ok(Handles { $($name),* })
         }
     };
-    (@build $cfg:ident, $name:ident, $ty:ident) => {
+    (@build $cfg:ident, $setup:ident, $name:ident, $ty:ident) => {
         collectors::$name::$ty::new($cfg.collectors.$name.clone())
     };
-    (@build $cfg:ident, $name:ident, $ty:ident [$($input:ident),*]) => {
-        <collectors::$name::$ty as collectors::Build>::build($cfg, ($($input.clone(),)*))
+    (@build $cfg:ident, $setup:ident, $name:ident, $ty:ident [$($input:ident),*]) => {
+        <collectors::$name::$ty as collectors::Build>::build(&$setup, ($($input.clone(),)*))
     };
 }
 // `Handles` and `register_enabled` for every entry of the one list: `storage: Storage [smart,
-// zfs]` there becomes `Storage::build(cfg, (smart.clone(), zfs.clone()))` here, with `smart` and
+// zfs]` there becomes `Storage::build(&setup, (smart.clone(), zfs.clone()))` here, with `smart` and
 // `zfs` the handles registered above it, so an input listed below its reader does not compile.
 collectors::list!(wire);
 

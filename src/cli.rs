@@ -206,7 +206,7 @@ impl Cli {
 
 /// The context for `cfg`.
 pub fn context(cfg: &Config, runner: Runner) -> Context {
-    Context::of(cfg, runner)
+    cfg.context(runner)
 }
 
 /// `hostwatt list-metrics`: a Markdown table of every family, self-metrics first.

@@ -12,25 +12,6 @@ use crate::config::Config;
 /// The route the daemon serves the report at.
 pub const ROUTE: &str = "/api/v1/advice";
 
-/// The inputs from a config: the PSU curve (`[collectors.wall.psu]`; a picoPSU's brick is not
-/// counted) and hostwatt's own SMART query interval when the smart collector runs.
-pub fn config_inputs(cfg: &Config) -> Inputs {
-    let smart = &cfg.collectors.smart;
-    Inputs {
-        psu: cfg
-            .collectors
-            .wall
-            .chain()
-            .ok()
-            .flatten()
-            .map(|chain| chain.psu),
-        smart_query_secs: smart
-            .enabled
-            .then_some(smart.query_interval.0.as_secs_f64()),
-        ..Inputs::default()
-    }
-}
-
 fn gauge(families: &[MetricFamily], name: &str) -> Option<f64> {
     families
         .iter()
@@ -129,7 +110,7 @@ fn gathered_cstates(
 /// The inputs of an audit from one sample of `cfg`'s collectors (`families`, as gathered): the
 /// config's inputs plus the wall estimate's DC and wall watts.
 pub fn sampled_inputs(cfg: &Config, families: &[MetricFamily]) -> Inputs {
-    let mut inputs = config_inputs(cfg);
+    let mut inputs = crate::collectors::advisor::config_inputs(&cfg.collectors);
     inputs.idle_dc_watts = gauge(families, "hostwatt_wall_dc_watts");
     inputs.idle_wall_watts = gauge(families, "hostwatt_wall_best_power_watts");
     inputs.idle_basis = "one sample, not known to be idle".to_owned();

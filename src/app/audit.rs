@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use super::App;
 use crate::advisor::{Facts, Report, run};
 use crate::alerts::client::Access;
-use crate::collectors::Context;
 use crate::config::Config;
 use crate::host::command::Runner;
 
@@ -22,7 +21,7 @@ pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> 
     quiet.alerts.enabled = false;
     // the audit runs once below, not as a collector
     quiet.collectors.advisor.enabled = false;
-    let mut app = App::new(&quiet, Context::of(&quiet, runner))?;
+    let mut app = App::new(&quiet, quiet.context(runner))?;
     app.sample_all(Instant::now()).await;
     let c = &quiet.collectors;
     if c.rapl.enabled || c.system.enabled || c.cstate_pkg.enabled {

@@ -113,12 +113,9 @@ impl super::Build for Advisor {
     );
 
     /// Its section, and from the whole config the PSU curve and SMART interval.
-    fn build(
-        hostwatt: &crate::config::Config,
-        (wall, rapl, cstates, smart): Self::Inputs,
-    ) -> Self {
+    fn build(setup: &super::Setup<'_>, (wall, rapl, cstates, smart): Self::Inputs) -> Self {
         Self {
-            base: advisor::run::config_inputs(hostwatt),
+            base: config_inputs(setup.collectors),
             facts: Arc::new(Facts::embedded()),
             wall,
             rapl,
@@ -126,11 +123,30 @@ impl super::Build for Advisor {
             cstates_last: None,
             cstates_idle: cstate_pkg::Snapshot::default(),
             smart,
-            store: hostwatt.store(),
+            store: setup.store.clone(),
             watch: None,
             last_save: None,
             window: BTreeMap::new(),
         }
+    }
+}
+
+/// The audit's inputs from the collectors' sections: the PSU curve (`[collectors.wall.psu]`; a
+/// picoPSU's brick is not counted) and hostwatt's own SMART query interval when the smart
+/// collector runs.
+pub fn config_inputs(sections: &super::Collectors) -> Inputs {
+    let smart = &sections.smart;
+    Inputs {
+        psu: sections
+            .wall
+            .chain()
+            .ok()
+            .flatten()
+            .map(|chain| chain.psu),
+        smart_query_secs: smart
+            .enabled
+            .then_some(smart.query_interval.0.as_secs_f64()),
+        ..Inputs::default()
     }
 }
 
@@ -395,7 +411,7 @@ mod tests {
     ) -> Advisor {
         let text = format!("[daemon]\nstate_dir = {:?}\n", state_dir.display().to_string());
         let cfg = crate::config::resolve("test", &text, &Default::default()).unwrap();
-        <Advisor as super::super::Build>::build(&cfg, (wall, None, None, Some(rx)))
+        <Advisor as super::super::Build>::build(&cfg.setup(), (wall, None, None, Some(rx)))
     }
 
     #[tokio::test]
@@ -474,7 +490,7 @@ mod tests {
         let (c_tx, c_rx) = tokio::sync::watch::channel(None);
         let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
         let mut a = <Advisor as super::super::Build>::build(
-            &cfg,
+            &cfg.setup(),
             (Some(wall_rx), None, Some(c_rx), None),
         );
         let t0 = Instant::now();

@@ -40,7 +40,7 @@ const HINT: &str = "cpufreq sysfs files are normally world-readable: check the m
 const EBUSY: i32 = 16;
 
 /// `[collectors.cpufreq]`: `enabled`, and `interval` (default 15s). Sampling interval.
-pub type Config = crate::config::Basic<crate::config::Every15s>;
+pub type Config = super::Basic<super::Every15s>;
 
 const POLICY: &[&str] = &["policy"];
 

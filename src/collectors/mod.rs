@@ -13,19 +13,22 @@
 //! exercise, so none of them changes.
 
 pub mod attrs;
+mod basic;
 pub mod blockstat;
 pub(crate) mod rewalk;
+
+pub use basic::{Basic, DefaultInterval, Every15s, Every60s};
 
 use std::future::Future;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
 use crate::host::command::{CommandError, Runner};
 use crate::host::root::{ReadError, Root};
-use crate::meters::MeterError;
+use crate::meters::{Meter, MeterError};
 use crate::metrics::{Family, Render};
 use crate::parse::ParseError;
+use crate::state::Store;
 
 /// The two seams every sample reaches the host through. Never global.
 #[derive(Debug, Clone)]
@@ -34,16 +37,6 @@ pub struct Context {
     pub root: Root,
     /// Runner for external programs.
     pub runner: Runner,
-}
-
-impl Context {
-    /// The context of `cfg`: its filesystem root, and `runner`.
-    pub fn of(cfg: &Config, runner: Runner) -> Self {
-        Self {
-            root: cfg.root.clone(),
-            runner,
-        }
-    }
 }
 
 /// Why a collector round or one of its items failed.
@@ -200,9 +193,9 @@ pub struct Schedule {
 ///
 /// An entry `name: Type` is the collector `name::Type`, built by `Type::new` from its section
 /// `[collectors.name]` (`name::Config`). An entry `name: Type [a, b]` reads the snapshots of the
-/// collectors `a` and `b`, listed above it: it is built by `<Type as Build>::build` from the
-/// whole config and their `Latest` handles, `(Option<Latest<a's Snapshot>>, ...)`, in that order
-/// (`None` when one is off). From this list come the `pub mod name;` declarations, the config's
+/// collectors `a` and `b`, listed above it: it is built by `<Type as Build>::build` from a
+/// `Setup` (every section, the meters, the state store) and their `Latest` handles,
+/// `(Option<Latest<a's Snapshot>>, ...)`, in that order (`None` when one is off). From this list come the `pub mod name;` declarations, the config's
 /// fields (`Collectors`), `NAMES`, `INPUTS`, `Collectors::enable_all` and the composition root's
 /// registration (`app`).
 macro_rules! list {
@@ -233,8 +226,22 @@ pub(crate) use list;
 pub trait Build: Collector + Sized {
     /// The `Latest` handles it reads, as a tuple in the order of its list entry.
     type Inputs;
-    /// The collector of `cfg`, reading `inputs`. `cfg` was validated by `config::resolve`.
-    fn build(cfg: &Config, inputs: Self::Inputs) -> Self;
+    /// The collector of `setup`, reading `inputs`.
+    fn build(setup: &Setup<'_>, inputs: Self::Inputs) -> Self;
+}
+
+/// What a `Build` collector is built from besides the snapshots it reads: the parts of the
+/// resolved config a collector may read beyond its own section. The composition root makes it
+/// from `config::Config` (`Config::setup`); collectors sit below the config file, which lists
+/// their sections, so they never see it whole.
+#[derive(Debug, Clone)]
+pub struct Setup<'a> {
+    /// Every `[collectors.*]` section, validated by `config::resolve` (a wall chain builds).
+    pub collectors: &'a Collectors,
+    /// The wall-power meters, `[[meters]]`, in config order.
+    pub meters: &'a [Meter],
+    /// Where collectors persist state (nowhere for `hostwatt once`).
+    pub store: Store,
 }
 
 macro_rules! config_of {

@@ -40,7 +40,7 @@ pub const MSR_PMU: &str = "sys/bus/event_source/devices/msr";
 pub const PARANOID: &str = "proc/sys/kernel/perf_event_paranoid";
 
 /// `[collectors.cstate_pkg]`: `enabled`, and `interval` (default 15s).
-pub type Config = crate::config::Basic<crate::config::Every15s>;
+pub type Config = crate::collectors::Basic<crate::collectors::Every15s>;
 
 const STATE: &[&str] = &["package", "state"];
 
