@@ -637,10 +637,7 @@ fn disks_never_in_standby_for_a_day_of_idle_host_are_named_once() {
 #[test]
 fn disks_use_block_stat_and_skip_virtual_devices() {
     let line = "  137013    31210 17283250   151834   620433   385624 29614672  2893316        0  1136544  3106946        0        0        0        0    41690    61796";
-    assert_eq!(
-        crate::collectors::blockstat::parse_ios(line),
-        Ok(137013 + 620433)
-    );
+    assert_eq!(crate::host::blockstat::parse_ios(line), Ok(137013 + 620433));
     let facts = Facts::embedded();
     let t = Tree::new(&[
         ("proc/uptime", "7200.50 14000.00"),
@@ -653,7 +650,7 @@ fn disks_use_block_stat_and_skip_virtual_devices() {
     ]);
     // stacked devices report rotational 1 over spinning disks, and repeat the I/O of the disks
     // beneath: a zvol, bcache, DRBD, an NVMe multipath path are not disks to spin down
-    // (one definition with the wall estimate and SMART gating: collectors::blockstat)
+    // (one definition with the wall estimate and SMART gating: host::blockstat)
     let t = t.with(&[
         ("sys/block/vda/queue/rotational", "1"),
         ("sys/block/vda/stat", "90000 0 0 0 0 0 0 0 0 0 0"),

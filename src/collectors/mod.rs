@@ -14,7 +14,6 @@
 
 pub mod attrs;
 mod basic;
-pub mod blockstat;
 pub(crate) mod rewalk;
 
 pub use basic::{Basic, DefaultInterval, Every15s, Every60s};

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::hwmon::{self, SensorKind};
 use super::smart::{self, advisories::Class as AdviceClass, power::State as SmartState};
-use super::{CollectError, Collector, Context, Fault, Sample, blockstat, meters, rapl, system};
+use super::{CollectError, Collector, Context, Fault, Sample, meters, rapl, system};
+use crate::host::blockstat;
 use crate::estimate::align::Timed;
 use crate::estimate::calibrate::Calibration;
 use crate::estimate::disks;
