@@ -132,7 +132,7 @@ pub struct App {
     pub cx: Context,
     samplers: Vec<Box<dyn Sampler>>,
     families: Vec<&'static Family>,
-    alerts: Option<Latest<alerts::task::Snapshot>>,
+    alerts: Option<Latest<alerts::engine::Snapshot>>,
     advice: Option<Latest<collectors::advisor::Snapshot>>,
     /// When each sampler last ran under `sample_due`.
     last_round: Vec<Option<Instant>>,
@@ -186,7 +186,7 @@ impl App {
             Some(
                 reg.add(
                     schedule,
-                    alerts::task::Engine::new(
+                    alerts::engine::Engine::new(
                         &cfg.alerts,
                         cfg.alert_rules.clone(),
                         reg.registry.clone(),
@@ -247,7 +247,7 @@ impl App {
     }
 
     /// The alert engine's latest evaluation, when alerts are enabled.
-    pub fn alerts(&self) -> Option<Latest<alerts::task::Snapshot>> {
+    pub fn alerts(&self) -> Option<Latest<alerts::engine::Snapshot>> {
         self.alerts.clone()
     }
 

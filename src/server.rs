@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::alerts::AlertsBody;
-use crate::alerts::task::Snapshot as Alerts;
+use crate::alerts::engine::Snapshot as Alerts;
 use crate::metrics::Latest;
 
 /// What the server serves; swapped as a whole on a config reload.
