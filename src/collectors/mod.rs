@@ -76,28 +76,26 @@ pub enum CollectError {
 }
 
 impl CollectError {
-    /// Short kind for the `kind` label and the log level: `unavailable`, `permission`, `io` (a
-    /// read), `write`, `parse` (text that did not parse), `timeout`, `command` (a program that
-    /// failed or exited non-zero).
-    pub fn kind(&self) -> &'static str {
+    /// Its kind, for the `kind` label and the log level.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Unavailable(_) => "unavailable",
-            Self::PermissionDenied { .. } => "permission",
-            Self::Read(_) => "io",
-            Self::Write(_) => "write",
-            Self::Parse { .. } => "parse",
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::PermissionDenied { .. } => ErrorKind::Permission,
+            Self::Read(_) => ErrorKind::Io,
+            Self::Write(_) => ErrorKind::Write,
+            Self::Parse { .. } => ErrorKind::Parse,
             Self::Command(e) => command_kind(e),
             // by variant, not by `MeterError::kind`'s label: a new variant must be placed here
             Self::Meter(e) => match e {
-                MeterError::Timeout { .. } => "timeout",
-                MeterError::Parse(_) | MeterError::Protocol(_) => "parse",
-                MeterError::Auth(_) => "permission",
+                MeterError::Timeout { .. } => ErrorKind::Timeout,
+                MeterError::Parse(_) | MeterError::Protocol(_) => ErrorKind::Parse,
+                MeterError::Auth(_) => ErrorKind::Permission,
                 MeterError::Command(e) => command_kind(e),
-                MeterError::Exit { .. } => "command",
+                MeterError::Exit { .. } => ErrorKind::Command,
                 MeterError::Connect { .. }
                 | MeterError::Http { .. }
                 | MeterError::Unsupported(_)
-                | MeterError::Device(_) => "io",
+                | MeterError::Device(_) => ErrorKind::Io,
             },
         }
     }
@@ -123,12 +121,61 @@ impl CollectError {
     }
 }
 
-/// The `kind` of a program that did not run to the end: `timeout` for one that hung (this run,
-/// or a killed earlier run still alive), else `command`.
-fn command_kind(e: &CommandError) -> &'static str {
+/// The kind of a program that did not run to the end: `Timeout` for one that hung (this run,
+/// or a killed earlier run still alive), else `Command`.
+fn command_kind(e: &CommandError) -> ErrorKind {
     match e {
-        CommandError::Timeout { .. } | CommandError::StillRunning { .. } => "timeout",
-        _ => "command",
+        CommandError::Timeout { .. } | CommandError::StillRunning { .. } => ErrorKind::Timeout,
+        _ => ErrorKind::Command,
+    }
+}
+
+/// What kind of failure a `CollectError` is: the `kind` label of
+/// `hostwatt_collector_errors_total` and of the failing items, in the few classes an operator
+/// acts on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    /// `unavailable`: the source does not exist here.
+    Unavailable,
+    /// `permission`: not readable by this user (or a meter refused the login).
+    Permission,
+    /// `io`: a read (or a meter's connection) failed.
+    Io,
+    /// `write`: saving persisted state failed.
+    Write,
+    /// `parse`: text that did not parse.
+    Parse,
+    /// `timeout`: a program or meter that hung.
+    Timeout,
+    /// `command`: a program that failed or exited non-zero.
+    Command,
+}
+
+impl ErrorKind {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Unavailable => "unavailable",
+            Self::Permission => "permission",
+            Self::Io => "io",
+            Self::Write => "write",
+            Self::Parse => "parse",
+            Self::Timeout => "timeout",
+            Self::Command => "command",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind equals its label value, so a test reads `assert_eq!(e.kind(), "parse")`.
+impl PartialEq<&str> for ErrorKind {
+    fn eq(&self, label: &&str) -> bool {
+        self.as_str() == *label
     }
 }
 
