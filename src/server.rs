@@ -93,7 +93,7 @@ pub fn router(served: watch::Receiver<Served>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/alerts", get(alerts))
-        .route(crate::advisor::run::ROUTE, get(advice))
+        .route(crate::advisor::api::ROUTE, get(advice))
         .merge(crate::page::routes())
         .with_state(served)
 }

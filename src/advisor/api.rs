@@ -8,6 +8,9 @@ use axum::response::{IntoResponse, Response};
 use crate::collectors::advisor::Snapshot;
 use crate::metrics::Latest;
 
+/// The route the daemon serves the report at.
+pub const ROUTE: &str = "/api/v1/advice";
+
 /// The answer for the advisor's latest report; `None`: the advisor is off in this daemon.
 pub fn advice(latest: Option<&Latest<Snapshot>>) -> Response {
     let Some(rx) = latest else {

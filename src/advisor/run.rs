@@ -9,9 +9,6 @@ use super::{Inputs, Report};
 use crate::alerts::client::{Access, FetchError, get_json};
 use crate::config::Config;
 
-/// The route the daemon serves the report at.
-pub const ROUTE: &str = "/api/v1/advice";
-
 fn gauge(families: &[MetricFamily], name: &str) -> Option<f64> {
     families
         .iter()
@@ -19,18 +16,6 @@ fn gauge(families: &[MetricFamily], name: &str) -> Option<f64> {
         .get_metric()
         .first()
         .map(|m| m.get_gauge().value())
-}
-
-/// The CPU package power: the `package-*` zones of (name, counted, watts), each counted once
-/// (one package read through MSR and MMIO is one), summed; `None` when no package has watts.
-pub fn package_watts<'a>(
-    zones: impl IntoIterator<Item = (&'a str, bool, Option<f64>)>,
-) -> Option<f64> {
-    zones
-        .into_iter()
-        .filter(|(name, counted, _)| *counted && name.starts_with("package"))
-        .filter_map(|(_, _, w)| w)
-        .fold(None, |sum, w| Some(sum.unwrap_or(0.0) + w))
 }
 
 /// `package_watts` from a gathered registry: `hostwatt_rapl_power_watts{zone,id}`, counted per
@@ -62,7 +47,7 @@ fn gathered_package_watts(families: &[MetricFamily]) -> Option<f64> {
             ))
         })
         .collect();
-    package_watts(zones.iter().map(|(n, c, w)| (n.as_str(), *c, *w)))
+    crate::collectors::advisor::package_watts(zones.iter().map(|(n, c, w)| (n.as_str(), *c, *w)))
 }
 
 /// Package C-state residency from a gathered registry (`hostwatt_cstate_pkg_*`), with the
@@ -134,7 +119,7 @@ pub enum Ask {
 /// report could not be used (TLS, basic auth, its advisor off), which the user should know
 /// (`note_unused`).
 pub async fn ask_daemon(url: &str, access: &Access) -> Result<Report, Option<FetchError>> {
-    match get_json::<Report>(url, ROUTE, Duration::from_secs(5), access).await {
+    match get_json::<Report>(url, super::api::ROUTE, Duration::from_secs(5), access).await {
         Ok(r) => Ok(r),
         Err(FetchError::Io { message, .. }) if message.contains("onnection refused") => {
             tracing::debug!(%message, "no daemon answered; sampling once");

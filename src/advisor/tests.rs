@@ -794,18 +794,6 @@ fn hw_class_uses_the_measured_package_power() {
 }
 
 #[test]
-fn package_power_counts_each_package_once() {
-    let zones = [
-        ("package-0", true, Some(3.93)),
-        ("package-0", false, Some(3.78)),
-        ("core", true, Some(1.0)),
-        ("package-1", true, None),
-    ];
-    assert_eq!(run::package_watts(zones), Some(3.93));
-    assert_eq!(run::package_watts([("psys", true, Some(9.0))]), None);
-}
-
-#[test]
 fn pci_ids_names_from_the_database_format() {
     let ids = "# comment\n8086  Intel Corporation\n\t125c  Ethernet Controller I226-V\n\t\t8086 0000  Ethernet Controller I226-V\n1b21  ASMedia Technology Inc.\n\t1166  ASM1166 Serial ATA Controller\nC 01  Mass storage controller\n\t06  SATA controller\n";
     let names = pci::names_from(

@@ -150,6 +150,18 @@ pub fn config_inputs(sections: &super::Collectors) -> Inputs {
     }
 }
 
+/// The CPU package power: the `package-*` zones of (name, counted, watts), each counted once
+/// (one package read through MSR and MMIO is one), summed; `None` when no package has watts.
+pub fn package_watts<'a>(
+    zones: impl IntoIterator<Item = (&'a str, bool, Option<f64>)>,
+) -> Option<f64> {
+    zones
+        .into_iter()
+        .filter(|(name, counted, _)| *counted && name.starts_with("package"))
+        .filter_map(|(_, _, w)| w)
+        .fold(None, |sum, w| Some(sum.unwrap_or(0.0) + w))
+}
+
 /// The spinning disks of a SMART round: not NVMe, and not a disk that reported 0 rpm (an SSD);
 /// a disk that never answered (asleep since the start) counts as spinning.
 pub fn spinning(s: &smart::Snapshot) -> Vec<Seen> {
@@ -221,7 +233,7 @@ impl Collector for Advisor {
                 .zones
                 .iter()
                 .map(|z| (z.name.as_str(), z.counted, z.watts));
-            inputs.package_watts = advisor::run::package_watts(zones);
+            inputs.package_watts = package_watts(zones);
         }
         let host_idle = self
             .wall
@@ -382,6 +394,18 @@ mod tests {
                 "hostwatt_advisor_finding_potential_watts{id=\"cpu-chiplet-io-die\"} 8",
             ]
         );
+    }
+
+    #[test]
+    fn package_power_counts_each_package_once() {
+        let zones = [
+            ("package-0", true, Some(3.93)),
+            ("package-0", false, Some(3.78)),
+            ("core", true, Some(1.0)),
+            ("package-1", true, None),
+        ];
+        assert_eq!(package_watts(zones), Some(3.93));
+        assert_eq!(package_watts([("psys", true, Some(9.0))]), None);
     }
 
     fn smart_disk(id: &str, block: &str, state: smart::power::State) -> smart::Disk {
