@@ -33,14 +33,14 @@ measure() {
     lat="$(scrape_n "$url" "$scrapes" | percentiles)"
     cpu1="$(cpu_ms "$pid")"
     awk -v name="$name" -v s="$series" -v b="$bytes" -v c0="$cpu0" -v c1="$cpu1" -v n="$scrapes" \
-        -v lat="$lat" -v rss="$(rss_kib "$pid")" -v ver="$4" 'BEGIN {
-        split(lat, l, " ")
-        printf "| %s | %s | %d | %d | %.3f ms | %.3f ms | %.3f ms | %.1f MiB |\n",
-            name, ver, s, b, (c1 - c0) / n, l[1], l[2], rss / 1024 }'
+        -v lat="$lat" -v rss="$(rss_kib "$pid")" -v parts="$(rss_parts_kib "$pid")" -v ver="$4" 'BEGIN {
+        split(lat, l, " "); split(parts, p, " ")
+        printf "| %s | %s | %d | %d | %.3f ms | %.3f ms | %.3f ms | %.1f MiB | %.1f MiB | %.1f MiB |\n",
+            name, ver, s, b, (c1 - c0) / n, l[1], l[2], rss / 1024, p[1] / 1024, p[2] / 1024 }'
 }
 
-echo "| daemon | version | series | bytes | CPU/scrape | p50 | p99 | VmRSS after |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| daemon | version | series | bytes | CPU/scrape | p50 | p99 | VmRSS after | RssAnon | RssFile |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 
 port="$(free_port)"
 "$HOSTWATT" run --config "$ROOT_DIR/benches/hostwatt-bench.toml" --root "$tree" \

@@ -34,11 +34,14 @@ PIDS+=("$pid")
 wait_http "http://127.0.0.1:$port/healthz"
 sleep 5 # the first round of every collector runs at start
 
-declare -A first last
+# voluntary switches are the daemon's own sleeps and wake-ups; nonvoluntary ones are preemptions,
+# which count too but grow with the machine's load rather than with what the daemon does
+declare -A first last first_v last_v
 look() {
     while read -r tid v n; do
-        [ -n "${first[$tid]:-}" ] || first[$tid]=$((v + n))
+        [ -n "${first[$tid]:-}" ] || { first[$tid]=$((v + n)); first_v[$tid]=$v; }
         last[$tid]=$((v + n))
+        last_v[$tid]=$v
     done < <(ctxt_by_thread "$pid")
 }
 look
@@ -49,13 +52,16 @@ for _ in $(seq "$seconds"); do
     look
 done
 cpu1="$(cpu_ms "$pid")"
-total=0
-for tid in "${!first[@]}"; do total=$((total + last[$tid] - first[$tid])); done
+total=0 voluntary=0
+for tid in "${!first[@]}"; do
+    total=$((total + last[$tid] - first[$tid]))
+    voluntary=$((voluntary + last_v[$tid] - first_v[$tid]))
+done
 echo "mode=$mode seconds=$seconds threads_at_start=$threads_at_start threads_seen=${#first[@]} \
-threads_now=$(ls /proc/"$pid"/task | wc -l) context_switches=$total \
+threads_now=$(ls /proc/"$pid"/task | wc -l) context_switches=$total voluntary=$voluntary \
 wakeups_per_s=$(awk -v t="$total" -v s="$seconds" 'BEGIN { printf "%.3f", t / s }') \
 cpu_ms=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }') rss_kib=$(rss_kib "$pid")"
 for tid in $(printf '%s\n' "${!first[@]}" | sort -n); do
     name="$(cat /proc/"$pid"/task/"$tid"/comm 2>/dev/null || echo exited)"
-    echo "  thread $tid ($name): $((last[$tid] - first[$tid]))"
+    echo "  thread $tid ($name): $((last[$tid] - first[$tid])) ($((last_v[$tid] - first_v[$tid])) voluntary)"
 done

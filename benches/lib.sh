@@ -59,6 +59,11 @@ rss_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
+# RssAnon and RssFile of PID in KiB ("ANON FILE"): heap and touched stacks apart from mapped files.
+rss_parts_kib() {
+    awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { print a, f }' "/proc/$1/status"
+}
+
 # "tid voluntary nonvoluntary" for every live thread of PID.
 ctxt_by_thread() {
     for s in /proc/"$1"/task/*/status; do

@@ -17,6 +17,9 @@ pub const POLICY: &str = "sys/module/pcie_aspm/parameters/policy";
 /// Per-link ASPM attributes, in the order the kernel documents them.
 pub const LINK_STATES: [&str; 4] = ["l0s_aspm", "l1_aspm", "l1_1_aspm", "l1_2_aspm"];
 
+/// What "fix now" says when the kernel was booted with `pcie_aspm=off`.
+pub const BOOT_OFF_COMMAND: &str = "none at runtime: booted with pcie_aspm=off, the kernel refuses ASPM changes (writing the policy returns EPERM) until it boots without it (see persist)";
+
 /// The bracketed (current) choice of a sysfs choice list, or the whole text if none.
 pub fn current_choice(text: &str) -> &str {
     text.split_whitespace()
@@ -107,7 +110,13 @@ pub(super) fn check(root: &Root, pci: &[Device], inputs: &Inputs, facts: &Facts)
     .with_figure(facts, inputs, "aspm", 1);
     f.evidence = evidence;
     f.devices = devices;
-    f.command = (!commands.is_empty()).then(|| commands.join(" && "));
+    // with pcie_aspm=off the kernel sets aspm_disabled: pcie_aspm_set_policy returns EPERM and
+    // the link attributes are not offered, so every runtime write would fail
+    f.command = if boot_off {
+        Some(BOOT_OFF_COMMAND.to_owned())
+    } else {
+        (!commands.is_empty()).then(|| commands.join(" && "))
+    };
     f.persist = Some(persist.join("; ") + "; and set ASPM to Enabled (not Auto) in the BIOS");
     f.risk = Some("some NICs (Intel I225/I226, some Realtek) drop the link or lose packets with ASPM on, and some devices log AER errors: enable per device and watch `ip -s link` and dmesg".to_owned());
     out.findings.push(f);

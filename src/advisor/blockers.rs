@@ -30,7 +30,14 @@ pub(super) fn check(pci: &[Device], inputs: &Inputs, facts: &Facts) -> Outcome {
             })
             .collect();
         f.devices = found.iter().map(|d| d.label()).collect();
-        f.command = Some("none at runtime: check the device's link state with `lspci -vv -s <address> | grep -E 'LnkCap|LnkCtl'`".to_owned());
+        f.command = Some(format!(
+            "none at runtime: check the link state: {}",
+            found
+                .iter()
+                .map(|d| format!("`lspci -vv -s {} | grep -E 'LnkCap|LnkCtl'`", d.address))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         f.persist = Some("replace the device or move it to a slot of the CPU's own root port; a firmware or kernel update may fix it".to_owned());
         f.risk = Some(
             "forcing ASPM on a device known to misbehave with it can drop the link".to_owned(),

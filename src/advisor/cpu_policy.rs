@@ -3,7 +3,8 @@
 //! sysfs-devices-system-cpu), `intel_idle.max_cstate=`, `processor.max_cstate=` or `idle=poll`
 //! on the kernel command line; `scaling_governor` and `energy_performance_preference` set to
 //! `performance`, with the `intel_pstate`/`amd_pstate` mode (`status`: active, passive, guided,
-//! off) as evidence.
+//! off) as evidence; and, as a note, the share of the time the cores spent in their deepest
+//! enabled idle state.
 
 use std::collections::BTreeSet;
 
@@ -16,16 +17,28 @@ pub const CPUS: &str = "sys/devices/system/cpu";
 /// Names of idle states that are not deep: polling and C1 halt.
 const SHALLOW: [&str; 3] = ["POLL", "C1", "C1E"];
 
+/// Each CPU (`cpu0`, ...) with its `cpuidle` directory.
+fn cpuidle_dirs(root: &Root) -> Vec<(String, String)> {
+    root.list(CPUS)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            c.strip_prefix("cpu")
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .map(|c| {
+            let dir = format!("{CPUS}/{c}/cpuidle");
+            (c, dir)
+        })
+        .collect()
+}
+
 fn deep_states_disabled(root: &Root, out: &mut Outcome, inputs: &Inputs, facts: &Facts) {
     let mut evidence = Vec::new();
     let mut commands = Vec::new();
     let mut names = BTreeSet::new();
     let mut cpus = BTreeSet::new();
-    for cpu in root.list(CPUS).unwrap_or_default() {
-        if !(cpu.starts_with("cpu") && cpu[3..].parse::<u32>().is_ok()) {
-            continue;
-        }
-        let dir = format!("{CPUS}/{cpu}/cpuidle");
+    for (cpu, dir) in cpuidle_dirs(root) {
         for state in root.list(&dir).unwrap_or_default() {
             let rel = format!("{dir}/{state}/disable");
             if root.read_trimmed(&rel).ok().as_deref() != Some("1") {
@@ -139,9 +152,63 @@ fn governor(root: &Root, out: &mut Outcome) {
     out.findings.push(f);
 }
 
+/// The share of the time since boot the cores spent in their deepest enabled idle state, as a
+/// note: per CPU the highest-numbered `cpuidle/stateN` not disabled, its `time` (microseconds
+/// since boot, Documentation/ABI/testing/sysfs-devices-system-cpu) over `proc/uptime`, the mean
+/// over CPUs. Since boot, so busy time is included; nothing is said without those files.
+fn deepest_share(root: &Root, out: &mut Outcome) {
+    let Some(uptime) = root
+        .read_trimmed("proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+        .filter(|u| *u > 0.0)
+    else {
+        return;
+    };
+    let mut shares = Vec::new();
+    let mut names = BTreeSet::new();
+    for (_, dir) in cpuidle_dirs(root) {
+        let mut states: Vec<(u32, String)> = root
+            .list(&dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| Some((s.strip_prefix("state")?.parse().ok()?, s)))
+            .collect();
+        states.sort();
+        let deepest = states.iter().rev().find_map(|(_, s)| {
+            let rel = format!("{dir}/{s}");
+            if root.read_trimmed(format!("{rel}/disable")).ok().as_deref() == Some("1") {
+                return None;
+            }
+            let us = root.read_u64(format!("{rel}/time")).ok()?;
+            let name = root
+                .read_trimmed(format!("{rel}/name"))
+                .unwrap_or_else(|_| s.clone());
+            Some((name, us as f64 / 1e6 / uptime))
+        });
+        if let Some((name, share)) = deepest {
+            names.insert(name);
+            shares.push(share.min(1.0));
+        }
+    }
+    if shares.is_empty() {
+        return;
+    }
+    let mean = shares.iter().sum::<f64>() / shares.len() as f64;
+    out.note(
+        "cpu_policy",
+        format!(
+            "the cores spent {:.1} % of the time since boot in their deepest enabled idle state ({}), busy time included ({CPUS}/cpu*/cpuidle/state*/time over proc/uptime)",
+            mean * 100.0,
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    );
+}
+
 pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
     let mut out = Outcome::default();
     deep_states_disabled(root, &mut out, inputs, facts);
     governor(root, &mut out);
+    deepest_share(root, &mut out);
     out
 }

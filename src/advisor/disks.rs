@@ -125,8 +125,8 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
             .collect();
         f.devices = busy.iter().map(|a| a.name.clone()).collect();
         f.command = Some(format!(
-            "find the writer: `grep . /sys/block/{{{}}}/stat` twice a minute apart, and `fatrace` or `iotop -oa`; then set a spindown timer: {}",
-            f.devices.join(","),
+            "find the writer: `grep . {}` twice a minute apart, and `fatrace` or `iotop -oa`; then set a spindown timer: {}",
+            stat_paths(&f.devices),
             f.devices
                 .iter()
                 .map(|d| format!("hdparm -S 241 /dev/{d}"))
@@ -137,18 +137,30 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
         f.risk = Some("each spin-up wears the drive (load/unload cycles are rated, e.g. 600 k for IronWolf) and a spun-down disk takes seconds to answer; do not spin down disks that wake every few minutes".to_owned());
         out.findings.push(f);
     }
-    if let Some(q) = inputs.smart_query_secs.filter(|q| *q < SPINDOWN_SECS) {
+    // The SMART collector reads a disk with a sys/block entry only after I/O of its own, so its
+    // reads cannot be what keeps that disk up; a disk it cannot gate is read every interval.
+    let ungated = inputs.smart_ungated.as_deref();
+    if let Some(q) = inputs
+        .smart_query_secs
+        .filter(|q| *q < SPINDOWN_SECS && ungated.is_none_or(|u| !u.is_empty()))
+    {
         let mut f = finding(
             "smart-interval-below-spindown",
             "disks",
             format!(
-                "hostwatt's SMART query interval ({q:.0} s) is shorter than common spindown timers ({SPINDOWN_SECS:.0} s): its reads can keep spinning disks up"
+                "hostwatt's SMART query interval ({q:.0} s) is shorter than common spindown timers ({SPINDOWN_SECS:.0} s): disks it cannot gate on their own I/O (RAID pass-through, no sys/block entry) are read that often and can never spin down{}",
+                if ungated.is_none() {
+                    " (whether there are any needs the daemon's SMART scan)"
+                } else {
+                    ""
+                }
             ),
         );
         f.evidence = vec![Evidence::new(
             "hostwatt config: collectors.smart.query_interval",
             format!("{q:.0}s"),
         )];
+        f.devices = ungated.unwrap_or_default().to_vec();
         f.command = Some(
             "set [collectors.smart] query_interval = \"1h\" and reload (systemctl reload hostwatt)"
                 .to_owned(),
@@ -158,6 +170,16 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
         out.findings.push(f);
     }
     out
+}
+
+/// The `stat` files of `disks`, spelled out: a shell leaves a one-name brace (`{sda}`) as it
+/// is, so `/sys/block/{sda}/stat` would name no file.
+fn stat_paths(disks: &[String]) -> String {
+    disks
+        .iter()
+        .map(|d| format!("/sys/block/{d}/stat"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn hours(secs: f64) -> String {
@@ -228,13 +250,13 @@ fn never_standby(
     }
     let names: Vec<String> = awake.iter().map(|(_, w)| name(w)).collect();
     f.command = Some(format!(
-        "set a spindown timer: {}; then find what keeps them up: `grep . /sys/block/{{{}}}/stat` twice a minute apart, `fatrace`, or a SMART/temperature poller (hdparm -C shows the state without waking it)",
+        "set a spindown timer: {}; then find what keeps them up: `grep . {}` twice a minute apart, `fatrace`, or a SMART/temperature poller (hdparm -C shows the state without waking it)",
         names
             .iter()
             .map(|d| format!("hdparm -S 241 /dev/{d}"))
             .collect::<Vec<_>>()
             .join(" && "),
-        names.join(",")
+        stat_paths(&names)
     ));
     f.persist = Some("hdparm -S in /etc/hdparm.conf or a udev rule (`ACTION==\"add\", KERNEL==\"sd[a-z]\", ATTR{queue/rotational}==\"1\", RUN+=\"/usr/sbin/hdparm -S 241 /dev/%k\"`); watts assume 3.5-inch disks".to_owned());
     f.risk = Some("each spin-up wears the drive (load/unload cycles are rated, e.g. 600 k for IronWolf) and a spun-down disk takes seconds to answer; a disk in a pool that is read every few minutes should stay up".to_owned());

@@ -46,6 +46,11 @@ pub struct Figure {
     pub confidence: Confidence,
     /// At least one citation.
     pub sources: Vec<Source>,
+    /// The saving this figure shares with others of the same name (`package_idle`: ASPM,
+    /// enabled deep C-states and a blocker device are each a way for the package to reach its
+    /// deep states, and the sources measured them together): the total counts the group once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlaps: Option<String>,
 }
 
 /// A PCI device known to keep the package out of deep C-states.
@@ -92,7 +97,8 @@ impl Facts {
 
 /// Why `url` does not cite a page that states a figure, or `None` when it may: it must be
 /// `https://`, and name a page rather than a site. A bare domain or home page (`https://example.com/`)
-/// and a repository's front page (`https://github.com/owner/name`) state no figure; a path or a
+/// a blog's date archive (`https://blog.example/2010/01`) and a repository's front page
+/// (`https://github.com/owner/name`) state no figure; a path or a
 /// query (`?id=...`, as cgit, bugzilla and wikis name their pages) is needed.
 pub fn not_a_page(url: &str) -> Option<String> {
     let Some(rest) = url.strip_prefix("https://") else {
@@ -108,6 +114,17 @@ pub fn not_a_page(url: &str) -> Option<String> {
     if segments == 0 && query.is_empty() {
         return Some(format!(
             "{host}'s home page, not a page that states the figure"
+        ));
+    }
+    // a blog's date archive (`/2010/01`) lists whatever was posted that month, and a later
+    // post moves the article off it
+    if query.is_empty()
+        && path
+            .split('/')
+            .all(|s| s.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Some(format!(
+            "a date archive on {host}, not the article: cite the post's own URL"
         ));
     }
     let forge = ["github.com", "gitlab.com", "codeberg.org"].contains(&host);

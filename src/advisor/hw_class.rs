@@ -8,8 +8,12 @@
 use super::{Confidence, Evidence, Facts, Inputs, Outcome, Severity, finding};
 use crate::host::root::Root;
 
-/// Whether a `model name` is a chiplet desktop Ryzen: a Ryzen 3/5/7/9 whose model number has no
-/// APU (`G`, `GE`) or mobile (`U`, `H`, `HS`, `HX`) suffix, e.g. `AMD Ryzen 9 5900X 12-Core`.
+/// Whether a `model name` is a chiplet desktop Ryzen (CPU dies beside a separate I/O die): a
+/// Ryzen 3/5/7/9 of the 3000 (Matisse), 5000 (Vermeer), 7000 (Raphael) or 9000 (Granite Ridge)
+/// series whose model number has no APU (`G`, `GE`) or mobile (`U`, `H`, `HS`, `HX`) suffix,
+/// e.g. `AMD Ryzen 9 5900X 12-Core`. Not chiplet although they lack an iGPU suffix: the
+/// 1000/2000 series (one Zeppelin die), 4000 desktop parts (Renoir: 4100, 4500), the 5500 and
+/// 5700 (Cezanne) and the 8000 F parts (Phoenix: 8400F, 8700F), all single-die like the APUs.
 pub fn is_chiplet_desktop_ryzen(model: &str) -> bool {
     if model.contains("with Radeon Graphics") {
         return false;
@@ -25,7 +29,13 @@ pub fn is_chiplet_desktop_ryzen(model: &str) -> bool {
         return false;
     }
     let suffix = number.trim_start_matches(|c: char| c.is_ascii_digit());
-    number.len() > suffix.len() && matches!(suffix, "" | "X" | "XT" | "X3D" | "F")
+    let digits = &number[..number.len() - suffix.len()];
+    let chiplet_series = matches!(digits.chars().next(), Some('3' | '5' | '7' | '9'));
+    let single_die = matches!(digits, "5500" | "5700") && suffix.is_empty();
+    digits.len() == 4
+        && chiplet_series
+        && !single_die
+        && matches!(suffix, "" | "X" | "XT" | "X3D" | "F")
 }
 
 pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {

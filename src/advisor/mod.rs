@@ -141,6 +141,10 @@ pub struct Finding {
     pub risk: Option<String>,
     /// Where the watt figure comes from.
     pub sources: Vec<Source>,
+    /// The saving it shares with other findings (the figure's `overlaps`): the total counts
+    /// findings of one group once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlaps: Option<String>,
 }
 
 /// Something a check could not decide from here, said plainly instead of guessed.
@@ -186,6 +190,9 @@ pub struct Inputs {
     pub idle_wall_watts: Option<f64>,
     /// What `idle_wall_watts` is: the daemon's smoothed idle, or one sample.
     pub idle_basis: String,
+    /// Whether `idle_wall_watts` comes from a meter; otherwise it is the wall estimate
+    /// (modelled or calibrated), and the report says "estimated", not "measured".
+    pub idle_measured: bool,
     /// DC load at idle (the wall estimate's component sum), watts.
     pub idle_dc_watts: Option<f64>,
     /// The PSU curve: configured, or the assumed default.
@@ -194,6 +201,10 @@ pub struct Inputs {
     pub disk_activity: Vec<DiskActivity>,
     /// hostwatt's own SMART query interval when the smart collector is on, seconds.
     pub smart_query_secs: Option<f64>,
+    /// The spinning disks the SMART collector cannot gate on their I/O (no `sys/block` entry:
+    /// RAID pass-through such as `/dev/bus/0 -d megaraid,1`), which it reads every query
+    /// interval whatever they do; `None` when not known (a one-shot audit runs no SMART).
+    pub smart_ungated: Option<Vec<String>>,
     /// Measured CPU package power, watts: the RAPL `package-*` zones counted once, summed
     /// (the daemon's latest RAPL round, or the one-shot audit's sample).
     pub package_watts: Option<f64>,
@@ -252,6 +263,7 @@ pub(crate) fn finding(id: &str, check: &str, title: String) -> Finding {
         persist: None,
         risk: None,
         sources: Vec::new(),
+        overlaps: None,
     }
 }
 
@@ -270,6 +282,7 @@ impl Finding {
         self.watts = Some(wall);
         self.confidence = fig.confidence;
         self.sources = fig.sources.clone();
+        self.overlaps = fig.overlaps.clone();
         self
     }
 }
@@ -281,11 +294,15 @@ pub struct Report {
     pub idle_wall_watts: Option<f64>,
     /// What that figure is (smoothed idle from the daemon, or one sample).
     pub idle_basis: String,
+    /// Whether that figure comes from a meter (else the wall estimate).
+    #[serde(default)]
+    pub idle_measured: bool,
     /// Whether watts went through a PSU curve (false: wall = DC).
     pub through_psu: bool,
-    /// Sum of the findings' wall watts, each end at most `idle_wall_watts`: findings overlap
-    /// (ASPM and package C-states, a blocker device and ASPM), and no set of fixes saves more
-    /// than the box draws.
+    /// What the warnings are worth together at the wall: their watts summed, a group of
+    /// findings that share one saving (`overlaps`) counted once at its largest range, and
+    /// informational findings (hardware class, a whole-box comparison) left out; each end at
+    /// most `idle_wall_watts`, as no set of fixes saves more than the box draws.
     pub total: Watts,
     /// Findings, most watts first.
     pub findings: Vec<Finding>,
@@ -362,24 +379,11 @@ fn report(inputs: &Inputs, all: Outcome) -> Report {
         w(b).total_cmp(&w(a)).then_with(|| a.id.cmp(&b.id))
     });
     let idle_wall_watts = inputs.idle_wall_watts.map(|w| (w * 10.0).round() / 10.0);
-    let total = findings
-        .iter()
-        .filter_map(|f| f.watts)
-        .fold(
-            Watts {
-                low: 0.0,
-                high: 0.0,
-            },
-            |acc, w| Watts {
-                low: acc.low + w.low,
-                high: acc.high + w.high,
-            },
-        )
-        .capped(idle_wall_watts)
-        .round();
+    let total = total(&findings).capped(idle_wall_watts).round();
     Report {
         idle_wall_watts,
         idle_basis: inputs.idle_basis.clone(),
+        idle_measured: inputs.idle_measured,
         through_psu: inputs.psu.is_some() && inputs.idle_dc_watts.is_some(),
         total,
         findings,
@@ -387,7 +391,65 @@ fn report(inputs: &Inputs, all: Outcome) -> Report {
     }
 }
 
+/// The findings' worth together (`Report::total`, before the cap): warnings summed, each
+/// `overlaps` group once at the largest low and the largest high of its members.
+fn total(findings: &[Finding]) -> Watts {
+    let zero = Watts {
+        low: 0.0,
+        high: 0.0,
+    };
+    let mut groups: std::collections::BTreeMap<&str, Watts> = std::collections::BTreeMap::new();
+    let mut sum = zero;
+    for f in findings.iter().filter(|f| f.severity == Severity::Warning) {
+        let Some(w) = f.watts else { continue };
+        let (into, add): (&mut Watts, fn(f64, f64) -> f64) = match f.overlaps.as_deref() {
+            Some(g) => (groups.entry(g).or_insert(zero), f64::max),
+            None => (&mut sum, |a, b| a + b),
+        };
+        *into = Watts {
+            low: add(into.low, w.low),
+            high: add(into.high, w.high),
+        };
+    }
+    groups.values().fold(sum, |acc, w| Watts {
+        low: acc.low + w.low,
+        high: acc.high + w.high,
+    })
+}
+
 impl Report {
+    /// How the total counted the findings, for the text: each `overlaps` group of two or more
+    /// ids counted once, and the informational ids with watts left out.
+    fn total_basis(&self) -> Vec<String> {
+        let mut groups: std::collections::BTreeMap<&str, Vec<&str>> =
+            std::collections::BTreeMap::new();
+        let mut info = Vec::new();
+        for f in self.findings.iter().filter(|f| f.watts.is_some()) {
+            match (f.severity, f.overlaps.as_deref()) {
+                (Severity::Info, _) => info.push(f.id.as_str()),
+                (Severity::Warning, Some(g)) => groups.entry(g).or_default().push(&f.id),
+                (Severity::Warning, None) => {}
+            }
+        }
+        let mut out: Vec<String> = groups
+            .values()
+            .filter(|ids| ids.len() > 1)
+            .map(|ids| {
+                format!(
+                    "counted once, the largest of them (one saving reached several ways): {}",
+                    ids.join(", ")
+                )
+            })
+            .collect();
+        if !info.is_empty() {
+            out.push(format!(
+                "not counted (informational, a whole-box comparison): {}",
+                info.join(", ")
+            ));
+        }
+        out
+    }
+
     /// The terminal report: totals, then each finding with watts, evidence, command, persistence,
     /// risk and sources.
     pub fn text(&self) -> String {
@@ -396,7 +458,12 @@ impl Report {
         let idle = self
             .idle_wall_watts
             .map_or("idle power not measured".to_owned(), |w| {
-                format!("measured idle {w:.1} W ({})", self.idle_basis)
+                let how = if self.idle_measured {
+                    "measured"
+                } else {
+                    "estimated"
+                };
+                format!("{how} idle {w:.1} W ({})", self.idle_basis)
             });
         let _ = writeln!(
             out,
@@ -418,6 +485,9 @@ impl Report {
                 " (no PSU curve or DC load: DC watts shown)"
             }
         );
+        for line in self.total_basis() {
+            let _ = writeln!(out, "  {line}");
+        }
         if self.findings.is_empty() {
             out.push_str(
                 "\nno findings: nothing this audit checks keeps the box from idling lower\n",

@@ -99,6 +99,12 @@ pub fn sampled_inputs(cfg: &Config, families: &[MetricFamily]) -> Inputs {
     inputs.idle_dc_watts = gauge(families, "hostwatt_wall_dc_watts");
     inputs.idle_wall_watts = gauge(families, "hostwatt_wall_best_power_watts");
     inputs.idle_basis = "one sample, not known to be idle".to_owned();
+    inputs.idle_measured = families
+        .iter()
+        .filter(|f| f.name() == "hostwatt_wall_best_power_watts")
+        .flat_map(|f| f.get_metric())
+        .flat_map(|m| m.get_label())
+        .any(|l| l.name() == "basis" && l.value() == "measured");
     inputs.package_watts = gathered_package_watts(families);
     inputs.package_cstates = gathered_cstates(families, &cfg.root);
     inputs

@@ -14,6 +14,18 @@ pub const USB_DEVICES: &str = "sys/bus/usb/devices";
 /// link that autosuspends can drop, so those are left at `on` and only noted.
 pub const UPS_VENDORS: [&str; 5] = ["051d", "0463", "0764", "09ae", "06da"];
 
+/// The udev rule that turns autosuspend on for USB devices, the UPS makers' devices excluded
+/// in the rule itself: a blanket rule would suspend the UPS link the fix-now command leaves alone.
+pub fn usb_rule() -> String {
+    let keep: String = UPS_VENDORS
+        .iter()
+        .map(|v| format!("ATTR{{idVendor}}!=\"{v}\", "))
+        .collect();
+    format!(
+        "udev rule: ACTION==\"add\", SUBSYSTEM==\"usb\", TEST==\"power/control\", {keep}ATTR{{power/control}}=\"auto\" (UPS makers excluded; exclude input devices you use the same way, by ATTR{{idVendor}}/ATTR{{idProduct}})"
+    )
+}
+
 struct Held {
     label: String,
     control_rel: String,
@@ -82,7 +94,7 @@ pub(super) fn check(root: &Root, pci: &[Device], inputs: &Inputs, facts: &Facts)
             ),
         )
         .with_figure(facts, inputs, "gpu_runtime_pm", gpus.len());
-        out.findings.push(fill(f, &gpus, pci_persist, "a GPU driving a display or used by a compute job wakes on use; with the NVIDIA driver RTD3 also needs NVreg_DynamicPowerManagement=0x02"));
+        out.findings.push(fill(f, &gpus, pci_persist, "a GPU driving a display or used by a compute job wakes on use; D3cold needs the platform's power resources (notebooks and some boards; many desktop slots only reach D3hot, saving less than the figure), and NVIDIA's driver supports RTD3 on notebook Turing or later GPUs, with NVreg_DynamicPowerManagement=0x02"));
     }
     if !others.is_empty() {
         let mut f = finding(
@@ -135,7 +147,7 @@ pub(super) fn check(root: &Root, pci: &[Device], inputs: &Inputs, facts: &Facts)
             format!("{} USB device(s) without autosuspend", usb.len()),
         )
         .with_figure(facts, inputs, "usb_autosuspend", usb.len());
-        out.findings.push(fill(f, &usb, "udev rule: ACTION==\"add\", SUBSYSTEM==\"usb\", TEST==\"power/control\", ATTR{power/control}=\"auto\" (exclude UPS and input devices by idVendor/idProduct; UPSes are not counted here)", "a suspended keyboard or mouse may drop the first key press: leave input devices you use at `on`"));
+        out.findings.push(fill(f, &usb, &usb_rule(), "a suspended keyboard or mouse may drop the first key press: leave input devices you use at `on`"));
     }
     out
 }

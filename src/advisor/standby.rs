@@ -6,7 +6,8 @@
 //! Time is what the rounds say (`at`, monotonic): a restart loses the time the daemon was down
 //! (nobody watched the disks then) but keeps what was watched before, through the state store
 //! (`advisor.json`, saved rarely). A disk counts as having reached standby when a SMART query
-//! found it in STANDBY/SLEEP or its standby time grew since the last round.
+//! found it in STANDBY/SLEEP or its standby time grew since the last round; a round that knows
+//! nothing of its mode (`unknown`) is not watched time.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -30,6 +31,9 @@ pub struct Seen {
     pub block: Vec<String>,
     /// Whether the round found it in standby.
     pub standby: bool,
+    /// Whether its power mode is known at all (`false`: no `stat` file and no SMART answer yet,
+    /// as for a pass-through node whose queries fail): such a round is not awake time.
+    pub known: bool,
     /// Its standby seconds since the SMART collector started.
     pub standby_total: f64,
 }
@@ -79,19 +83,22 @@ impl Watch {
             let w = self.disks.entry(s.disk.clone()).or_default();
             w.device.clone_from(&s.device);
             w.block.clone_from(&s.block);
-            w.watched_secs += dt;
             let grew = w.last_standby_total.is_some_and(|t| s.standby_total > t);
             w.last_standby_total = Some(s.standby_total);
             if s.standby || grew {
+                w.watched_secs += dt;
                 w.awake_secs = 0.0;
                 w.awake_idle_secs = 0.0;
                 w.ever_standby = true;
-            } else {
+            } else if s.known {
+                w.watched_secs += dt;
                 w.awake_secs += dt;
                 if host_idle {
                     w.awake_idle_secs += dt;
                 }
             }
+            // else nothing is known of it this round, which is not "awake": a disk whose mode
+            // cannot be read (failing pass-through queries) is never named
         }
     }
 }
@@ -107,8 +114,34 @@ mod tests {
             device: format!("/dev/{block}"),
             block: vec![block.into()],
             standby,
+            known: true,
             standby_total: total,
         }
+    }
+
+    #[test]
+    fn rounds_that_know_nothing_of_a_disk_are_not_awake_time() {
+        let t0 = Instant::now();
+        let h = |n: u64| t0 + Duration::from_secs(n * 3600);
+        let mut w = Watch::default();
+        // a pass-through node whose queries fail: 30 h of rounds that know nothing, then 2 h
+        // known awake
+        for hour in 0..=30 {
+            let unknown = Seen {
+                known: false,
+                ..seen("megaraid-1", "bus0", false, 0.0)
+            };
+            w.advance(&[unknown], true, h(hour));
+        }
+        let d = &w.disks["megaraid-1"];
+        assert_eq!((d.awake_secs, d.watched_secs), (0.0, 0.0));
+        w.advance(&[seen("megaraid-1", "bus0", false, 0.0)], true, h(31));
+        w.advance(&[seen("megaraid-1", "bus0", false, 0.0)], true, h(32));
+        let d = &w.disks["megaraid-1"];
+        assert_eq!(
+            (d.awake_secs, d.awake_idle_secs, d.watched_secs),
+            (7200.0, 7200.0, 7200.0)
+        );
     }
 
     #[test]

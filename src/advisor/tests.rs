@@ -57,11 +57,13 @@ fn a_source_is_a_page_never_a_home_page() {
         "https://github.com/R3NE07/Futro-S740",
         "https://github.com/R3NE07/",
         "http://mattgadient.com/9w-idle/",
+        "https://mindinthewater.blogspot.com/2010/01",
+        "https://mindinthewater.blogspot.com/2010/01/",
     ] {
         assert!(facts::not_a_page(home).is_some(), "{home} accepted");
     }
     for page in [
-        "https://mindinthewater.blogspot.com/2010/01",
+        "https://mindinthewater.blogspot.com/2010/01/building-nas-part-5-minimizing-power.html",
         "https://cgit.freebsd.org/src/commit/?id=4c10f2e605",
         "https://bugzilla.kernel.org/show_bug.cgi?id=218499",
         "https://github.com/Dasharo/dasharo-issues/issues/828",
@@ -170,21 +172,32 @@ fn untuned_box_lists_every_check_with_watts_from_a_source() {
         .collect();
     assert!(highs.windows(2).all(|w| w[0] >= w[1]), "{highs:?}");
     assert!(report.through_psu);
-    let (sum, high_sum) = report
+    // ASPM, the disabled deep C-states and the I226-V blocker are one saving (the package's deep
+    // states): counted once, at the largest range (C-states 2.2-4.0 W); the chiplet CPU (info,
+    // 6-8 W) is left out. disk 6.07-12.11, GPU 5.06-7.08, PSU 2.5-7.0, SATA 0.81-3.04,
+    // USB 0.03-1.0, package 2.2-4.0
+    let group: BTreeSet<&str> = report
         .findings
         .iter()
-        .filter_map(|f| f.watts)
-        .fold((0.0, 0.0), |(l, h), w| (l + w.low, h + w.high));
-    assert!(
-        (report.total.low - sum).abs() < 0.01,
-        "{} vs {sum}",
-        report.total.low
+        .filter(|f| f.overlaps.as_deref() == Some("package_idle"))
+        .map(|f| f.id.as_str())
+        .collect();
+    assert_eq!(
+        group,
+        BTreeSet::from([
+            "cpu-deep-cstates-disabled",
+            "cstate-blocker-8086-125c",
+            "pcie-aspm-off"
+        ])
     );
-    // the upper ends add up to more than the box draws (the findings overlap): the total stops
-    // at the measured idle
-    let idle = report.idle_wall_watts.unwrap();
-    assert!(high_sum > idle, "{high_sum} vs {idle}");
-    assert_eq!(report.total.high, idle);
+    assert_eq!(
+        report.total,
+        Watts {
+            low: 16.67,
+            high: 34.23
+        }
+    );
+    assert!(report.total.high < report.idle_wall_watts.unwrap());
     // pkg C-states on a Ryzen: said plainly, never 0 %
     assert!(
         report
@@ -193,6 +206,92 @@ fn untuned_box_lists_every_check_with_watts_from_a_source() {
             .any(|n| n.check == "pkg_cstates" && n.text.starts_with("not measurable on this CPU"))
     );
     assert!(report.notes.iter().all(|n| !n.text.contains("0 %")));
+}
+
+#[test]
+fn the_total_counts_one_saving_once_and_leaves_out_whole_box_comparisons() {
+    let with = |id: &str, severity, low, high, overlaps: Option<&str>| Finding {
+        severity,
+        watts: Some(Watts { low, high }),
+        overlaps: overlaps.map(str::to_owned),
+        ..finding(id, "c", String::new())
+    };
+    let pkg = Some("package_idle");
+    let findings = vec![
+        with("pcie-aspm-off", Severity::Warning, 1.8, 4.0, pkg),
+        with(
+            "cpu-deep-cstates-disabled",
+            Severity::Warning,
+            2.2,
+            4.0,
+            pkg,
+        ),
+        with(
+            "cstate-blocker-8086-125c",
+            Severity::Warning,
+            1.01,
+            3.04,
+            pkg,
+        ),
+        with("sata-alpm-off", Severity::Warning, 0.81, 3.04, None),
+        with("cpu-chiplet-io-die", Severity::Info, 6.0, 8.0, None),
+    ];
+    let all = |idle: Option<f64>| {
+        report(
+            &Inputs {
+                idle_wall_watts: idle,
+                ..Inputs::default()
+            },
+            Outcome {
+                findings: findings.clone(),
+                notes: vec![],
+            },
+        )
+    };
+    // the group: max(1.8, 2.2, 1.01) = 2.2 and max(4.0, 4.0, 3.04) = 4.0; plus SATA
+    assert_eq!(
+        all(None).total,
+        Watts {
+            low: 3.01,
+            high: 7.04
+        }
+    );
+    // each end at most the idle power
+    assert_eq!(
+        all(Some(5.0)).total,
+        Watts {
+            low: 3.01,
+            high: 5.0
+        }
+    );
+    let text = all(None).text();
+    assert!(
+        text.contains("\n  counted once, the largest of them (one saving reached several ways): cpu-deep-cstates-disabled, pcie-aspm-off, cstate-blocker-8086-125c\n  not counted (informational, a whole-box comparison): cpu-chiplet-io-die\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_totals_line_says_measured_only_for_a_meter() {
+    let first = |measured: bool| {
+        let inputs = Inputs {
+            idle_wall_watts: Some(31.04),
+            idle_basis: "smoothed idle".to_owned(),
+            idle_measured: measured,
+            ..Inputs::default()
+        };
+        let text = report(&inputs, Outcome::default()).text();
+        text.lines().next().unwrap().to_owned()
+    };
+    assert_eq!(
+        first(true),
+        "measured idle 31.0 W (smoothed idle), findings worth 0.0-0.0 W at the wall (no PSU curve or DC load: DC watts shown)"
+    );
+    assert!(
+        first(false).starts_with("estimated idle 31.0 W (smoothed idle),"),
+        "{}",
+        first(false)
+    );
 }
 
 #[test]
@@ -246,14 +345,22 @@ fn aspm_reads_policy_cmdline_and_links() {
             .findings
             .is_empty()
     );
-    // pcie_aspm=off alone: no runtime command, a reboot is needed
+    // pcie_aspm=off: no runtime command works (the kernel answers EPERM), a reboot is needed,
+    // also when the policy is performance and a link reads 0
     let t = Tree::new(&[
-        (aspm::POLICY, "[default] performance"),
+        (aspm::POLICY, "default [performance]"),
         ("proc/cmdline", "ro pcie_aspm=off"),
+        ("sys/bus/pci/devices/0000:02:00.0/vendor", "0x1b21"),
+        ("sys/bus/pci/devices/0000:02:00.0/device", "0x1166"),
+        ("sys/bus/pci/devices/0000:02:00.0/link/l1_aspm", "0"),
     ]);
-    let f = &aspm::check(&t.root, &[], &none, &facts).findings[0];
+    let f = &aspm::check(&t.root, &pci::devices(&t.root), &none, &facts).findings[0];
     assert_eq!(f.id, "pcie-aspm-off");
-    assert_eq!(f.command, None);
+    assert_eq!(f.command.as_deref(), Some(aspm::BOOT_OFF_COMMAND));
+    assert_eq!(
+        f.persist.as_deref().unwrap(),
+        "remove pcie_aspm=off from the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot; add pcie_aspm.policy=powersupersave to the kernel command line; udev rule: ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:02:00.0\", ATTR{link/l1_aspm}=\"1\"; and set ASPM to Enabled (not Auto) in the BIOS"
+    );
     assert!(
         f.persist
             .as_deref()
@@ -314,13 +421,39 @@ fn sata_alpm_counts_disks_behind_each_host() {
             "sys/class/scsi_host/host2/link_power_management_policy",
             "med_power_with_dipm",
         ),
+        // deeper than powertop's target (ahci's default on s2idle boards with Partial)
+        (
+            "sys/class/scsi_host/host3/link_power_management_policy",
+            "min_power_with_partial",
+        ),
         (&format!("sys/{dev}/model"), "WDC WD40EFRX"),
+        (
+            "sys/devices/pci0000:00/0000:00:17.0/ata4/host3/target3:0:0/3:0:0:0/model",
+            "ST4000VN008",
+        ),
+        (
+            "sys/devices/pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0/model",
+            "ST8000VN004",
+        ),
     ])
-    .link("sys/block/sda/device", &format!("../../{dev}"));
+    .link("sys/block/sda/device", &format!("../../{dev}"))
+    .link(
+        "sys/block/sdb/device",
+        "../../devices/pci0000:00/0000:00:17.0/ata4/host3/target3:0:0/3:0:0:0",
+    )
+    .link(
+        "sys/block/sdc/device",
+        "../../devices/pci0000:00/0000:00:17.0/ata3/host2/target2:0:0/2:0:0:0",
+    );
     assert_eq!(sata_alpm::disks_behind(&t.root, "host0"), vec!["sda"]);
     let out = sata_alpm::check(&t.root, &Inputs::default(), &facts);
-    // host1 has no disk: not counted; host2 saves already
+    // host1 has no disk: not counted; host2 and host3 save already
+    assert_eq!(sata_alpm::disks_behind(&t.root, "host3"), vec!["sdb"]);
     let f = &out.findings[0];
+    assert_eq!(
+        f.title,
+        "SATA links of 1 disk(s) never enter Slumber (link power management below med_power_with_dipm: medium_power)"
+    );
     assert_eq!(f.devices, vec!["host0: sda"]);
     assert_eq!(
         f.watts_dc,
@@ -367,6 +500,23 @@ fn runtime_pm_skips_suspended_gpus_usb_interfaces_and_upses() {
     let out = runtime_pm::check(&t.root, &pci, &Inputs::default(), &facts);
     assert_eq!(ids(&out.findings), BTreeSet::new());
     assert_eq!(out.notes.len(), 1, "the UPS is noted: {:?}", out.notes);
+    // a keyboard beside the CyberPower UPS: the rule that persists autosuspend leaves the UPS out
+    let t = t.with(&[
+        ("sys/bus/usb/devices/1-2/power/control", "on"),
+        ("sys/bus/usb/devices/1-2/idVendor", "046d"),
+        ("sys/bus/usb/devices/1-2/idProduct", "c31c"),
+    ]);
+    let out = runtime_pm::check(&t.root, &pci, &Inputs::default(), &facts);
+    let f = &out.findings[0];
+    assert_eq!(f.id, "usb-autosuspend-off");
+    assert_eq!(
+        f.command.as_deref(),
+        Some("echo auto > /sys/bus/usb/devices/1-2/power/control")
+    );
+    assert_eq!(
+        f.persist.as_deref().unwrap(),
+        "udev rule: ACTION==\"add\", SUBSYSTEM==\"usb\", TEST==\"power/control\", ATTR{idVendor}!=\"051d\", ATTR{idVendor}!=\"0463\", ATTR{idVendor}!=\"0764\", ATTR{idVendor}!=\"09ae\", ATTR{idVendor}!=\"06da\", ATTR{power/control}=\"auto\" (UPS makers excluded; exclude input devices you use the same way, by ATTR{idVendor}/ATTR{idProduct})"
+    );
 }
 
 #[test]
@@ -608,11 +758,10 @@ fn disks_never_in_standby_for_a_day_of_idle_host_are_named_once() {
             high: 6.0
         })
     );
-    assert!(
-        f.command
-            .as_deref()
-            .unwrap()
-            .starts_with("set a spindown timer: hdparm -S 241 /dev/sdb;")
+    // one disk: its stat file spelled out (a shell leaves `/sys/block/{sdb}/stat` as it is)
+    assert_eq!(
+        f.command.as_deref().unwrap(),
+        "set a spindown timer: hdparm -S 241 /dev/sdb; then find what keeps them up: `grep . /sys/block/sdb/stat` twice a minute apart, `fatrace`, or a SMART/temperature poller (hdparm -C shows the state without waking it)"
     );
     // sdb's watts are in this finding only: the I/O finding keeps sde
     let io = out
@@ -621,6 +770,14 @@ fn disks_never_in_standby_for_a_day_of_idle_host_are_named_once() {
         .find(|f| f.id == "disk-never-idle")
         .unwrap();
     assert_eq!(io.devices, ["sde"]);
+    assert!(
+        io.command
+            .as_deref()
+            .unwrap()
+            .starts_with("find the writer: `grep . /sys/block/sde/stat` twice a minute apart,"),
+        "{:?}",
+        io.command
+    );
     // under a day everywhere: a note says how long the history covers
     let young = Inputs {
         standby: Some(watched(&[("ST4000VN008-2DR166_ZGY3", "sdd", 20.0, 20.0)])),
@@ -746,6 +903,17 @@ fn hw_class_tells_chiplet_ryzens_from_apus() {
         ("AMD Ryzen 7 7840HS w/ Radeon 780M Graphics", false),
         ("AMD Ryzen 5 8600G w/ Radeon 760M Graphics", false),
         ("12th Gen Intel(R) Core(TM) i5-12400", false),
+        ("AMD Ryzen 5 3600 6-Core Processor", true),
+        ("AMD Ryzen 7 5700X3D 8-Core Processor", true),
+        ("AMD Ryzen 5 7500F 6-Core Processor", true),
+        ("AMD Ryzen 5 9600X 6-Core Processor", true),
+        // single-die parts without an iGPU suffix: Cezanne, Renoir, Phoenix, Zeppelin
+        ("AMD Ryzen 5 5500", false),
+        ("AMD Ryzen 7 5700 8-Core Processor", false),
+        ("AMD Ryzen 5 4500 6-Core Processor", false),
+        ("AMD Ryzen 5 8400F 6-Core Processor", false),
+        ("AMD Ryzen 5 1600 Six-Core Processor", false),
+        ("AMD Ryzen 7 2700X Eight-Core Processor", false),
     ] {
         assert_eq!(hw_class::is_chiplet_desktop_ryzen(model), want, "{model}");
     }
@@ -913,4 +1081,151 @@ fn a_one_shot_audit_reads_package_residency_from_the_gathered_metrics() {
     assert!(got.shares.is_empty());
     // the collector off: nothing gathered, no input
     assert_eq!(super::run::sampled_inputs(&cfg, &[]).package_cstates, None);
+}
+
+#[test]
+fn a_one_shot_audit_says_measured_only_when_a_meter_gave_the_idle_power() {
+    use crate::collectors::wall::Snapshot;
+    let gathered = |best: (f64, &str, &'static str)| {
+        let snap = Snapshot {
+            best: Some((best.0, best.1.to_owned(), best.2)),
+            ..Snapshot::default()
+        };
+        let mut fams =
+            crate::metrics::Families::new(<Snapshot as crate::metrics::Render>::FAMILIES);
+        crate::metrics::Render::render(&snap, &mut fams);
+        fams.into_vec()
+    };
+    let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
+    let meter = super::run::sampled_inputs(&cfg, &gathered((31.5, "plug", "measured")));
+    assert_eq!(
+        (meter.idle_wall_watts, meter.idle_measured),
+        (Some(31.5), true)
+    );
+    let model = super::run::sampled_inputs(&cfg, &gathered((37.6, "estimate", "modelled")));
+    assert_eq!(
+        (model.idle_wall_watts, model.idle_measured),
+        (Some(37.6), false)
+    );
+}
+
+/// The SMART collector reads a disk with a sys/block entry only after that disk's own I/O, so
+/// its interval keeps only the disks it cannot gate (RAID pass-through) from spinning down.
+#[test]
+fn the_smart_interval_matters_only_for_disks_smart_cannot_gate() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[]);
+    let with = |ungated: Option<&[&str]>| {
+        let inputs = Inputs {
+            smart_query_secs: Some(600.0),
+            smart_ungated: ungated.map(|u| u.iter().map(|d| (*d).to_owned()).collect()),
+            ..Inputs::default()
+        };
+        disks::check(&t.root, &inputs, &facts)
+            .findings
+            .into_iter()
+            .find(|f| f.id == "smart-interval-below-spindown")
+    };
+    // the daemon's scan: only sys/block disks, all gated
+    assert_eq!(with(Some(&[])), None);
+    let f = with(Some(&["/dev/bus/0"])).expect("an ungated disk");
+    assert_eq!(f.devices, ["/dev/bus/0"]);
+    assert!(
+        f.title
+            .ends_with("are read that often and can never spin down"),
+        "{}",
+        f.title
+    );
+    // a one-shot audit does not know: it says so
+    let f = with(None).expect("unknown");
+    assert!(f.devices.is_empty());
+    assert!(
+        f.title
+            .ends_with("(whether there are any needs the daemon's SMART scan)"),
+        "{}",
+        f.title
+    );
+    // an hour is longer than common spindown timers: nothing
+    let inputs = Inputs {
+        smart_query_secs: Some(3600.0),
+        smart_ungated: Some(vec!["/dev/bus/0".to_owned()]),
+        ..Inputs::default()
+    };
+    assert!(disks::check(&t.root, &inputs, &facts).findings.is_empty());
+}
+
+#[test]
+fn a_blocker_is_named_with_the_command_for_its_own_address() {
+    let facts = Facts::embedded();
+    let t = Tree::new(&[
+        ("sys/bus/pci/devices/0000:01:00.0/vendor", "0x8086"),
+        ("sys/bus/pci/devices/0000:01:00.0/device", "0x125c"),
+        ("sys/bus/pci/devices/0000:05:00.0/vendor", "0x8086"),
+        ("sys/bus/pci/devices/0000:05:00.0/device", "0x125c"),
+        ("sys/bus/pci/devices/0000:02:00.0/vendor", "0x1b21"),
+        ("sys/bus/pci/devices/0000:02:00.0/device", "0x1166"),
+    ]);
+    let out = blockers::check(&pci::devices(&t.root), &Inputs::default(), &facts);
+    let f = &out.findings[0];
+    assert_eq!(
+        (f.id.as_str(), f.devices.len()),
+        ("cstate-blocker-8086-125c", 2)
+    );
+    assert_eq!(
+        f.command.as_deref(),
+        Some(
+            "none at runtime: check the link state: `lspci -vv -s 0000:01:00.0 | grep -E 'LnkCap|LnkCtl'`, `lspci -vv -s 0000:05:00.0 | grep -E 'LnkCap|LnkCtl'`"
+        )
+    );
+    // two I226-V at 1-3 W DC each, no PSU curve: 2-6 W
+    assert_eq!(
+        f.watts_dc,
+        Some(Watts {
+            low: 2.0,
+            high: 6.0
+        })
+    );
+}
+
+#[test]
+fn cpu_policy_notes_the_share_of_time_in_the_deepest_enabled_idle_state() {
+    let facts = Facts::embedded();
+    let cpu = |n: u32, state: u32, name: &str, disable: &str, us: &str| {
+        let d = format!("sys/devices/system/cpu/cpu{n}/cpuidle/state{state}");
+        [
+            (format!("{d}/name"), name.to_owned()),
+            (format!("{d}/disable"), disable.to_owned()),
+            (format!("{d}/time"), us.to_owned()),
+        ]
+    };
+    let files: Vec<(String, String)> = [
+        cpu(0, 0, "POLL", "0", "1000"),
+        cpu(0, 1, "C1", "0", "2000000"),
+        cpu(0, 2, "C6", "0", "50000000"),
+        // cpu1's C10 is disabled: its deepest enabled state is C6 (state10 sorts after state2)
+        cpu(1, 2, "C6", "0", "30000000"),
+        cpu(1, 10, "C10", "1", "90000000"),
+    ]
+    .into_iter()
+    .flatten()
+    .chain([("proc/uptime".to_owned(), "100.00 180.00".to_owned())])
+    .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, v)| (p.as_str(), v.as_str()))
+        .collect();
+    let t = Tree::new(&refs);
+    let out = cpu_policy::check(&t.root, &Inputs::default(), &facts);
+    // 50 s and 30 s of 100 s: 40 % on average
+    assert_eq!(
+        out.notes
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "the cores spent 40.0 % of the time since boot in their deepest enabled idle state (C6), busy time included (sys/devices/system/cpu/cpu*/cpuidle/state*/time over proc/uptime)"
+        ]
+    );
+    // C10 disabled on cpu1: that is the finding, C1-and-shallower are not
+    assert_eq!(ids(&out.findings), ["cpu-deep-cstates-disabled"].into());
 }

@@ -3,7 +3,8 @@
 //! per finding id (bounded: ids are fixed names, device lists stay in the report).
 //!
 //! Disk activity comes from a window this collector keeps (`sys/block/*/stat` at its first round
-//! versus now, restarted after a day), so the daemon's answer has history a one-shot audit lacks.
+//! versus now, restarted after a day, the previous day standing in for the new window's first
+//! hour), so the daemon's answer has history a one-shot audit lacks.
 //! How long each spinning disk went without standby comes from the SMART collector's power
 //! modes, round by round (`advisor::standby::Watch`), kept across restarts in `advisor.json`
 //! under the state directory, saved every `SAVE_EVERY` and on shutdown: rarely, as the disks it
@@ -65,6 +66,12 @@ const POTENTIAL: Family = Family::gauge(
     &["id"],
 );
 
+const TOTAL: Family = Family::gauge(
+    "hostwatt_advisor_potential_watts",
+    "Upper end of what the findings save together at the wall, watts: findings that share one saving counted once, informational ones left out, at most the idle power (the report's total; summing hostwatt_advisor_finding_potential_watts counts overlaps twice)",
+    &[],
+);
+
 /// The latest report.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -73,9 +80,10 @@ pub struct Snapshot {
 }
 
 impl Render for Snapshot {
-    const FAMILIES: &'static [&'static Family] = &[&ACTIVE, &POTENTIAL];
+    const FAMILIES: &'static [&'static Family] = &[&ACTIVE, &POTENTIAL, &TOTAL];
 
     fn render(&self, out: &mut Families) {
+        out.push(&TOTAL, &[], self.report.total.high);
         for f in &self.report.findings {
             out.push(&ACTIVE, &[&f.id, f.severity.as_str()], 1.0);
             if let Some(w) = f.watts {
@@ -100,8 +108,8 @@ pub struct Advisor {
     /// The standby history; `None` until loaded at the first round.
     watch: Option<Watch>,
     last_save: Option<Instant>,
-    /// Per disk: completed I/Os and when, at the start of the window.
-    window: BTreeMap<String, (u64, Instant)>,
+    /// Per disk: its I/O window.
+    window: BTreeMap<String, Window>,
 }
 
 impl super::Build for Advisor {
@@ -174,35 +182,59 @@ pub fn spinning(s: &smart::Snapshot) -> Vec<Seen> {
             device: d.device.clone(),
             block: d.block.clone(),
             standby: d.state == smart::power::State::Standby,
+            known: d.state != smart::power::State::Unknown,
             standby_total: d.standby_seconds,
         })
         .collect()
 }
 
-/// Each disk's activity over the window that starts at its entry in `window`, given `now` (the
-/// since-boot counts) at `at`. Since-boot rates are passed through until the window is an hour
-/// long; the window restarts after a day, or when a counter goes back (a disk replaced).
+/// One disk's I/O window: (completed I/Os, when) at its start, and at the start of the window
+/// before it, which stands in while the current one is under an hour old.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    start: (u64, Instant),
+    before: Option<(u64, Instant)>,
+}
+
+/// Each disk's activity over its window in `window`, given `now` (the since-boot counts) at
+/// `at`. Since-boot rates are passed through until the first window is an hour long; a window
+/// restarts after a day, and for its first hour the one before it continues (so the rate does
+/// not fall back to since-boot once a day, and findings built on it do not flap); a counter that
+/// goes back (a disk replaced) starts over.
 pub fn advance_window(
-    window: &mut BTreeMap<String, (u64, Instant)>,
+    window: &mut BTreeMap<String, Window>,
     now: Vec<DiskActivity>,
     at: Instant,
 ) -> Vec<DiskActivity> {
     let mut out = Vec::with_capacity(now.len());
     for a in now {
-        let (ios0, t0) = *window.entry(a.name.clone()).or_insert((a.ios, at));
-        let span = at.saturating_duration_since(t0);
-        if span >= WINDOW_MAX || a.ios < ios0 {
-            window.insert(a.name.clone(), (a.ios, at));
+        let fresh = Window {
+            start: (a.ios, at),
+            before: None,
+        };
+        let w = window.entry(a.name.clone()).or_insert(fresh);
+        let age = |(_, t): (u64, Instant)| at.saturating_duration_since(t);
+        if a.ios < w.start.0 {
+            *w = fresh;
+        } else if age(w.start) >= WINDOW_MAX {
+            *w = Window {
+                start: (a.ios, at),
+                before: Some(w.start),
+            };
         }
-        if span >= WINDOW_MIN && a.ios >= ios0 {
-            out.push(DiskActivity {
+        let from = if age(w.start) >= WINDOW_MIN {
+            Some(w.start)
+        } else {
+            w.before
+        };
+        match from {
+            Some(s @ (ios0, _)) => out.push(DiskActivity {
                 name: a.name,
                 ios: a.ios - ios0,
-                window_secs: span.as_secs_f64(),
+                window_secs: age(s).as_secs_f64(),
                 since_boot: false,
-            });
-        } else {
-            out.push(a);
+            }),
+            None => out.push(a),
         }
     }
     out
@@ -219,6 +251,7 @@ impl Collector for Advisor {
         let mut inputs = self.base.clone();
         if let Some(w) = self.wall.as_ref().and_then(|rx| rx.borrow().clone()) {
             inputs.idle_dc_watts = w.estimate.map(|e| e.dc_watts);
+            inputs.idle_measured = w.best.as_ref().is_some_and(|b| b.2 == "measured");
             (inputs.idle_wall_watts, inputs.idle_basis) = match (w.idle_watts, &w.best) {
                 (Some(idle), _) => (Some(idle), "smoothed idle".to_owned()),
                 (None, Some((now, source, _))) => (
@@ -250,7 +283,15 @@ impl Collector for Advisor {
                 None => self.load().await,
             };
             let watch = self.watch.insert(watch);
-            watch.advance(&spinning(&s), host_idle, at);
+            let spinning = spinning(&s);
+            inputs.smart_ungated = Some(
+                spinning
+                    .iter()
+                    .filter(|d| d.block.is_empty())
+                    .map(|d| d.device.clone())
+                    .collect(),
+            );
+            watch.advance(&spinning, host_idle, at);
             inputs.standby = Some(watch.clone());
             let due = at.saturating_duration_since(*self.last_save.get_or_insert(at)) >= SAVE_EVERY;
             if due {
@@ -362,6 +403,7 @@ mod tests {
             persist: None,
             risk: None,
             sources: vec![],
+            overlaps: None,
         }
     }
 
@@ -371,6 +413,7 @@ mod tests {
             report: Report {
                 idle_wall_watts: Some(37.6),
                 idle_basis: String::new(),
+                idle_measured: false,
                 through_psu: true,
                 total: Watts {
                     low: 1.0,
@@ -392,6 +435,7 @@ mod tests {
                 "hostwatt_advisor_finding_active{id=\"cpu-chiplet-io-die\",severity=\"info\"} 1",
                 "hostwatt_advisor_finding_potential_watts{id=\"pcie-aspm-off\"} 4",
                 "hostwatt_advisor_finding_potential_watts{id=\"cpu-chiplet-io-die\"} 8",
+                "hostwatt_advisor_potential_watts 4",
             ]
         );
     }
@@ -562,7 +606,7 @@ mod tests {
     }
 
     #[test]
-    fn disk_window_replaces_since_boot_after_an_hour_and_restarts_after_a_day() {
+    fn disk_window_replaces_since_boot_after_an_hour_and_restarts_after_a_day_without_a_gap() {
         let mut w = BTreeMap::new();
         let mut a = |now, at| advance_window(&mut w, now, at);
         let t0 = Instant::now();
@@ -585,8 +629,20 @@ mod tests {
             (12, 3600.0, false)
         );
         let day = t0 + WINDOW_MAX;
-        assert_eq!(a(boot(1100), day)[0].ios, 100);
-        // restarted at the day mark: since-boot again for the next hour
-        assert!(a(boot(1101), day + Duration::from_secs(60))[0].since_boot);
+        let at_day = a(boot(1100), day);
+        assert_eq!(
+            (at_day[0].ios, at_day[0].window_secs, at_day[0].since_boot),
+            (100, 86400.0, false)
+        );
+        // restarted at the day mark; for its first hour the day before continues
+        let after = a(boot(1101), day + Duration::from_secs(60));
+        assert_eq!(
+            (after[0].ios, after[0].window_secs, after[0].since_boot),
+            (101, 86460.0, false)
+        );
+        let hour = a(boot(1130), day + Duration::from_secs(3600));
+        assert_eq!((hour[0].ios, hour[0].window_secs), (30, 3600.0));
+        // a counter that goes back (a disk replaced under the same name) starts over
+        assert!(a(boot(5), day + Duration::from_secs(7200))[0].since_boot);
     }
 }

@@ -326,17 +326,6 @@ fn read_all(root: &Root) -> Result<(Snapshot, Vec<Fault>), CollectError> {
     Ok((snap, faults))
 }
 
-/// The files of a policy that change (`scaling_cur_freq`; the governor, EPP and scaling limits,
-/// which the user may change), kept open; `None` where the walk found no such file.
-#[derive(Debug)]
-struct PolicyFiles {
-    cur: Option<Attr>,
-    min: Option<Attr>,
-    max: Option<Attr>,
-    governor: Option<Attr>,
-    epp: Option<Attr>,
-}
-
 /// A CPU's throttle counters, kept open, with its (package, core) from `topology/`.
 #[derive(Debug)]
 struct ThrottleFiles {
@@ -347,7 +336,10 @@ struct ThrottleFiles {
 }
 
 /// The last full walk with the files that change kept open: a round reads those with pread at
-/// offset 0 instead of opening ~13 files per CPU. Walked again when the CPU set or the policy
+/// offset 0 instead of opening ~13 files per CPU. The user's settings (`scaling_min_freq`,
+/// `scaling_max_freq`, `scaling_governor`, `energy_performance_preference`) are not readings:
+/// like cpuidle's `disable` they come from walks, so a change shows within `WALK_EVERY` rounds.
+/// Walked again when the CPU set or the policy
 /// listing changed, a kept read failed (EBUSY once a policy's CPUs are all offline, ENODEV), or
 /// `Rewalk` says so.
 #[derive(Debug)]
@@ -355,7 +347,8 @@ struct Kept {
     snap: Snapshot,
     cpus: CpuSet,
     policies: Vec<String>,
-    files: Vec<PolicyFiles>,
+    /// `scaling_cur_freq` of each policy in `snap`, `None` where the walk found none.
+    cur: Vec<Option<Attr>>,
     throttles: Vec<ThrottleFiles>,
     rewalk: Rewalk,
 }
@@ -368,25 +361,15 @@ impl Kept {
     /// Opens the files of a fault-free walk.
     fn open(root: &Root, snap: Snapshot, cpus: CpuSet) -> Result<Self, ReadError> {
         let policies = policy_listing(root);
-        let mut files = Vec::with_capacity(snap.policies.len());
+        let mut cur = Vec::with_capacity(snap.policies.len());
         for p in &snap.policies {
             let dir = if policies.is_empty() {
                 format!("{CPU_BASE}/{}/cpufreq", p.id)
             } else {
                 format!("{POLICY_BASE}/{}", p.id)
             };
-            let open = |file: &str, present: bool| {
-                present
-                    .then(|| root.open_attr(format!("{dir}/{file}")))
-                    .transpose()
-            };
-            files.push(PolicyFiles {
-                cur: open("scaling_cur_freq", p.cur_hz.is_some())?,
-                min: open("scaling_min_freq", p.scaling_min_hz.is_some())?,
-                max: open("scaling_max_freq", p.scaling_max_hz.is_some())?,
-                governor: open("scaling_governor", !p.governor.is_empty())?,
-                epp: open("energy_performance_preference", !p.epp.is_empty())?,
-            });
+            let file = format!("{dir}/scaling_cur_freq");
+            cur.push(p.cur_hz.is_some().then(|| root.open_attr(file)).transpose()?);
         }
         let mut throttles = Vec::new();
         for name in root
@@ -419,7 +402,7 @@ impl Kept {
             snap,
             cpus,
             policies,
-            files,
+            cur,
             throttles,
             rewalk: Rewalk::default(),
         })
@@ -437,28 +420,12 @@ impl Kept {
     }
 
     fn read(&mut self) -> Result<(), PolicyError> {
-        let hz = |a: &Attr, what| -> Result<Option<u64>, PolicyError> {
-            a.read_str(|t| parse_khz(what, t))
-                .map_err(map_read)?
-                .map_err(|e| PolicyError::Failed(CollectError::parse(a.rel(), e)))
-        };
-        let text = |a: &Attr| -> Result<String, PolicyError> {
-            a.read_str(str::to_owned).map_err(map_read)
-        };
-        for (p, f) in self.snap.policies.iter_mut().zip(&self.files) {
-            for (slot, attr, what) in [
-                (&mut p.cur_hz, &f.cur, "scaling_cur_freq"),
-                (&mut p.scaling_min_hz, &f.min, "scaling_min_freq"),
-                (&mut p.scaling_max_hz, &f.max, "scaling_max_freq"),
-            ] {
-                if let Some(a) = attr {
-                    *slot = hz(a, what)?;
-                }
-            }
-            for (slot, attr) in [(&mut p.governor, &f.governor), (&mut p.epp, &f.epp)] {
-                if let Some(a) = attr {
-                    *slot = text(a)?;
-                }
+        for (p, attr) in self.snap.policies.iter_mut().zip(&self.cur) {
+            if let Some(a) = attr {
+                p.cur_hz = a
+                    .read_str(|t| parse_khz("scaling_cur_freq", t))
+                    .map_err(map_read)?
+                    .map_err(|e| PolicyError::Failed(CollectError::parse(a.rel(), e)))?;
             }
         }
         let (mut cores, mut packages) = (BTreeMap::new(), BTreeMap::new());
@@ -525,6 +492,7 @@ impl Collector for Cpufreq {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::rewalk::WALK_EVERY;
     use crate::testutil::shared_root;
 
     #[test]
@@ -714,17 +682,20 @@ mod tests {
             ),
             (Some(1_100_000_000), "powersave")
         );
-        // read through the kept descriptors
+        // a reading through the kept descriptor the next round; the user's settings by the walk
         std::fs::write(policy.join("scaling_cur_freq"), "2400000\n").unwrap();
         std::fs::write(policy.join("scaling_governor"), "performance\n").unwrap();
-        let second = c.sample(&cx, t0).await.unwrap().snapshot;
-        assert_eq!(
-            (
-                second.policies[0].cur_hz,
-                second.policies[0].governor.as_str()
-            ),
-            (Some(2_400_000_000), "performance")
-        );
+        std::fs::write(policy.join("scaling_max_freq"), "3000000\n").unwrap();
+        let mut seen = Vec::new();
+        for _ in 1..=WALK_EVERY {
+            let s = c.sample(&cx, t0).await.unwrap().snapshot;
+            let p = &s.policies[0];
+            seen.push((p.cur_hz, p.governor.clone(), p.scaling_max_hz));
+        }
+        let old = (Some(2_400_000_000), "powersave".to_owned(), Some(4_700_000_000));
+        let mut want = vec![old; WALK_EVERY as usize - 1];
+        want.push((Some(2_400_000_000), "performance".into(), Some(3_000_000_000)));
+        assert_eq!(seen, want);
         // garbage: walked again, and the policy reported as a fault
         std::fs::write(policy.join("scaling_cur_freq"), "fast\n").unwrap();
         let third = c.sample(&cx, t0).await;

@@ -26,6 +26,11 @@ impl Rewalk {
         self.rounds = self.rounds.saturating_add(1);
         self.rounds >= WALK_EVERY
     }
+
+    /// Rounds counted since the walk: 1 on the first round after it.
+    pub(crate) fn rounds(&self) -> u32 {
+        self.rounds
+    }
 }
 
 /// `Rewalk` for collectors whose items are the entries of one directory (thermal zones, powercap

@@ -365,7 +365,7 @@ fn advice_section(report: Option<&Report>, advisor_on: bool, out: &mut String) {
     let _ = write!(
         out,
         "<p>{} findings worth <b id=\"advice-total\">{}</b> W at the wall{}. \
-         Estimates from published figures, not measured here; they overlap.</p><ul class=\"findings\">",
+         Estimates from published figures, not measured here; a saving several findings share is counted once.</p><ul class=\"findings\">",
         r.findings.len(),
         watt_range(r.total),
         r.idle_wall_watts

@@ -100,6 +100,7 @@ fn report() -> crate::advisor::Report {
     Report {
         idle_wall_watts: Some(40.0),
         idle_basis: "smoothed".into(),
+        idle_measured: false,
         through_psu: true,
         total: Watts {
             low: 8.0,

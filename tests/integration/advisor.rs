@@ -74,24 +74,31 @@ fn golden_audit_tuned() {
 fn audit_text_has_totals_commands_and_sources() {
     let (text, _) = audit("untuned", false);
     let first = text.lines().next().unwrap();
-    // 25 W DC through a 500 W Gold curve: 37.6 W at the wall
+    // 25 W DC through a 500 W Gold curve: 37.6 W at the wall, estimated (no meter on this box)
     assert_eq!(
         first,
-        "measured idle 37.6 W (one sample, not known to be idle), findings worth 25.5-37.6 W at the wall (at most the measured idle: the findings overlap)"
+        "estimated idle 37.6 W (one sample, not known to be idle), findings worth 16.7-34.2 W at the wall"
+    );
+    // ASPM, disabled C-states and the I226-V are one saving; the chiplet CPU is a whole box
+    assert_eq!(
+        text.lines().nth(1).unwrap(),
+        "  counted once, the largest of them (one saving reached several ways): cpu-deep-cstates-disabled, pcie-aspm-off, cstate-blocker-8086-125c"
     );
     assert!(
         text.contains("[warning] pcie-aspm-off (1.8-4.0 W, high confidence)"),
         "{text}"
     );
-    assert!(
-        text.contains("fix now: echo powersupersave > /sys/module/pcie_aspm/parameters/policy")
-    );
+    // booted with pcie_aspm=off: the kernel refuses runtime ASPM writes
+    assert!(text.contains(
+        "fix now: none at runtime: booted with pcie_aspm=off, the kernel refuses ASPM changes"
+    ));
+    assert!(text.contains("fix now: echo med_power_with_dipm > /sys/class/scsi_host/host0/link_power_management_policy"));
     assert!(text.contains("source:  https://github.com/Dasharo/dasharo-issues/issues/828"));
     assert!(text.contains("pkg_cstates: not measurable on this CPU"));
     let (text, _) = audit("tuned", false);
     assert!(
         text.starts_with(
-            "measured idle 22.0 W (one sample, not known to be idle), findings worth 0.0-0.0 W"
+            "estimated idle 22.0 W (one sample, not known to be idle), findings worth 0.0-0.0 W"
         ),
         "{text}"
     );

@@ -9,6 +9,8 @@
 //!   (entry requests refused) are counters; `latency` (exit latency, µs) and `residency` (target
 //!   residency, µs) are per-state constants; `disable` is the user's 0/1 switch. `above`/`below`
 //!   appeared in Linux 5.0 and `rejected` later: a missing file means no series, not 0.
+//!   `time` and `usage` are read every round, `above`/`below`/`rejected` every
+//!   `EXPLAIN_EVERY`th round and `disable` on walks (`kept`).
 //! - `sys/devices/system/cpu/cpuidle/{current_driver,current_governor}` (identity), and the ACPI
 //!   LPIT counters `low_power_idle_{cpu,system}_residency_us` (S0ix / package-deep idle on Intel,
 //!   µs) where present.

@@ -416,3 +416,33 @@ async fn c6_disabled_by_round(c: &mut Cpuidle, cx: &Context, t0: Instant) -> Vec
     }
     seen
 }
+
+#[tokio::test]
+async fn time_shows_each_round_and_the_governor_misses_every_explain_round() {
+    use super::kept::EXPLAIN_EVERY;
+    let tree = case_root();
+    let cx = cx(tree.path());
+    let state3 = tree.path().join("sys/devices/system/cpu/cpu1/cpuidle/state3");
+    let mut c = Cpuidle::new(Config::default());
+    let t0 = Instant::now();
+    let at = |n: u32| t0 + Duration::from_secs(15 * u64::from(n));
+    c.sample(&cx, at(0)).await.unwrap(); // the walk
+    // the first kept round reads every counter (a delta of the misses right after a walk)
+    let first = state(&c.sample(&cx, at(1)).await.unwrap().snapshot, "C6").clone();
+    // cpu1: 5 s more in C6, 1,000 more entries too deep, 100 too shallow
+    std::fs::write(state3.join("time"), "406234567\n").unwrap();
+    std::fs::write(state3.join("above"), "41123\n").unwrap();
+    std::fs::write(state3.join("below"), "5532\n").unwrap();
+    let mut seen = Vec::new();
+    for n in 2..=1 + EXPLAIN_EVERY {
+        let s = state(&c.sample(&cx, at(n)).await.unwrap().snapshot, "C6").clone();
+        let dtime = s.time_seconds.unwrap() - first.time_seconds.unwrap();
+        let dabove = s.above.unwrap() - first.above.unwrap();
+        let dbelow = s.below.unwrap() - first.below.unwrap();
+        seen.push(((dtime * 1e6).round() as u64, dabove, dbelow));
+    }
+    // `time` the next round; `above`/`below` keep the last value read for EXPLAIN_EVERY rounds
+    let mut want = vec![(5_000_000, 0, 0); EXPLAIN_EVERY as usize - 1];
+    want.push((5_000_000, 1_000, 100));
+    assert_eq!(seen, want);
+}

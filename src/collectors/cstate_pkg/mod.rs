@@ -335,12 +335,9 @@ impl Collector for CstatePkg {
         cx: &Context,
         at: Instant,
     ) -> Result<Sample<Snapshot>, CollectError> {
-        let root = cx.root.clone();
-        let counters = self.counters.take();
-        // perf_event_open and the counter reads (an IPI to the package's CPU) stay off the runtime
-        let (counters, read) = tokio::task::spawn_blocking(move || perf::round(&root, counters))
-            .await
-            .map_err(|e| CollectError::Unavailable(format!("cstate_pkg reader: {e}")))?;
+        // read on the collection worker like every sysfs read (scheduler::worker): handing it to
+        // the blocking pool cost two thread wake-ups a round, even where there is no PMU
+        let (counters, read) = perf::round(&cx.root, self.counters.take());
         self.counters = counters;
         let mut faults = Vec::new();
         match read {
