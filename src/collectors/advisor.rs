@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Fault, Sample, cstate_pkg, rapl, smart, wall};
 use crate::advisor::standby::{Seen, Watch};
-use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
+use crate::advisor::{self, DiskActivity, Facts, Inputs};
 use crate::parse::Interval;
 use crate::metrics::Latest;
 use crate::metrics::{Families, Family, Render};
@@ -72,12 +72,7 @@ const TOTAL: Family = Family::gauge(
     &[],
 );
 
-/// The latest report.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    /// What `/api/v1/advice` serves.
-    pub report: Report,
-}
+pub use crate::advisor::api::Snapshot;
 
 impl Render for Snapshot {
     const FAMILIES: &'static [&'static Family] = &[&ACTIVE, &POTENTIAL, &TOTAL];
@@ -383,7 +378,7 @@ impl Advisor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::advisor::{Confidence, Finding, Severity, Watts};
+    use crate::advisor::{Confidence, Finding, Report, Severity, Watts};
 
     fn finding(id: &str, severity: Severity, watts: Option<f64>) -> Finding {
         Finding {
