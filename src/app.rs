@@ -97,13 +97,14 @@ macro_rules! wire {
         /// Adds the enabled collectors of `cfg` to `reg` in list order; a derived collector
         /// gets the handles of the ones it reads.
         fn register_enabled(cfg: &Config, reg: &mut Registration) -> prometheus::Result<Handles> {
+            let setup = cfg.setup();
             $(
                 let $name = if cfg.collectors.$name.enabled {
                     let schedule = Schedule {
                         name: stringify!($name),
                         every: cfg.collectors.$name.interval.0,
                     };
-                    Some(reg.add(schedule, wire!(@build cfg, $name, $ty $([$($input),*])?))?)
+                    Some(reg.add(schedule, wire!(@build cfg, setup, $name, $ty $([$($input),*])?))?)
                 } else {
                     None
                 };
@@ -111,15 +112,15 @@ macro_rules! wire {
             Ok(Handles { $($name),* })
         }
     };
-    (@build $cfg:ident, $name:ident, $ty:ident) => {
+    (@build $cfg:ident, $setup:ident, $name:ident, $ty:ident) => {
         collectors::$name::$ty::new($cfg.collectors.$name.clone())
     };
-    (@build $cfg:ident, $name:ident, $ty:ident [$($input:ident),*]) => {
-        <collectors::$name::$ty as collectors::Build>::build($cfg, ($($input.clone(),)*))
+    (@build $cfg:ident, $setup:ident, $name:ident, $ty:ident [$($input:ident),*]) => {
+        <collectors::$name::$ty as collectors::Build>::build(&$setup, ($($input.clone(),)*))
     };
 }
 // `Handles` and `register_enabled` for every entry of the one list: `storage: Storage [smart,
-// zfs]` there becomes `Storage::build(cfg, (smart.clone(), zfs.clone()))` here, with `smart` and
+// zfs]` there becomes `Storage::build(&setup, (smart.clone(), zfs.clone()))` here, with `smart` and
 // `zfs` the handles registered above it, so an input listed below its reader does not compile.
 collectors::list!(wire);
 
@@ -131,7 +132,7 @@ pub struct App {
     pub cx: Context,
     samplers: Vec<Box<dyn Sampler>>,
     families: Vec<&'static Family>,
-    alerts: Option<Latest<alerts::task::Snapshot>>,
+    alerts: Option<Latest<alerts::engine::Snapshot>>,
     advice: Option<Latest<collectors::advisor::Snapshot>>,
     /// When each sampler last ran under `sample_due`.
     last_round: Vec<Option<Instant>>,
@@ -185,7 +186,7 @@ impl App {
             Some(
                 reg.add(
                     schedule,
-                    alerts::task::Engine::new(
+                    alerts::engine::Engine::new(
                         &cfg.alerts,
                         cfg.alert_rules.clone(),
                         reg.registry.clone(),
@@ -246,7 +247,7 @@ impl App {
     }
 
     /// The alert engine's latest evaluation, when alerts are enabled.
-    pub fn alerts(&self) -> Option<Latest<alerts::task::Snapshot>> {
+    pub fn alerts(&self) -> Option<Latest<alerts::engine::Snapshot>> {
         self.alerts.clone()
     }
 

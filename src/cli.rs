@@ -206,7 +206,7 @@ impl Cli {
 
 /// The context for `cfg`.
 pub fn context(cfg: &Config, runner: Runner) -> Context {
-    Context::of(cfg, runner)
+    cfg.context(runner)
 }
 
 /// `hostwatt list-metrics`: a Markdown table of every family, self-metrics first.
@@ -261,7 +261,7 @@ pub async fn alerts(url: &str, access: &AlertsAccess) -> anyhow::Result<String> 
 /// history), else one sampled here. With `--root` or `--replay-commands` the host is not this
 /// one, so only a daemon named by `--url` is asked.
 pub async fn audit(cli: &Cli, cfg: &Config, json: bool, daemon: &Daemon) -> anyhow::Result<String> {
-    use crate::advisor::run::Ask;
+    use crate::app::audit::Ask;
     let local = cli.root.is_none() && cli.replay_commands.is_none();
     let ask = match &daemon.url {
         Some(url) => Some(Ask::Given(url.clone())),

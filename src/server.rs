@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::alerts::AlertsBody;
-use crate::alerts::task::Snapshot as Alerts;
+use crate::alerts::engine::Snapshot as Alerts;
 use crate::metrics::Latest;
 
 /// What the server serves; swapped as a whole on a config reload.
@@ -93,7 +93,7 @@ pub fn router(served: watch::Receiver<Served>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/alerts", get(alerts))
-        .route(crate::advisor::run::ROUTE, get(advice))
+        .route(crate::advisor::api::ROUTE, get(advice))
         .merge(crate::page::routes())
         .with_state(served)
 }

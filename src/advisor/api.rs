@@ -5,8 +5,18 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::collectors::advisor::Snapshot;
+use super::Report;
 use crate::metrics::Latest;
+
+/// The advisor collector's latest report (it renders it as metrics, `collectors::advisor`).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// What `/api/v1/advice` serves.
+    pub report: Report,
+}
+
+/// The route the daemon serves the report at.
+pub const ROUTE: &str = "/api/v1/advice";
 
 /// The answer for the advisor's latest report; `None`: the advisor is off in this daemon.
 pub fn advice(latest: Option<&Latest<Snapshot>>) -> Response {

@@ -12,7 +12,7 @@
 
 use super::standby::{DAY_SECS, DiskWatch, HOST_IDLE_SHARE_MIN, Watch};
 use super::{Confidence, DiskActivity, Evidence, Facts, Finding, Inputs, Outcome, finding};
-use crate::collectors::blockstat;
+use crate::host::blockstat;
 use crate::host::root::Root;
 
 /// A mean gap between I/Os shorter than this keeps a disk from any usual spindown timer.
@@ -28,7 +28,7 @@ fn may_not_spin(name: &str) -> bool {
     name.starts_with("vd") || name.starts_with("xvd")
 }
 
-/// Rotational whole physical disks under the root: the disks of `collectors::blockstat` (the
+/// Rotational whole physical disks under the root: the disks of `host::blockstat` (the
 /// one definition the wall estimate and SMART gating use: no zvols, dm, md, bcache, DRBD or
 /// NVMe multipath paths, which repeat the I/O of the disks beneath) that report `rotational` 1.
 pub fn rotational(root: &Root) -> Vec<String> {

@@ -19,7 +19,6 @@ mod kernel_knobs;
 pub mod pci;
 mod pkg_cstates;
 mod psu;
-pub mod run;
 mod runtime_pm;
 mod sata_alpm;
 pub mod standby;

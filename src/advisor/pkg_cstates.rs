@@ -11,7 +11,7 @@ use super::{Confidence, Evidence, Facts, Inputs, Outcome, PackageCstates, findin
 use crate::host::root::Root;
 
 /// The perf PMU directory.
-pub const PMU: &str = crate::collectors::cstate_pkg::PMU;
+pub const PMU: &str = crate::host::cstate_pkg::PMU;
 
 /// LPIT system residency, microseconds.
 pub const LPIT: &str = "sys/devices/system/cpu/cpuidle/low_power_idle_system_residency_us";
@@ -44,7 +44,7 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
     match &inputs.package_cstates {
         None if !root.exists(PMU) => out.note(
             CHECK,
-            crate::collectors::cstate_pkg::Unmeasurable::NoPmu.text(),
+            crate::host::cstate_pkg::Unmeasurable::NoPmu.text(),
         ),
         None => out.note(
             CHECK,
@@ -72,7 +72,7 @@ pub(super) fn check(root: &Root, inputs: &Inputs, facts: &Facts) -> Outcome {
 
 fn residency(out: &mut Outcome, p: &PackageCstates, inputs: &Inputs, facts: &Facts) {
     // the shares cover idle time when the daemon could tell (`while_idle`), else all of it
-    let depth = crate::collectors::cstate_pkg::depth;
+    let depth = crate::host::cstate_pkg::depth;
     let reached = p.shares.iter().rev().find(|(_, s)| *s >= REACHED_MIN);
     let deep: f64 = p
         .shares

@@ -794,10 +794,7 @@ fn disks_never_in_standby_for_a_day_of_idle_host_are_named_once() {
 #[test]
 fn disks_use_block_stat_and_skip_virtual_devices() {
     let line = "  137013    31210 17283250   151834   620433   385624 29614672  2893316        0  1136544  3106946        0        0        0        0    41690    61796";
-    assert_eq!(
-        crate::collectors::blockstat::parse_ios(line),
-        Ok(137013 + 620433)
-    );
+    assert_eq!(crate::host::blockstat::parse_ios(line), Ok(137013 + 620433));
     let facts = Facts::embedded();
     let t = Tree::new(&[
         ("proc/uptime", "7200.50 14000.00"),
@@ -810,7 +807,7 @@ fn disks_use_block_stat_and_skip_virtual_devices() {
     ]);
     // stacked devices report rotational 1 over spinning disks, and repeat the I/O of the disks
     // beneath: a zvol, bcache, DRBD, an NVMe multipath path are not disks to spin down
-    // (one definition with the wall estimate and SMART gating: collectors::blockstat)
+    // (one definition with the wall estimate and SMART gating: host::blockstat)
     let t = t.with(&[
         ("sys/block/vda/queue/rotational", "1"),
         ("sys/block/vda/stat", "90000 0 0 0 0 0 0 0 0 0 0"),
@@ -965,18 +962,6 @@ fn hw_class_uses_the_measured_package_power() {
 }
 
 #[test]
-fn package_power_counts_each_package_once() {
-    let zones = [
-        ("package-0", true, Some(3.93)),
-        ("package-0", false, Some(3.78)),
-        ("core", true, Some(1.0)),
-        ("package-1", true, None),
-    ];
-    assert_eq!(run::package_watts(zones), Some(3.93));
-    assert_eq!(run::package_watts([("psys", true, Some(9.0))]), None);
-}
-
-#[test]
 fn pci_ids_names_from_the_database_format() {
     let ids = "# comment\n8086  Intel Corporation\n\t125c  Ethernet Controller I226-V\n\t\t8086 0000  Ethernet Controller I226-V\n1b21  ASMedia Technology Inc.\n\t1166  ASM1166 Serial ATA Controller\nC 01  Mass storage controller\n\t06  SATA controller\n";
     let names = pci::names_from(
@@ -1054,73 +1039,6 @@ fn advice_summary_lists_findings_by_watts_for_alert_descriptions() {
     assert_eq!(
         advice_summary(&[]),
         "none known (is [collectors.advisor] on?)"
-    );
-}
-
-#[test]
-fn a_one_shot_audit_reads_package_residency_from_the_gathered_metrics() {
-    use crate::collectors::cstate_pkg::{Snapshot, Unmeasurable};
-    let gathered = |snap: &Snapshot| {
-        let mut fams =
-            crate::metrics::Families::new(<Snapshot as crate::metrics::Render>::FAMILIES);
-        crate::metrics::Render::render(snap, &mut fams);
-        fams.into_vec()
-    };
-    let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
-    // two packages over 2 s: package 0 half the time in PC6, package 1 all of it
-    let mut snap = Snapshot {
-        observed_secs: 2.0,
-        ..Snapshot::default()
-    };
-    for (pkg, state, secs) in [("0", "pc2", 0.5), ("0", "pc6", 1.0), ("1", "pc6", 2.0)] {
-        snap.seconds.insert((pkg.into(), state.into()), secs);
-    }
-    let got = super::run::sampled_inputs(&cfg, &gathered(&snap))
-        .package_cstates
-        .unwrap();
-    assert_eq!(got.unmeasurable, None);
-    assert_eq!(got.observed_secs, 2.0);
-    assert_eq!(
-        got.shares,
-        [("pc2".to_owned(), 0.25), ("pc6".to_owned(), 0.75)]
-    );
-    // no counter on this CPU: the reason, and nothing else
-    let none = Snapshot {
-        unmeasurable: Some(Unmeasurable::NoPmu),
-        ..Snapshot::default()
-    };
-    let got = super::run::sampled_inputs(&cfg, &gathered(&none))
-        .package_cstates
-        .unwrap();
-    assert_eq!(got.unmeasurable, Some(Unmeasurable::NoPmu.text()));
-    assert!(got.shares.is_empty());
-    // the collector off: nothing gathered, no input
-    assert_eq!(super::run::sampled_inputs(&cfg, &[]).package_cstates, None);
-}
-
-#[test]
-fn a_one_shot_audit_says_measured_only_when_a_meter_gave_the_idle_power() {
-    use crate::collectors::wall::Snapshot;
-    let gathered = |best: (f64, &str, &'static str)| {
-        let snap = Snapshot {
-            best: Some((best.0, best.1.to_owned(), best.2)),
-            ..Snapshot::default()
-        };
-        let mut fams =
-            crate::metrics::Families::new(<Snapshot as crate::metrics::Render>::FAMILIES);
-        crate::metrics::Render::render(&snap, &mut fams);
-        fams.into_vec()
-    };
-    let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
-    let meter = super::run::sampled_inputs(&cfg, &gathered((31.5, "plug", "measured")));
-    assert_eq!(
-        (meter.idle_wall_watts, meter.idle_measured),
-        (Some(31.5), true)
-    );
-    let model = super::run::sampled_inputs(&cfg, &gathered((37.6, "estimate", "modelled")));
-    assert_eq!(
-        (model.idle_wall_watts, model.idle_measured),
-        (Some(37.6), false)
     );
 }
 

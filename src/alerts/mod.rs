@@ -8,7 +8,7 @@
 //! - `eval`: pure evaluation of a rule over gathered metric families.
 //! - `book`: the pure state machine `advance` over the book of tracked alerts (pending →
 //!   firing → resolved, repeats).
-//! - `task`: the engine (`task::Engine`) as a background collector: notifications,
+//! - `engine`: the `Engine` as a background collector: notifications,
 //!   persistence, metrics.
 //! - `promql`: the same rules as a Prometheus alerting-rules file (`hostwatt rules`).
 //! - `client`: `hostwatt alerts`, reading `/api/alerts` of a running daemon.
@@ -16,10 +16,10 @@
 pub mod book;
 pub mod builtin;
 pub mod client;
+pub mod engine;
 pub mod eval;
 pub mod promql;
 pub mod rules;
-pub mod task;
 
 use std::collections::BTreeMap;
 
@@ -38,7 +38,7 @@ pub struct AlertsBody {
 
 impl AlertsBody {
     /// The body for the engine's latest evaluation; `None`: alerts are off in this daemon.
-    pub fn of(latest: Option<&crate::metrics::Latest<task::Snapshot>>) -> Self {
+    pub fn of(latest: Option<&crate::metrics::Latest<engine::Snapshot>>) -> Self {
         let snapshot = latest.and_then(|rx| rx.borrow().clone());
         Self {
             enabled: latest.is_some(),

@@ -121,7 +121,7 @@ pub struct Rule {
     /// `{threshold}` are filled in.
     pub summary: &'static str,
     /// What it means and what to do; may also hold `{advice}`, the advisor's findings with
-    /// their watts (filled by the alert task, a template query in `hostwatt rules`).
+    /// their watts (filled by the alert engine, a template query in `hostwatt rules`).
     pub description: &'static str,
     /// Whether the rule is evaluated.
     pub enabled: bool,

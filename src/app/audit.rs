@@ -1,12 +1,15 @@
 //! `hostwatt audit`: the report of a running daemon, or one sampled here by an app of the config's
 //! collectors (the composition belongs here, not in the advisor).
 
+mod sources;
+
 use std::time::{Duration, Instant};
 
+pub use sources::Ask;
+
 use super::App;
-use crate::advisor::{Facts, Report, run};
+use crate::advisor::{Facts, Report};
 use crate::alerts::client::Access;
-use crate::collectors::Context;
 use crate::config::Config;
 use crate::host::command::Runner;
 
@@ -22,14 +25,14 @@ pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> 
     quiet.alerts.enabled = false;
     // the audit runs once below, not as a collector
     quiet.collectors.advisor.enabled = false;
-    let mut app = App::new(&quiet, Context::of(&quiet, runner))?;
+    let mut app = App::new(&quiet, quiet.context(runner))?;
     app.sample_all(Instant::now()).await;
     let c = &quiet.collectors;
     if c.rapl.enabled || c.system.enabled || c.cstate_pkg.enabled {
         tokio::time::sleep(Duration::from_secs(1)).await;
         app.sample_all(Instant::now()).await;
     }
-    let inputs = run::sampled_inputs(cfg, &app.registry.gather());
+    let inputs = sources::sampled_inputs(cfg, &app.registry.gather());
     let root = cfg.root.clone();
     Ok(tokio::task::spawn_blocking(move || {
         crate::advisor::audit(&root, &inputs, &Facts::embedded())
@@ -42,16 +45,16 @@ pub async fn audit_once(cfg: &Config, runner: Runner) -> anyhow::Result<Report> 
 pub async fn report(
     cfg: &Config,
     runner: Runner,
-    ask: Option<&run::Ask>,
+    ask: Option<&sources::Ask>,
     access: &Access,
 ) -> anyhow::Result<Report> {
     let mut unused = None;
     if let Some(ask) = ask {
-        let (run::Ask::Given(url) | run::Ask::Local(url)) = ask;
-        match run::ask_daemon(url, access).await {
+        let (sources::Ask::Given(url) | sources::Ask::Local(url)) = ask;
+        match sources::ask_daemon(url, access).await {
             Ok(r) => return Ok(r),
-            Err(Some(e)) if matches!(ask, run::Ask::Given(_)) => return Err(e.into()),
-            Err(None) if matches!(ask, run::Ask::Given(_)) => {
+            Err(Some(e)) if matches!(ask, sources::Ask::Given(_)) => return Err(e.into()),
+            Err(None) if matches!(ask, sources::Ask::Given(_)) => {
                 anyhow::bail!("no hostwatt daemon answered at {url}")
             }
             Err(e) => unused = e,
@@ -59,7 +62,7 @@ pub async fn report(
     }
     let mut report = audit_once(cfg, runner).await?;
     if let Some(e) = unused {
-        run::note_unused(&mut report, &e);
+        sources::note_unused(&mut report, &e);
     }
     Ok(report)
 }

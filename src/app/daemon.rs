@@ -9,7 +9,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::collectors::Context;
 use crate::config::{self, Config, Overrides};
 use crate::host::command::Runner;
 use crate::server::Served;
@@ -170,7 +169,7 @@ impl Running {
         // building collectors loads their state files: off the runtime thread
         let built = cfg.clone();
         let app = tokio::task::spawn_blocking(move || {
-            App::reloaded(&built, Context::of(&built, runner), notify, carried)
+            App::reloaded(&built, built.context(runner), notify, carried)
         })
         .await??;
         tracing::info!(collectors = ?app.collector_names(), "collectors enabled");

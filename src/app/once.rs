@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use crate::app::App;
-use crate::collectors::Context;
 use crate::config::Config;
 use crate::host::command::Runner;
 
@@ -15,7 +14,7 @@ pub async fn once(cfg: &Config, runner: Runner) -> anyhow::Result<String> {
         persist: false,
         ..cfg.clone()
     };
-    let mut app = App::new(cfg, Context::of(cfg, runner))?;
+    let mut app = App::new(cfg, cfg.context(runner))?;
     let registry = app.registry.clone();
     let limit = once_limit(&app.intervals());
     // the rounds run on a thread of their own, so a stuck file bounds `once` instead of hanging

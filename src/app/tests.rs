@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::App;
-use crate::collectors::{Context, NAMES};
+use crate::collectors::NAMES;
 use crate::config::{self, Overrides};
 use crate::host::command::Runner;
 
@@ -22,7 +22,7 @@ fn each_collector_runs_under_its_list_name_at_its_section_interval() {
         ..Overrides::default()
     };
     let cfg = config::resolve("test.toml", text, &overrides).unwrap();
-    let app = App::new(&cfg, Context::of(&cfg, Runner::replay(Vec::new()))).unwrap();
+    let app = App::new(&cfg, cfg.context(Runner::replay(Vec::new()))).unwrap();
     let runs: Vec<(&str, Duration)> = app
         .collector_names()
         .into_iter()

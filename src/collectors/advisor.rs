@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CollectError, Collector, Context, Fault, Sample, cstate_pkg, rapl, smart, wall};
 use crate::advisor::standby::{Seen, Watch};
-use crate::advisor::{self, DiskActivity, Facts, Inputs, Report};
+use crate::advisor::{self, DiskActivity, Facts, Inputs};
 use crate::parse::Interval;
 use crate::metrics::Latest;
 use crate::metrics::{Families, Family, Render};
@@ -72,12 +72,7 @@ const TOTAL: Family = Family::gauge(
     &[],
 );
 
-/// The latest report.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    /// What `/api/v1/advice` serves.
-    pub report: Report,
-}
+pub use crate::advisor::api::Snapshot;
 
 impl Render for Snapshot {
     const FAMILIES: &'static [&'static Family] = &[&ACTIVE, &POTENTIAL, &TOTAL];
@@ -121,12 +116,9 @@ impl super::Build for Advisor {
     );
 
     /// Its section, and from the whole config the PSU curve and SMART interval.
-    fn build(
-        hostwatt: &crate::config::Config,
-        (wall, rapl, cstates, smart): Self::Inputs,
-    ) -> Self {
+    fn build(setup: &super::Setup<'_>, (wall, rapl, cstates, smart): Self::Inputs) -> Self {
         Self {
-            base: advisor::run::config_inputs(hostwatt),
+            base: config_inputs(setup.collectors),
             facts: Arc::new(Facts::embedded()),
             wall,
             rapl,
@@ -134,12 +126,43 @@ impl super::Build for Advisor {
             cstates_last: None,
             cstates_idle: cstate_pkg::Snapshot::default(),
             smart,
-            store: hostwatt.store(),
+            store: setup.store.clone(),
             watch: None,
             last_save: None,
             window: BTreeMap::new(),
         }
     }
+}
+
+/// The audit's inputs from the collectors' sections: the PSU curve (`[collectors.wall.psu]`; a
+/// picoPSU's brick is not counted) and hostwatt's own SMART query interval when the smart
+/// collector runs.
+pub fn config_inputs(sections: &super::Collectors) -> Inputs {
+    let smart = &sections.smart;
+    Inputs {
+        psu: sections
+            .wall
+            .chain()
+            .ok()
+            .flatten()
+            .map(|chain| chain.psu),
+        smart_query_secs: smart
+            .enabled
+            .then_some(smart.query_interval.0.as_secs_f64()),
+        ..Inputs::default()
+    }
+}
+
+/// The CPU package power: the `package-*` zones of (name, counted, watts), each counted once
+/// (one package read through MSR and MMIO is one), summed; `None` when no package has watts.
+pub fn package_watts<'a>(
+    zones: impl IntoIterator<Item = (&'a str, bool, Option<f64>)>,
+) -> Option<f64> {
+    zones
+        .into_iter()
+        .filter(|(name, counted, _)| *counted && name.starts_with("package"))
+        .filter_map(|(_, _, w)| w)
+        .fold(None, |sum, w| Some(sum.unwrap_or(0.0) + w))
 }
 
 /// The spinning disks of a SMART round: not NVMe, and not a disk that reported 0 rpm (an SSD);
@@ -238,7 +261,7 @@ impl Collector for Advisor {
                 .zones
                 .iter()
                 .map(|z| (z.name.as_str(), z.counted, z.watts));
-            inputs.package_watts = advisor::run::package_watts(zones);
+            inputs.package_watts = package_watts(zones);
         }
         let host_idle = self
             .wall
@@ -355,7 +378,7 @@ impl Advisor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::advisor::{Confidence, Finding, Severity, Watts};
+    use crate::advisor::{Confidence, Finding, Report, Severity, Watts};
 
     fn finding(id: &str, severity: Severity, watts: Option<f64>) -> Finding {
         Finding {
@@ -412,6 +435,18 @@ mod tests {
         );
     }
 
+    #[test]
+    fn package_power_counts_each_package_once() {
+        let zones = [
+            ("package-0", true, Some(3.93)),
+            ("package-0", false, Some(3.78)),
+            ("core", true, Some(1.0)),
+            ("package-1", true, None),
+        ];
+        assert_eq!(package_watts(zones), Some(3.93));
+        assert_eq!(package_watts([("psys", true, Some(9.0))]), None);
+    }
+
     fn smart_disk(id: &str, block: &str, state: smart::power::State) -> smart::Disk {
         smart::Disk {
             id: id.into(),
@@ -439,7 +474,7 @@ mod tests {
     ) -> Advisor {
         let text = format!("[daemon]\nstate_dir = {:?}\n", state_dir.display().to_string());
         let cfg = crate::config::resolve("test", &text, &Default::default()).unwrap();
-        <Advisor as super::super::Build>::build(&cfg, (wall, None, None, Some(rx)))
+        <Advisor as super::super::Build>::build(&cfg.setup(), (wall, None, None, Some(rx)))
     }
 
     #[tokio::test]
@@ -518,7 +553,7 @@ mod tests {
         let (c_tx, c_rx) = tokio::sync::watch::channel(None);
         let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
         let mut a = <Advisor as super::super::Build>::build(
-            &cfg,
+            &cfg.setup(),
             (Some(wall_rx), None, Some(c_rx), None),
         );
         let t0 = Instant::now();

@@ -184,7 +184,13 @@ mod tests {
         let faults: Vec<_> = attrs
             .faults
             .iter()
-            .map(|f| (f.item.as_str(), f.error.kind(), f.error.to_string()))
+            .map(|f| {
+                (
+                    f.item.as_str(),
+                    f.error.kind().as_str(),
+                    f.error.to_string(),
+                )
+            })
             .collect();
         assert_eq!(
             faults,

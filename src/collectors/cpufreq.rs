@@ -40,7 +40,7 @@ const HINT: &str = "cpufreq sysfs files are normally world-readable: check the m
 const EBUSY: i32 = 16;
 
 /// `[collectors.cpufreq]`: `enabled`, and `interval` (default 15s). Sampling interval.
-pub type Config = crate::config::Basic<crate::config::Every15s>;
+pub type Config = super::Basic<super::Every15s>;
 
 const POLICY: &[&str] = &["policy"];
 
@@ -618,7 +618,7 @@ mod tests {
         assert_eq!(snap.policies.len(), 1);
         assert_eq!(snap.policies[0].cur_hz, Some(2_000_000_000));
         assert_eq!(
-            (faults[0].item.as_str(), faults[0].error.kind()),
+            (faults[0].item.as_str(), faults[0].error.kind().as_str()),
             ("policy1", "parse")
         );
     }
@@ -659,7 +659,7 @@ mod tests {
             .await
         {
             Ok(s) => assert!(s.faults.iter().all(|f| f.error.kind() != "parse")),
-            Err(e) => assert!(matches!(e.kind(), "unavailable" | "permission"), "{e}"),
+            Err(e) => assert!(matches!(e.kind().as_str(), "unavailable" | "permission"), "{e}"),
         }
     }
 

@@ -129,8 +129,8 @@ impl super::Build for Meters {
     type Inputs = ();
 
     /// Its section, and the `[[meters]]` it reads.
-    fn build(cfg: &crate::config::Config, (): ()) -> Self {
-        Self::new(cfg.collectors.meters.clone(), cfg.meters.clone())
+    fn build(setup: &super::Setup<'_>, (): ()) -> Self {
+        Self::new(setup.collectors.meters.clone(), setup.meters.to_vec())
     }
 }
 

@@ -13,19 +13,21 @@
 //! exercise, so none of them changes.
 
 pub mod attrs;
-pub mod blockstat;
+mod basic;
 pub(crate) mod rewalk;
+
+pub use basic::{Basic, DefaultInterval, Every15s, Every60s};
 
 use std::future::Future;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
 use crate::host::command::{CommandError, Runner};
 use crate::host::root::{ReadError, Root};
-use crate::meters::MeterError;
+use crate::meters::{Meter, MeterError};
 use crate::metrics::{Family, Render};
 use crate::parse::ParseError;
+use crate::state::Store;
 
 /// The two seams every sample reaches the host through. Never global.
 #[derive(Debug, Clone)]
@@ -34,16 +36,6 @@ pub struct Context {
     pub root: Root,
     /// Runner for external programs.
     pub runner: Runner,
-}
-
-impl Context {
-    /// The context of `cfg`: its filesystem root, and `runner`.
-    pub fn of(cfg: &Config, runner: Runner) -> Self {
-        Self {
-            root: cfg.root.clone(),
-            runner,
-        }
-    }
 }
 
 /// Why a collector round or one of its items failed.
@@ -84,28 +76,26 @@ pub enum CollectError {
 }
 
 impl CollectError {
-    /// Short kind for the `kind` label and the log level: `unavailable`, `permission`, `io` (a
-    /// read), `write`, `parse` (text that did not parse), `timeout`, `command` (a program that
-    /// failed or exited non-zero).
-    pub fn kind(&self) -> &'static str {
+    /// Its kind, for the `kind` label and the log level.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Unavailable(_) => "unavailable",
-            Self::PermissionDenied { .. } => "permission",
-            Self::Read(_) => "io",
-            Self::Write(_) => "write",
-            Self::Parse { .. } => "parse",
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::PermissionDenied { .. } => ErrorKind::Permission,
+            Self::Read(_) => ErrorKind::Io,
+            Self::Write(_) => ErrorKind::Write,
+            Self::Parse { .. } => ErrorKind::Parse,
             Self::Command(e) => command_kind(e),
             // by variant, not by `MeterError::kind`'s label: a new variant must be placed here
             Self::Meter(e) => match e {
-                MeterError::Timeout { .. } => "timeout",
-                MeterError::Parse(_) | MeterError::Protocol(_) => "parse",
-                MeterError::Auth(_) => "permission",
+                MeterError::Timeout { .. } => ErrorKind::Timeout,
+                MeterError::Parse(_) | MeterError::Protocol(_) => ErrorKind::Parse,
+                MeterError::Auth(_) => ErrorKind::Permission,
                 MeterError::Command(e) => command_kind(e),
-                MeterError::Exit { .. } => "command",
+                MeterError::Exit { .. } => ErrorKind::Command,
                 MeterError::Connect { .. }
                 | MeterError::Http { .. }
                 | MeterError::Unsupported(_)
-                | MeterError::Device(_) => "io",
+                | MeterError::Device(_) => ErrorKind::Io,
             },
         }
     }
@@ -131,12 +121,61 @@ impl CollectError {
     }
 }
 
-/// The `kind` of a program that did not run to the end: `timeout` for one that hung (this run,
-/// or a killed earlier run still alive), else `command`.
-fn command_kind(e: &CommandError) -> &'static str {
+/// The kind of a program that did not run to the end: `Timeout` for one that hung (this run,
+/// or a killed earlier run still alive), else `Command`.
+fn command_kind(e: &CommandError) -> ErrorKind {
     match e {
-        CommandError::Timeout { .. } | CommandError::StillRunning { .. } => "timeout",
-        _ => "command",
+        CommandError::Timeout { .. } | CommandError::StillRunning { .. } => ErrorKind::Timeout,
+        _ => ErrorKind::Command,
+    }
+}
+
+/// What kind of failure a `CollectError` is: the `kind` label of
+/// `hostwatt_collector_errors_total` and of the failing items, in the few classes an operator
+/// acts on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    /// `unavailable`: the source does not exist here.
+    Unavailable,
+    /// `permission`: not readable by this user (or a meter refused the login).
+    Permission,
+    /// `io`: a read (or a meter's connection) failed.
+    Io,
+    /// `write`: saving persisted state failed.
+    Write,
+    /// `parse`: text that did not parse.
+    Parse,
+    /// `timeout`: a program or meter that hung.
+    Timeout,
+    /// `command`: a program that failed or exited non-zero.
+    Command,
+}
+
+impl ErrorKind {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Unavailable => "unavailable",
+            Self::Permission => "permission",
+            Self::Io => "io",
+            Self::Write => "write",
+            Self::Parse => "parse",
+            Self::Timeout => "timeout",
+            Self::Command => "command",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind equals its label value, so a test reads `assert_eq!(e.kind(), "parse")`.
+impl PartialEq<&str> for ErrorKind {
+    fn eq(&self, label: &&str) -> bool {
+        self.as_str() == *label
     }
 }
 
@@ -200,9 +239,9 @@ pub struct Schedule {
 ///
 /// An entry `name: Type` is the collector `name::Type`, built by `Type::new` from its section
 /// `[collectors.name]` (`name::Config`). An entry `name: Type [a, b]` reads the snapshots of the
-/// collectors `a` and `b`, listed above it: it is built by `<Type as Build>::build` from the
-/// whole config and their `Latest` handles, `(Option<Latest<a's Snapshot>>, ...)`, in that order
-/// (`None` when one is off). From this list come the `pub mod name;` declarations, the config's
+/// collectors `a` and `b`, listed above it: it is built by `<Type as Build>::build` from a
+/// `Setup` (every section, the meters, the state store) and their `Latest` handles,
+/// `(Option<Latest<a's Snapshot>>, ...)`, in that order (`None` when one is off). From this list come the `pub mod name;` declarations, the config's
 /// fields (`Collectors`), `NAMES`, `INPUTS`, `Collectors::enable_all` and the composition root's
 /// registration (`app`).
 macro_rules! list {
@@ -233,8 +272,22 @@ pub(crate) use list;
 pub trait Build: Collector + Sized {
     /// The `Latest` handles it reads, as a tuple in the order of its list entry.
     type Inputs;
-    /// The collector of `cfg`, reading `inputs`. `cfg` was validated by `config::resolve`.
-    fn build(cfg: &Config, inputs: Self::Inputs) -> Self;
+    /// The collector of `setup`, reading `inputs`.
+    fn build(setup: &Setup<'_>, inputs: Self::Inputs) -> Self;
+}
+
+/// What a `Build` collector is built from besides the snapshots it reads: the parts of the
+/// resolved config a collector may read beyond its own section. The composition root makes it
+/// from `config::Config` (`Config::setup`); collectors sit below the config file, which lists
+/// their sections, so they never see it whole.
+#[derive(Debug, Clone)]
+pub struct Setup<'a> {
+    /// Every `[collectors.*]` section, validated by `config::resolve` (a wall chain builds).
+    pub collectors: &'a Collectors,
+    /// The wall-power meters, `[[meters]]`, in config order.
+    pub meters: &'a [Meter],
+    /// Where collectors persist state (nowhere for `hostwatt once`).
+    pub store: Store,
 }
 
 macro_rules! config_of {

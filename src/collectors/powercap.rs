@@ -28,7 +28,7 @@ const HINT: &str = "powercap sysfs files are normally world-readable: check the 
                     (or /host/sys in a container) and any LSM policy";
 
 /// `[collectors.powercap]`: `enabled`, and `interval` (default 15s).
-pub type Config = crate::config::Basic<crate::config::Every15s>;
+pub type Config = super::Basic<super::Every15s>;
 
 const ZONE: &[&str] = &["control", "zone", "id"];
 const CONSTRAINT: &[&str] = &["control", "zone", "id", "constraint", "name"];

@@ -43,7 +43,7 @@ const HINT: &str = "energy_uj is root-only since Linux 5.10 (CVE-2020-8694): hos
 
 /// `[collectors.rapl]`: `enabled`, and `interval` (default 15s). Sampling interval; must stay well
 /// under range / (2 × peak watts), about 7 minutes.
-pub type Config = crate::config::Basic<crate::config::Every15s>;
+pub type Config = super::Basic<super::Every15s>;
 
 const ENERGY: Family = Family::counter(
     "hostwatt_rapl_energy_joules_total",

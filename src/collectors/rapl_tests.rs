@@ -97,7 +97,7 @@ fn reads_the_captured_powercap_trees() {
     let malformed: Vec<_> = kepler
         .faults
         .iter()
-        .map(|f| (f.item.as_str(), f.error.kind()))
+        .map(|f| (f.item.as_str(), f.error.kind().as_str()))
         .collect();
     assert_eq!(malformed, [("intel-rapl:a", "parse")]);
 }

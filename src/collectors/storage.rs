@@ -20,7 +20,7 @@ use crate::metrics::{Families, Family, Render};
 
 /// `[collectors.storage]`: `enabled`, and `interval` (default 60s). How often to recompute the
 /// join; it only reads the other collectors' snapshots.
-pub type Config = crate::config::Basic<crate::config::Every60s>;
+pub type Config = super::Basic<super::Every60s>;
 
 const IN_POOL: Family = Family::gauge(
     "hostwatt_storage_disk_pool_info",
@@ -106,7 +106,7 @@ impl super::Build for Storage {
         Option<Latest<zfs::Snapshot>>,
     );
 
-    fn build(_: &crate::config::Config, (smart, zfs): Self::Inputs) -> Self {
+    fn build(_: &super::Setup<'_>, (smart, zfs): Self::Inputs) -> Self {
         Self {
             smart,
             zfs,

@@ -11,7 +11,7 @@ use crate::metrics::{Families, Family, Render};
 
 /// `[collectors.system]`: `enabled`, and `interval` (default 15s). Sampling interval; CPU
 /// utilisation is averaged over it.
-pub type Config = crate::config::Basic<crate::config::Every15s>;
+pub type Config = super::Basic<super::Every15s>;
 
 const CPU_BUSY: Family = Family::gauge(
     "hostwatt_system_cpu_busy_ratio",

@@ -35,7 +35,7 @@ const BASE: &str = "sys/class/thermal";
 const HINT: &str = "sys/class/thermal is normally world-readable; check the mount options of /sys";
 
 /// `[collectors.thermal]`: `enabled`, and `interval` (default 15s). Sampling interval.
-pub type Config = crate::config::Basic<crate::config::Every15s>;
+pub type Config = super::Basic<super::Every15s>;
 
 const ZONE_TEMP: Family = Family::gauge(
     "hostwatt_thermal_zone_temperature_celsius",

@@ -115,7 +115,7 @@ fn a_failing_zone_is_a_fault_alone() {
     let faults: Vec<_> = sample
         .faults
         .iter()
-        .map(|f| (f.item.as_str(), f.error.kind()))
+        .map(|f| (f.item.as_str(), f.error.kind().as_str()))
         .collect();
     assert_eq!(faults, [("thermal_zone0", "io")]);
     assert!(
@@ -151,7 +151,7 @@ fn no_or_empty_thermal_class_is_unavailable() {
     let faults: Vec<_> = sample
         .faults
         .iter()
-        .map(|f| (f.item.as_str(), f.error.kind()))
+        .map(|f| (f.item.as_str(), f.error.kind().as_str()))
         .collect();
     assert_eq!(faults, [("thermal_zone5", "io")]);
     assert_eq!(sample.snapshot, Snapshot::default());

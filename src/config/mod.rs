@@ -7,12 +7,11 @@
 pub mod file;
 pub mod validate;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 use crate::host::root::Root;
 
@@ -161,6 +160,23 @@ impl Config {
             crate::state::Store::dir(&self.state_dir)
         } else {
             crate::state::Store::none()
+        }
+    }
+
+    /// What a `collectors::Build` collector is built from: the sections, the meters, the store.
+    pub fn setup(&self) -> crate::collectors::Setup<'_> {
+        crate::collectors::Setup {
+            collectors: &self.collectors,
+            meters: &self.meters,
+            store: self.store(),
+        }
+    }
+
+    /// The context collectors sample through: this config's filesystem root, and `runner`.
+    pub fn context(&self, runner: crate::host::command::Runner) -> crate::collectors::Context {
+        crate::collectors::Context {
+            root: self.root.clone(),
+            runner,
         }
     }
 }
@@ -436,49 +452,6 @@ fn find_table_line(text: &str, dotted: &str) -> Option<usize> {
         }
         table = table.rsplit_once('.')?.0;
     }
-}
-
-/// The config of a collector that has nothing to set but whether it runs and how often:
-/// `[collectors.<name>] enabled, interval`, with its default interval from `D`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default, bound = "")]
-pub struct Basic<D: DefaultInterval> {
-    /// Run the collector at all.
-    pub enabled: bool,
-    /// Sampling interval.
-    pub interval: Interval,
-    #[serde(skip)]
-    default: std::marker::PhantomData<D>,
-}
-
-impl<D: DefaultInterval> Default for Basic<D> {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Interval::secs(D::SECS),
-            default: std::marker::PhantomData,
-        }
-    }
-}
-
-/// A collector's default interval, as a type (serde cannot derive over const generics).
-pub trait DefaultInterval: fmt::Debug + Clone + Send + Sync + 'static {
-    /// Seconds.
-    const SECS: u64;
-}
-
-/// Every 15 s: power and temperatures, which change quickly.
-#[derive(Debug, Clone)]
-pub struct Every15s;
-impl DefaultInterval for Every15s {
-    const SECS: u64 = 15;
-}
-
-/// Every 60 s: counters that move rarely, and joins of other collectors.
-#[derive(Debug, Clone)]
-pub struct Every60s;
-impl DefaultInterval for Every60s {
-    const SECS: u64 = 60;
 }
 
 #[cfg(test)]

@@ -340,7 +340,7 @@ async fn collector_reads_every_meter_and_isolates_a_dead_one() {
         let items: Vec<_> = sample
             .faults
             .iter()
-            .map(|f| (f.item.as_str(), f.error.kind()))
+            .map(|f| (f.item.as_str(), f.error.kind().as_str()))
             .collect();
         assert_eq!(items, [("gone", "io")]);
         let reg = prometheus::Registry::new();

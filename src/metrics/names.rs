@@ -18,7 +18,7 @@ pub const DAEMON_PREFIXES: &[(&str, &str)] = &[
     ("hostwatt_build_info", "selfmon: the running version"),
     (
         "hostwatt_alerts_",
-        "alerts::task: the alert engine, which reads every collector",
+        "alerts::engine: the alert engine, which reads every collector",
     ),
     (
         "hostwatt_notify_",
@@ -77,7 +77,7 @@ mod tests {
         use crate::metrics::Render;
         let mut out = crate::metrics::selfmon::FAMILIES.to_vec();
         out.extend(crate::notify::FAMILIES);
-        out.extend(<crate::alerts::task::Snapshot as Render>::FAMILIES);
+        out.extend(<crate::alerts::engine::Snapshot as Render>::FAMILIES);
         out.extend(<crate::history::record::Snapshot as Render>::FAMILIES);
         out
     }

@@ -9,7 +9,7 @@ pub mod api;
 pub mod html;
 
 use crate::alerts::AlertsBody;
-use crate::alerts::task::Snapshot as Alerts;
+use crate::alerts::engine::Snapshot as Alerts;
 use crate::collectors::advisor::Snapshot as Advice;
 use crate::history::History;
 use crate::history::record;

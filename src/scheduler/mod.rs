@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::collectors::{CollectError, Collector, Context, Fault, Schedule};
+use crate::collectors::{CollectError, Collector, Context, ErrorKind, Fault, Schedule};
 use crate::host::ticker;
 use crate::metrics::selfmon::SelfMetrics;
 
@@ -76,7 +76,7 @@ pub type Keep = Arc<Mutex<HashSet<String>>>;
 enum Outcome {
     Ok,
     Unavailable,
-    Failed(&'static str),
+    Failed(ErrorKind),
 }
 
 /// Drives one `Collector`.
@@ -87,7 +87,7 @@ pub struct Driver<C: Collector> {
     tx: watch::Sender<Option<Arc<C::Snapshot>>>,
     selfm: SelfMetrics,
     last: Option<Outcome>,
-    faults: BTreeMap<String, &'static str>,
+    faults: BTreeMap<String, ErrorKind>,
     item_log: ItemLog,
 }
 
@@ -144,7 +144,10 @@ impl<C: Collector> Driver<C> {
         let mut now = BTreeMap::new();
         for f in faults {
             let kind = f.error.kind();
-            self.selfm.errors.with_label_values(&[name, kind]).inc();
+            self.selfm
+                .errors
+                .with_label_values(&[name, kind.as_str()])
+                .inc();
             match self.faults.get(&f.item) {
                 Some(k) if *k == kind => {
                     tracing::debug!(collector = name, item = %f.item, error = %f.error, "item failed again")
@@ -168,7 +171,7 @@ impl<C: Collector> Driver<C> {
                 let _ = self
                     .selfm
                     .item_failing
-                    .remove_label_values(&[name, item, kind]);
+                    .remove_label_values(&[name, item, kind.as_str()]);
             }
             if !now.contains_key(item) {
                 match self.item_log.note(item, at) {
@@ -182,7 +185,7 @@ impl<C: Collector> Driver<C> {
         for (item, kind) in &now {
             self.selfm
                 .item_failing
-                .with_label_values(&[name, item, kind])
+                .with_label_values(&[name, item, kind.as_str()])
                 .set(1);
         }
         self.faults = now;
@@ -287,7 +290,10 @@ impl<C: Collector> Sampler for Driver<C> {
                     // keep the last good snapshot: its data is still the best we have
                     self.selfm.success.with_label_values(&[name]).set(0);
                     self.selfm.available.with_label_values(&[name]).set(1);
-                    self.selfm.errors.with_label_values(&[name, e.kind()]).inc();
+                    self.selfm
+                        .errors
+                        .with_label_values(&[name, e.kind().as_str()])
+                        .inc();
                     let outcome = Outcome::Failed(e.kind());
                     self.log_transition(outcome, Some(&e));
                     outcome

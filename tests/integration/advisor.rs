@@ -235,7 +235,7 @@ async fn report_at(
     runner: hostwatt::host::command::Runner,
     url: &str,
 ) -> anyhow::Result<hostwatt::advisor::Report> {
-    let ask = hostwatt::advisor::run::Ask::Local(url.to_owned());
+    let ask = hostwatt::app::audit::Ask::Local(url.to_owned());
     hostwatt::app::audit::report(cfg, runner, Some(&ask), &Default::default()).await
 }
 

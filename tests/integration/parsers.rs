@@ -4,7 +4,8 @@
 use hostwatt::collectors::hwmon::{self, SensorKind};
 use hostwatt::collectors::smart::json as smart_json;
 use hostwatt::collectors::zfs::{json as zfs_json, kstat, list, status, units};
-use hostwatt::collectors::{blockstat, cpufreq, edac, rapl, thermal};
+use hostwatt::collectors::{cpufreq, edac, rapl, thermal};
+use hostwatt::host::blockstat;
 use proptest::prelude::*;
 
 fn all_text_parsers(s: &str) {

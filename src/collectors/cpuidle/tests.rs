@@ -385,7 +385,7 @@ async fn kept_files_notice_a_cpu_going_offline_and_a_bad_counter() {
     let faults: Vec<_> = fourth
         .faults
         .iter()
-        .map(|f| (f.item.as_str(), f.error.kind()))
+        .map(|f| (f.item.as_str(), f.error.kind().as_str()))
         .collect();
     assert_eq!(faults, [("cpu1/state3", "parse")]);
     assert_eq!(state(&fourth.snapshot, "C6").cpus, 1);

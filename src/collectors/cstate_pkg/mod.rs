@@ -30,17 +30,16 @@ use crate::host::root::Root;
 use crate::metrics::{Families, Family, Render};
 use crate::parse::{ParseError, parse_u64};
 
-pub use perf::{Counts, Unmeasurable, classify_open_error};
+pub use crate::host::cstate_pkg::{PMU, Unmeasurable, depth};
+pub use perf::{Counts, classify_open_error};
 
-/// The package C-state PMU.
-pub const PMU: &str = "sys/bus/event_source/devices/cstate_pkg";
 /// The PMU with the TSC event the residency counts are divided by.
 pub const MSR_PMU: &str = "sys/bus/event_source/devices/msr";
 /// Who may open system-wide counters without CAP_PERFMON (Documentation/admin-guide/perf-security.rst).
 pub const PARANOID: &str = "proc/sys/kernel/perf_event_paranoid";
 
 /// `[collectors.cstate_pkg]`: `enabled`, and `interval` (default 15s).
-pub type Config = crate::config::Basic<crate::config::Every15s>;
+pub type Config = crate::collectors::Basic<crate::collectors::Every15s>;
 
 const STATE: &[&str] = &["package", "state"];
 
@@ -188,14 +187,6 @@ pub fn read_pmu(root: &Root, dir: &str) -> Result<Option<Pmu>, CollectError> {
 pub fn state_name(event: &str) -> Option<String> {
     let n = event.strip_prefix('c')?.strip_suffix("-residency")?;
     n.parse::<u32>().ok().map(|n| format!("pc{n}"))
-}
-
-/// The depth of a state name (`pc10` → 10), for ordering.
-pub fn depth(state: &str) -> u32 {
-    state
-        .strip_prefix("pc")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Each (package, state)'s share of the round between `prev` and `now`: its count's growth over

@@ -1,6 +1,6 @@
 //! The counter edge: `perf_event_open` through the `perf-event2` crate (safe; hostwatt forbids
 //! unsafe code), one counting event per package and state plus that CPU's TSC, and why a PMU
-//! that is described cannot be counted.
+//! that is described cannot be counted (`Unmeasurable`, from `host::cstate_pkg`).
 
 use std::io;
 
@@ -8,62 +8,14 @@ use perf_event::events::Raw;
 use perf_event::{Builder, Counter};
 
 use super::{MSR_PMU, PARANOID, PMU, Pmu, read_pmu, state_name};
+use crate::host::cstate_pkg::Unmeasurable;
 use crate::host::root::Root;
-
-/// Why package C-state residency is not counted here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unmeasurable {
-    /// No `cstate_pkg` PMU: the CPU has no package C-state counter Linux exposes (AMD desktop
-    /// parts, VMs, non-Intel CPUs).
-    NoPmu,
-    /// No `msr` PMU `tsc` event to divide the counts by.
-    NoTsc,
-    /// `perf_event_paranoid` (the value read, when readable) forbids system-wide counters to a
-    /// process without CAP_PERFMON or CAP_SYS_ADMIN (EACCES).
-    Paranoid(Option<i64>),
-    /// `perf_event_open` refused with EPERM (or EACCES where the paranoid level allows it): a
-    /// seccomp filter or an LSM policy.
-    Denied(String),
-    /// Another refusal: the kernel's error for (type, config, cpu).
-    OpenFailed(String),
-    /// The PMU's sysfs description did not parse or could not be read.
-    BadDescription(String),
-}
-
-impl Unmeasurable {
-    /// The `reason` label.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::NoPmu => "no_pmu",
-            Self::NoTsc => "no_tsc",
-            Self::Paranoid(_) => "perf_event_paranoid",
-            Self::Denied(_) => "permission_denied",
-            Self::OpenFailed(_) => "open_failed",
-            Self::BadDescription(_) => "bad_description",
-        }
-    }
-
-    /// What it means and what fixes it.
-    pub fn text(&self) -> String {
-        match self {
-            Self::NoPmu => "not measurable on this CPU: no package C-state counter (no cstate_pkg perf PMU, as on AMD desktop parts and in VMs)".to_owned(),
-            Self::NoTsc => "the msr perf PMU has no tsc event to divide the residency counts by".to_owned(),
-            Self::Paranoid(level) => format!(
-                "kernel.perf_event_paranoid {} allows system-wide counters only with CAP_PERFMON (Linux >= 5.8) or CAP_SYS_ADMIN: run hostwatt with one of them (the shipped systemd unit has CAP_SYS_ADMIN) or set `sysctl kernel.perf_event_paranoid=0`",
-                level.map_or("> 0".to_owned(), |l| format!("= {l}"))
-            ),
-            Self::Denied(e) => format!(
-                "perf_event_open refused ({e}): a seccomp filter (a systemd unit whose SystemCallFilter= removes @debug without allowing perf_event_open again, as the shipped unit does) or an LSM policy"
-            ),
-            Self::OpenFailed(e) => format!("perf_event_open failed: {e}"),
-            Self::BadDescription(e) => format!("the PMU description in sysfs is unusable: {e}"),
-        }
-    }
-}
 
 /// What fixes a refused `perf_event_open`, for the permission fault.
 const HINT: &str = "system-wide counters need CAP_PERFMON or CAP_SYS_ADMIN, or kernel.perf_event_paranoid <= 0; under systemd, SystemCallFilter= must allow perf_event_open (the shipped unit does)";
 
+// `Unmeasurable` is defined below collectors (the advisor reads it too); its fault is a
+// collector error, so it is made here.
 impl Unmeasurable {
     /// The round's fault: `permission` for a refusal the hint fixes, `unavailable` (with the
     /// whole text) for the rest. `NoPmu` is not a fault but the collector's `Unavailable`.
@@ -75,21 +27,6 @@ impl Unmeasurable {
             },
             _ => super::CollectError::Unavailable(self.text()),
         }
-    }
-
-    /// The reason behind a `reason` label (as gathered from metrics), with the paranoid level
-    /// read from the root; the details of a refusal are in the daemon's log. `None` for `ok`.
-    pub fn from_code(code: &str, paranoid: Option<i64>) -> Option<Self> {
-        let logged = || "see hostwatt's log for the kernel's error".to_owned();
-        Some(match code {
-            "no_pmu" => Self::NoPmu,
-            "no_tsc" => Self::NoTsc,
-            "perf_event_paranoid" => Self::Paranoid(paranoid),
-            "permission_denied" => Self::Denied(logged()),
-            "open_failed" => Self::OpenFailed(logged()),
-            "bad_description" => Self::BadDescription(logged()),
-            _ => return None,
-        })
     }
 }
 

@@ -278,7 +278,7 @@ async fn a_cpu_without_the_pmu_is_unavailable_and_a_refusal_is_a_fault_with_its_
     let s = c.sample(&cx, Instant::now()).await.unwrap();
     assert_eq!(s.snapshot.unmeasurable, Some(Unmeasurable::NoTsc));
     assert_eq!(
-        (s.faults[0].item.as_str(), s.faults[0].error.kind()),
+        (s.faults[0].item.as_str(), s.faults[0].error.kind().as_str()),
         ("counters", "unavailable")
     );
     assert_eq!(

@@ -40,7 +40,7 @@ const HINT: &str = "EDAC sysfs files are normally world-readable; check the moun
 
 /// `[collectors.edac]`: `enabled`, and `interval` (default 60s). Sampling interval; memory error
 /// counts move rarely.
-pub type Config = crate::config::Basic<crate::config::Every60s>;
+pub type Config = crate::collectors::Basic<crate::collectors::Every60s>;
 
 const REPORTING_ACTIVE: Family = Family::gauge(
     "hostwatt_edac_reporting_active",

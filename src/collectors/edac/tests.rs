@@ -203,7 +203,7 @@ fn a_garbage_count_is_a_fault_of_its_item_only() {
     );
     assert_eq!(faults.len(), 1);
     assert_eq!(
-        (faults[0].item.as_str(), faults[0].error.kind()),
+        (faults[0].item.as_str(), faults[0].error.kind().as_str()),
         ("mc0/dimm0", "parse")
     );
     assert!(
@@ -250,7 +250,7 @@ fn root_only_dmi_is_a_metric_not_a_fault() {
     assert_eq!(
         faults
             .iter()
-            .map(|f| (f.item.as_str(), f.error.kind()))
+            .map(|f| (f.item.as_str(), f.error.kind().as_str()))
             .collect::<Vec<_>>(),
         [("dmi/16-1", "io")]
     );

@@ -49,7 +49,7 @@ fn labels(w: &Walk) -> Vec<&str> {
 fn faults(w: &Walk) -> Vec<(&str, &str)> {
     w.faults
         .iter()
-        .map(|f| (f.item.as_str(), f.error.kind()))
+        .map(|f| (f.item.as_str(), f.error.kind().as_str()))
         .collect()
 }
 
@@ -588,7 +588,7 @@ async fn a_sensor_that_fails_a_kept_read_is_its_own_fault_for_that_round() {
     std::fs::write(psu.join("power1_input"), "busy\n").unwrap();
     std::fs::write(psu.join("power2_input"), "96000000\n").unwrap();
     let bad = c.sample(&cx, t0).await.unwrap();
-    let faults: Vec<_> = bad.faults.iter().map(|f| (f.item.as_str(), f.error.kind())).collect();
+    let faults: Vec<_> = bad.faults.iter().map(|f| (f.item.as_str(), f.error.kind().as_str())).collect();
     assert_eq!(
         faults,
         [("nct6798-nct6775.656/temp2", "io"), (&*format!("{PSU}/power1"), "parse")]

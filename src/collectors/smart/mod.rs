@@ -51,7 +51,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use super::{CollectError, Collector, Context, Fault, Sample, blockstat};
+use super::{CollectError, Collector, Context, Fault, Sample};
+use crate::host::blockstat;
 use crate::parse::Interval;
 use crate::host::command::{CommandError, Output, Program};
 use crate::host::root::ReadError;

@@ -1,5 +1,5 @@
 //! Which `sys/block` disks a device node reaches, and the power state tracked over time from
-//! their I/O (read by `collectors::blockstat`, which never touches the disk; SMART pass-through
+//! their I/O (read by `host::blockstat`, which never touches the disk; SMART pass-through
 //! commands are not accounted there, so hostwatt's own queries never look like activity).
 //!
 //! The power state is what we know without waking the disk:

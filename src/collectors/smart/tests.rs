@@ -49,7 +49,7 @@ fn sorted_labels(key: &str) -> String {
 fn fault_kinds(s: &Sample<Snapshot>) -> Vec<(&str, &'static str)> {
     s.faults
         .iter()
-        .map(|f| (f.item.as_str(), f.error.kind()))
+        .map(|f| (f.item.as_str(), f.error.kind().as_str()))
         .collect()
 }
 

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::hwmon::{self, SensorKind};
 use super::smart::{self, advisories::Class as AdviceClass, power::State as SmartState};
-use super::{CollectError, Collector, Context, Fault, Sample, blockstat, meters, rapl, system};
+use super::{CollectError, Collector, Context, Fault, Sample, meters, rapl, system};
+use crate::host::blockstat;
 use crate::estimate::align::Timed;
 use crate::estimate::calibrate::Calibration;
 use crate::estimate::disks;
@@ -119,13 +120,10 @@ impl super::Build for Wall {
     );
 
     /// `[collectors.wall]` was validated by `config::resolve`, so its chain builds; the state
-    /// goes to the config's store.
-    fn build(
-        hostwatt: &crate::config::Config,
-        (rapl, hwmon, smart, meters, system): Self::Inputs,
-    ) -> Self {
-        let cfg = hostwatt.collectors.wall.clone();
-        let store = hostwatt.store();
+    /// goes to the setup's store.
+    fn build(setup: &super::Setup<'_>, (rapl, hwmon, smart, meters, system): Self::Inputs) -> Self {
+        let cfg = setup.collectors.wall.clone();
+        let store = setup.store.clone();
         let chain = cfg.chain_or_assumed();
         let idle = Idle::new(
             cfg.idle_window.0,

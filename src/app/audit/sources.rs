@@ -1,35 +1,15 @@
 //! What `hostwatt audit` reads: a running daemon's `GET /api/v1/advice` (which has history), or
 //! the inputs of one sample taken by the caller (`app::audit` builds and samples the app).
+//! It composes the config, the collectors' metrics and the alerts HTTP client, so it sits in
+//! the composition root, not in the advisor.
 
 use std::time::Duration;
 
 use prometheus::proto::MetricFamily;
 
-use super::{Inputs, Report};
+use crate::advisor::{Inputs, Note, PackageCstates, Report};
 use crate::alerts::client::{Access, FetchError, get_json};
 use crate::config::Config;
-
-/// The route the daemon serves the report at.
-pub const ROUTE: &str = "/api/v1/advice";
-
-/// The inputs from a config: the PSU curve (`[collectors.wall.psu]`; a picoPSU's brick is not
-/// counted) and hostwatt's own SMART query interval when the smart collector runs.
-pub fn config_inputs(cfg: &Config) -> Inputs {
-    let smart = &cfg.collectors.smart;
-    Inputs {
-        psu: cfg
-            .collectors
-            .wall
-            .chain()
-            .ok()
-            .flatten()
-            .map(|chain| chain.psu),
-        smart_query_secs: smart
-            .enabled
-            .then_some(smart.query_interval.0.as_secs_f64()),
-        ..Inputs::default()
-    }
-}
 
 fn gauge(families: &[MetricFamily], name: &str) -> Option<f64> {
     families
@@ -38,18 +18,6 @@ fn gauge(families: &[MetricFamily], name: &str) -> Option<f64> {
         .get_metric()
         .first()
         .map(|m| m.get_gauge().value())
-}
-
-/// The CPU package power: the `package-*` zones of (name, counted, watts), each counted once
-/// (one package read through MSR and MMIO is one), summed; `None` when no package has watts.
-pub fn package_watts<'a>(
-    zones: impl IntoIterator<Item = (&'a str, bool, Option<f64>)>,
-) -> Option<f64> {
-    zones
-        .into_iter()
-        .filter(|(name, counted, _)| *counted && name.starts_with("package"))
-        .filter_map(|(_, _, w)| w)
-        .fold(None, |sum, w| Some(sum.unwrap_or(0.0) + w))
 }
 
 /// `package_watts` from a gathered registry: `hostwatt_rapl_power_watts{zone,id}`, counted per
@@ -81,7 +49,7 @@ fn gathered_package_watts(families: &[MetricFamily]) -> Option<f64> {
             ))
         })
         .collect();
-    package_watts(zones.iter().map(|(n, c, w)| (n.as_str(), *c, *w)))
+    crate::collectors::advisor::package_watts(zones.iter().map(|(n, c, w)| (n.as_str(), *c, *w)))
 }
 
 /// Package C-state residency from a gathered registry (`hostwatt_cstate_pkg_*`), with the
@@ -89,7 +57,7 @@ fn gathered_package_watts(families: &[MetricFamily]) -> Option<f64> {
 fn gathered_cstates(
     families: &[MetricFamily],
     root: &crate::host::root::Root,
-) -> Option<super::PackageCstates> {
+) -> Option<PackageCstates> {
     use crate::collectors::cstate_pkg::{self, Unmeasurable};
     let label = |m: &prometheus::proto::Metric, name: &str| {
         m.get_label()
@@ -129,7 +97,7 @@ fn gathered_cstates(
 /// The inputs of an audit from one sample of `cfg`'s collectors (`families`, as gathered): the
 /// config's inputs plus the wall estimate's DC and wall watts.
 pub fn sampled_inputs(cfg: &Config, families: &[MetricFamily]) -> Inputs {
-    let mut inputs = config_inputs(cfg);
+    let mut inputs = crate::collectors::advisor::config_inputs(&cfg.collectors);
     inputs.idle_dc_watts = gauge(families, "hostwatt_wall_dc_watts");
     inputs.idle_wall_watts = gauge(families, "hostwatt_wall_best_power_watts");
     inputs.idle_basis = "one sample, not known to be idle".to_owned();
@@ -159,7 +127,14 @@ pub enum Ask {
 /// report could not be used (TLS, basic auth, its advisor off), which the user should know
 /// (`note_unused`).
 pub async fn ask_daemon(url: &str, access: &Access) -> Result<Report, Option<FetchError>> {
-    match get_json::<Report>(url, ROUTE, Duration::from_secs(5), access).await {
+    match get_json::<Report>(
+        url,
+        crate::advisor::api::ROUTE,
+        Duration::from_secs(5),
+        access,
+    )
+    .await
+    {
         Ok(r) => Ok(r),
         Err(FetchError::Io { message, .. }) if message.contains("onnection refused") => {
             tracing::debug!(%message, "no daemon answered; sampling once");
@@ -172,10 +147,82 @@ pub async fn ask_daemon(url: &str, access: &Access) -> Result<Report, Option<Fet
 /// Notes in `report` (sampled once here) that a daemon answered with `e`: it lacks the
 /// daemon's history, and says why.
 pub fn note_unused(report: &mut Report, e: &FetchError) {
-    report.notes.push(super::Note {
+    report.notes.push(Note {
         check: "daemon".to_owned(),
         text: format!(
             "a daemon answered but its report could not be used ({e}): this one is sampled once here, without the daemon's history"
         ),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_shot_audit_reads_package_residency_from_the_gathered_metrics() {
+        use crate::collectors::cstate_pkg::{Snapshot, Unmeasurable};
+        let gathered = |snap: &Snapshot| {
+            let mut fams =
+                crate::metrics::Families::new(<Snapshot as crate::metrics::Render>::FAMILIES);
+            crate::metrics::Render::render(snap, &mut fams);
+            fams.into_vec()
+        };
+        let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
+        // two packages over 2 s: package 0 half the time in PC6, package 1 all of it
+        let mut snap = Snapshot {
+            observed_secs: 2.0,
+            ..Snapshot::default()
+        };
+        for (pkg, state, secs) in [("0", "pc2", 0.5), ("0", "pc6", 1.0), ("1", "pc6", 2.0)] {
+            snap.seconds.insert((pkg.into(), state.into()), secs);
+        }
+        let got = sampled_inputs(&cfg, &gathered(&snap))
+            .package_cstates
+            .unwrap();
+        assert_eq!(got.unmeasurable, None);
+        assert_eq!(got.observed_secs, 2.0);
+        assert_eq!(
+            got.shares,
+            [("pc2".to_owned(), 0.25), ("pc6".to_owned(), 0.75)]
+        );
+        // no counter on this CPU: the reason, and nothing else
+        let none = Snapshot {
+            unmeasurable: Some(Unmeasurable::NoPmu),
+            ..Snapshot::default()
+        };
+        let got = sampled_inputs(&cfg, &gathered(&none))
+            .package_cstates
+            .unwrap();
+        assert_eq!(got.unmeasurable, Some(Unmeasurable::NoPmu.text()));
+        assert!(got.shares.is_empty());
+        // the collector off: nothing gathered, no input
+        assert_eq!(sampled_inputs(&cfg, &[]).package_cstates, None);
+    }
+
+    #[test]
+    fn a_one_shot_audit_says_measured_only_when_a_meter_gave_the_idle_power() {
+        use crate::collectors::wall::Snapshot;
+        let gathered = |best: (f64, &str, &'static str)| {
+            let snap = Snapshot {
+                best: Some((best.0, best.1.to_owned(), best.2)),
+                ..Snapshot::default()
+            };
+            let mut fams =
+                crate::metrics::Families::new(<Snapshot as crate::metrics::Render>::FAMILIES);
+            crate::metrics::Render::render(&snap, &mut fams);
+            fams.into_vec()
+        };
+        let cfg = crate::config::resolve("test", "", &Default::default()).unwrap();
+        let meter = sampled_inputs(&cfg, &gathered((31.5, "plug", "measured")));
+        assert_eq!(
+            (meter.idle_wall_watts, meter.idle_measured),
+            (Some(31.5), true)
+        );
+        let model = sampled_inputs(&cfg, &gathered((37.6, "estimate", "modelled")));
+        assert_eq!(
+            (model.idle_wall_watts, model.idle_measured),
+            (Some(37.6), false)
+        );
+    }
 }

@@ -533,7 +533,7 @@ mod tests {
         let kinds: Vec<(&str, &str)> = s
             .faults
             .iter()
-            .map(|f| (f.item.as_str(), f.error.kind()))
+            .map(|f| (f.item.as_str(), f.error.kind().as_str()))
             .collect();
         assert_eq!(
             kinds,
