@@ -464,26 +464,31 @@ impl Report {
                 };
                 format!("{how} idle {w:.1} W ({})", self.idle_basis)
             });
-        let _ = writeln!(
-            out,
-            "{idle}, findings worth {:.1}-{:.1} W at the wall{}{}",
-            self.total.low,
-            self.total.high,
-            // the sum of overlapping findings reached what the box draws
-            if self
-                .idle_wall_watts
-                .is_some_and(|w| self.total.high >= w - 0.05)
-            {
-                " (at most the measured idle: the findings overlap)"
-            } else {
-                ""
-            },
-            if self.through_psu {
-                ""
-            } else {
-                " (no PSU curve or DC load: DC watts shown)"
-            }
-        );
+        if self.findings.is_empty() {
+            // a total of 0.0-0.0 W would read as "findings worth nothing", not "none"
+            let _ = writeln!(out, "{idle}, no findings");
+        } else {
+            let _ = writeln!(
+                out,
+                "{idle}, findings worth {:.1}-{:.1} W at the wall{}{}",
+                self.total.low,
+                self.total.high,
+                // the sum of overlapping findings reached what the box draws
+                if self
+                    .idle_wall_watts
+                    .is_some_and(|w| self.total.high >= w - 0.05)
+                {
+                    " (at most the idle power: the findings overlap)"
+                } else {
+                    ""
+                },
+                if self.through_psu {
+                    ""
+                } else {
+                    " (no PSU curve or DC load: DC watts shown)"
+                }
+            );
+        }
         for line in self.total_basis() {
             let _ = writeln!(out, "  {line}");
         }
