@@ -73,6 +73,7 @@ impl Serialize for Config {
             listen: String,
             root: String,
             state_dir: String,
+            max_connections: usize,
             #[serde(skip_serializing_if = "String::is_empty")]
             web_config_file: String,
         }
@@ -84,6 +85,7 @@ impl Serialize for Config {
             meters: &'a [crate::meters::Meter],
             alerts: &'a crate::alerts::rules::Config,
             notify: &'a std::collections::BTreeMap<String, crate::notify::Receiver>,
+            history: &'a crate::history::Config,
         }
         let path = |p: &Path| p.to_string_lossy().into_owned();
         Shape {
@@ -91,6 +93,7 @@ impl Serialize for Config {
                 listen: self.listen.to_string(),
                 root: path(self.root.base()),
                 state_dir: path(&self.state_dir),
+                max_connections: self.max_connections,
                 web_config_file: self
                     .web_config_file
                     .as_deref()
@@ -101,6 +104,7 @@ impl Serialize for Config {
             meters: &self.meters,
             alerts: &self.alerts,
             notify: &self.notify,
+            history: &self.history,
         }
         .serialize(s)
     }

@@ -128,3 +128,18 @@ fn a_missing_key_is_blamed_on_its_table_line() {
         "/etc/hostwatt/hostwatt.toml:3: collectors.wall.psu.profile: give a profile (e.g. \"gold\") or measured points"
     );
 }
+
+/// Every setting a user writes survives `check-config`'s print: `[history]` and
+/// `max_connections` were once left out, so a printed config silently fell back to defaults.
+#[test]
+fn the_resolved_config_keeps_history_and_max_connections() {
+    let text = "[daemon]\nmax_connections = 7\n\n[history]\nenabled = false\ninterval = \"30s\"\nflush_interval = \"5m\"\nmax_size_mb = 9\n";
+    let cfg = resolve("mine.toml", text, &Overrides::default()).unwrap();
+    let printed = toml::to_string(&cfg).unwrap();
+    let again = resolve("printed", &printed, &Overrides::default())
+        .unwrap_or_else(|e| panic!("{e}\n{printed}"));
+    assert_eq!(again.max_connections, 7, "{printed}");
+    assert_eq!(again.history, cfg.history, "{printed}");
+    assert!(!again.history.enabled);
+    assert_eq!(again.history.max_size_mb, 9);
+}
