@@ -308,6 +308,13 @@ pub fn resolve(source: &str, text: &str, cli: &Overrides) -> Result<Config, Conf
             "must be at least 1".to_owned(),
         ));
     }
+    // a 0 MB cap deleted every bucket at each flush: the page showed only the unflushed minutes
+    if parsed.history.max_size_mb == 0 {
+        return Err(invalid(
+            "history.max_size_mb",
+            "must be at least 1 (to keep no history, set enabled = false)".to_owned(),
+        ));
+    }
     for (name, receiver) in &parsed.notify {
         if let Err((key, message)) = receiver.validate() {
             return Err(invalid(&format!("notify.{name}.{key}"), message));

@@ -143,3 +143,11 @@ fn the_resolved_config_keeps_history_and_max_connections() {
     assert!(!again.history.enabled);
     assert_eq!(again.history.max_size_mb, 9);
 }
+
+#[test]
+fn a_zero_history_size_cap_is_refused() {
+    assert_eq!(
+        err("[history]\nmax_size_mb = 0\n"),
+        "/etc/hostwatt/hostwatt.toml:2: history.max_size_mb: must be at least 1 (to keep no history, set enabled = false)"
+    );
+}
