@@ -154,7 +154,11 @@
         var ups = 0;
         a.points.forEach(function (p, k) {
           var x0 = (p[0] - h.from) / span * w;
-          var x1 = (p[0] + a.step_seconds - h.from) / span * w;
+          // a bar reaches the next bucket when that one follows within two steps: samples
+          // coarser than the buckets (15 s into 10 s) leave empty buckets, not gaps in time
+          var next = a.points[k + 1];
+          var end = next && next[0] - p[0] <= 2 * a.step_seconds ? next[0] : p[0] + a.step_seconds;
+          var x1 = (end - h.from) / span * w;
           ctx.fillStyle = css(MODE_COLORS[Math.round(p[2])] || "--muted");
           ctx.fillRect(x0, 0, Math.max(1, x1 - x0), cv.height);
           // a spin-up: standby in one bucket, spinning in the next
